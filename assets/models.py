@@ -1,0 +1,182 @@
+"""The asset inventory: assets, what each source reported about them, and how every record was identified."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from .choices import AssetAction, AssetKind, DecisionOutcome, IdentifierKind
+
+
+class IdentificationRule(models.Model):
+    """A global rule definition: an asset matches when ALL of ``attributes`` match (identifier kinds, in order)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    attributes = models.JSONField(default=list, help_text="Identifier kinds that must all match.")
+    is_system = models.BooleanField(default=False, help_text="System rules are read only.")
+    position = models.PositiveIntegerField(default=100, help_text="Default order for new connectors.")
+    default_enabled = models.BooleanField(default=True, help_text="On for new connectors.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def attribute_labels(self) -> list[str]:
+        labels = dict(IdentifierKind.choices) | {"source_native_key": "Source native key"}
+        return [labels.get(attribute, attribute) for attribute in self.attributes]
+
+    def get_absolute_url(self) -> str:
+        return reverse("assets:rule_edit", args=[self.pk])
+
+
+class AssetQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(merged_into__isnull=True, retired=False)
+
+
+class Asset(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=10, choices=AssetKind.choices, default=AssetKind.UNMANAGED)
+    hostname = models.CharField(max_length=255, blank=True, db_index=True)
+    fqdn = models.CharField(max_length=255, blank=True)
+    netbios_name = models.CharField(max_length=255, blank=True)
+    ip_addresses = models.JSONField(default=list, blank=True)
+    mac_addresses = models.JSONField(default=list, blank=True)
+    serial_number = models.CharField(max_length=255, blank=True, db_index=True)
+    hardware_uuid = models.CharField(max_length=255, blank=True)
+    cloud_provider = models.CharField(max_length=255, blank=True)
+    cloud_instance_id = models.CharField(max_length=255, blank=True)
+    os = models.CharField("OS", max_length=255, blank=True, db_index=True)
+    os_version = models.CharField("OS version", max_length=255, blank=True)
+    manufacturer = models.CharField(max_length=255, blank=True)
+    model = models.CharField(max_length=255, blank=True)
+    asset_type = models.CharField(max_length=255, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    #: attribute name -> id of the source record its value came from.
+    provenance = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    retired = models.BooleanField(default=False)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    possible_duplicate = models.BooleanField(default=False)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_assets"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AssetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["retired", "merged_into", "-id"], name="asset_live_idx"),
+            models.Index(fields=["kind", "-id"], name="asset_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname or self.fqdn or self.serial_number or str(self.uuid)
+
+    @property
+    def display_name(self) -> str:
+        return str(self)
+
+    def get_absolute_url(self) -> str:
+        return reverse("assets:asset_detail", args=[self.uuid])
+
+
+class SourceRecord(models.Model):
+    """What one connector last reported about one of its records (keyed by the source's own key)."""
+
+    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="source_records")
+    source_key = models.CharField(max_length=255)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="sources")
+    attributes = models.JSONField(default=dict, help_text="Normalized attributes as last reported.")
+    extra = models.JSONField(default=dict, blank=True, help_text="Free attributes the source sent.")
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    deleted = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    last_delivery = models.ForeignKey("connectors.Delivery", null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "source_key"], name="unique_source_key_per_connector")
+        ]
+        indexes = [models.Index(fields=["asset", "deleted"], name="source_asset_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.source_key}"
+
+
+class Identifier(models.Model):
+    """A normalized identifying value one source record carries; the engine matches against these."""
+
+    kind = models.CharField(max_length=20, choices=IdentifierKind.choices)
+    value = models.CharField(max_length=255)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="identifiers")
+    source_record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="identifiers")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "value"], name="identifier_lookup_idx"),
+            models.Index(fields=["value"], name="identifier_value_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["source_record", "kind", "value"], name="unique_identifier_per_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value}"
+
+
+class Decision(models.Model):
+    """How one record of one delivery was identified, and why."""
+
+    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="decisions")
+    delivery = models.ForeignKey(
+        "connectors.Delivery", null=True, blank=True, on_delete=models.CASCADE, related_name="decisions"
+    )
+    source_key = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=12, choices=DecisionOutcome.choices)
+    rule = models.ForeignKey(IdentificationRule, null=True, blank=True, on_delete=models.SET_NULL)
+    rule_name = models.CharField(max_length=100, blank=True)
+    compared = models.JSONField(default=dict, blank=True)
+    candidates = models.JSONField(default=list, blank=True, help_text="UUIDs of the candidate assets.")
+    asset = models.ForeignKey(Asset, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    reasons = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["connector", "source_key"], name="decision_source_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source_key}: {self.outcome}"
+
+
+class AssetEvent(models.Model):
+    """Audit row for manual inventory changes (merge, split) and what it takes to undo them."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=10, choices=AssetAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    details = models.JSONField(default=dict, blank=True)
+    undone = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.asset_id}"

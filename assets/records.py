@@ -1,0 +1,78 @@
+"""Plain asset records: what every payload parser produces and what the identification engine consumes.
+
+Nothing here touches the ORM, so parsers and the engine stay pure and testable without a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+#: Scalar attributes a source may report; the same names are used by the Asset model's columns.
+SCALAR_ATTRIBUTES: tuple[str, ...] = (
+    "hostname",
+    "fqdn",
+    "netbios_name",
+    "serial_number",
+    "hardware_uuid",
+    "cloud_provider",
+    "cloud_instance_id",
+    "os",
+    "os_version",
+    "manufacturer",
+    "model",
+    "asset_type",
+)
+#: List attributes (a record may carry several values; identification matches on any shared value).
+LIST_ATTRIBUTES: tuple[str, ...] = ("ip_addresses", "mac_addresses", "tags")
+REPORTED_ATTRIBUTES: tuple[str, ...] = SCALAR_ATTRIBUTES + LIST_ATTRIBUTES
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRecord:
+    """One asset as a source reported it, before normalization.
+
+    ``updated_at`` is the source's own last-change time (used for out-of-order protection); ``last_seen`` is when
+    the source last saw the machine. Both are timezone-aware or ``None``.
+    """
+
+    source_key: str
+    hostname: str = ""
+    fqdn: str = ""
+    netbios_name: str = ""
+    ip_addresses: tuple[str, ...] = ()
+    mac_addresses: tuple[str, ...] = ()
+    serial_number: str = ""
+    hardware_uuid: str = ""
+    cloud_provider: str = ""
+    cloud_instance_id: str = ""
+    os: str = ""
+    os_version: str = ""
+    manufacturer: str = ""
+    model: str = ""
+    asset_type: str = ""
+    tags: tuple[str, ...] = ()
+    attributes: dict = field(default_factory=dict)
+    updated_at: datetime | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """Why one record of a batch was refused: its index in the batch, the field at fault and the reason."""
+
+    index: int
+    field: str
+    message: str
+    source_key: str = ""
+
+
+@dataclass(slots=True)
+class ParsedBatch:
+    """The outcome of parsing one delivery body: valid records, deletions and per-record errors."""
+
+    records: list[AssetRecord] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+    #: An idempotency key found inside the body (CSAM ``requestId``), if any.
+    request_id: str = ""

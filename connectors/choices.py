@@ -1,0 +1,53 @@
+from django.db import models
+
+
+class Module(models.TextChoices):
+    CSAM = "csam", "CSAM"
+    DELIVERY_LOG = "log", "Delivery log"
+
+
+MODULE_HELP = {
+    Module.CSAM: "Cybersecurity Asset Management: pass this connector's assets to the asset inventory.",
+    Module.DELIVERY_LOG: "Keep every delivery and its identification decisions for review, without changing "
+    "the inventory unless CSAM is on too.",
+}
+
+
+class PayloadFormat(models.TextChoices):
+    NATIVE = "native", "Native JSON"
+    CSAM = "csam", "Qualys CSAM connector push"
+
+
+class ConnectorStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCESS = "success", "Success"
+    PARTIAL = "partial", "Partial success"
+    ERROR = "error", "Error"
+    DISABLED = "disabled", "Disabled"
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    PROCESSED = "processed", "Processed"
+    PARTIAL = "partial", "Partial"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    DEAD = "dead", "Dead"
+
+    @classmethod
+    def pending(cls) -> tuple[str, str]:
+        return (cls.QUEUED, cls.PROCESSING)
+
+
+class ConnectorAction(models.TextChoices):
+    CREATED = "created", "Created"
+    EDITED = "edited", "Edited"
+    ENABLED = "enabled", "Enabled"
+    DISABLED = "disabled", "Disabled"
+    TOKEN_ROTATED = "token_rotated", "Token rotated"
+    SECRET_ROTATED = "secret_rotated", "Signing secret rotated"
+    RULES_CHANGED = "rules_changed", "Identification rules changed"
+    TEST_SENT = "test_sent", "Test delivery sent"
+    REPLAYED = "replayed", "Delivery replayed"
+    DELETED = "deleted", "Deleted"

@@ -1,0 +1,196 @@
+"""Connectors, their identification rule selection, their audit trail and the delivery inbox."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+
+from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, Module, PayloadFormat
+
+
+class Connector(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    description = models.TextField(max_length=1000, blank=True)
+    #: Enabled modules, comma separated codes from ``Module`` (a text column so it filters the same everywhere).
+    modules = models.CharField(max_length=100, default=Module.CSAM)
+    enabled = models.BooleanField(default=True)
+    payload_format = models.CharField(max_length=10, choices=PayloadFormat.choices, default=PayloadFormat.NATIVE)
+    trust_rank = models.PositiveSmallIntegerField(
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="1–100. When sources disagree, the most trusted one wins.",
+    )
+    create_unmanaged = models.BooleanField(
+        "Create unmanaged asset",
+        default=True,
+        help_text="When no rule matches, create a new unmanaged asset instead of skipping the record.",
+    )
+    apply_default_rule = models.BooleanField(
+        "Apply default rule",
+        default=True,
+        help_text="When a rule matches several assets, pick the one whose source is most trusted, then most "
+        "recently updated, instead of trying the next rule.",
+    )
+    token_hash = models.CharField(max_length=64, editable=False)
+    token_hint = models.CharField(max_length=16, editable=False, blank=True)
+    signing_secret = models.CharField(max_length=100, editable=False)
+    previous_signing_secret = models.CharField(max_length=100, editable=False, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    require_signature = models.BooleanField(
+        default=False, help_text="Refuse deliveries that carry only a bearer token."
+    )
+    last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: Outcome of the most recently finished delivery; the status shown is derived from it.
+    last_result = models.CharField(max_length=10, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="connector_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("connectors:connector_detail", args=[self.uuid])
+
+    @property
+    def module_list(self) -> list[str]:
+        return [code for code in self.modules.split(",") if code]
+
+    @property
+    def module_labels(self) -> list[str]:
+        return [Module(code).label for code in self.module_list if code in Module.values]
+
+    @property
+    def csam_enabled(self) -> bool:
+        return Module.CSAM in self.module_list
+
+    @property
+    def status(self) -> ConnectorStatus:
+        if not self.enabled:
+            return ConnectorStatus.DISABLED
+        if self.last_delivery_at is None:
+            return ConnectorStatus.PENDING
+        if self.last_result in ConnectorStatus.values:
+            return ConnectorStatus(self.last_result)
+        return ConnectorStatus.PENDING
+
+    @property
+    def webhook_path(self) -> str:
+        return reverse("webhook", args=[self.uuid])
+
+
+class ConnectorRule(models.Model):
+    """One rule of a connector's ordered selection."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="rule_selection")
+    rule = models.ForeignKey("assets.IdentificationRule", on_delete=models.CASCADE, related_name="selections")
+    position = models.PositiveIntegerField()
+    enabled = models.BooleanField("Required", default=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["connector", "rule"], name="unique_rule_per_connector")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}#{self.position} {self.rule_id}"
+
+
+class ConnectorEvent(models.Model):
+    """Audit trail: who did what to a connector, and when. Survives the connector's deletion."""
+
+    connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    connector_name = models.CharField(max_length=100)
+    action = models.CharField(max_length=20, choices=ConnectorAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.connector_name}: {self.action}"
+
+
+class Delivery(models.Model):
+    """One push received from a source, stored verbatim. The row, not the task queue, is the record of work."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="deliveries")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    body = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    content_type = models.CharField(max_length=255, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    authenticated_by = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    #: When a processing task was last put on the queue; the sweep re-enqueues work whose task vanished.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    records_received = models.PositiveIntegerField(default=0)
+    records_created = models.PositiveIntegerField(default=0)
+    records_updated = models.PositiveIntegerField(default=0)
+    records_merged = models.PositiveIntegerField(default=0)
+    records_skipped = models.PositiveIntegerField(default=0)
+    records_deleted = models.PositiveIntegerField(default=0)
+    records_errors = models.PositiveIntegerField(default=0)
+    #: Per-record problems: [{"index", "field", "message", "source_key"}].
+    errors = models.JSONField(default=list, blank=True)
+    last_error = models.TextField(blank=True)
+    is_test = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="unique_idempotency_key_per_connector",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="delivery_claim_idx"),
+            models.Index(fields=["connector", "-id"], name="delivery_connector_idx"),
+        ]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return str(self.uuid)
+
+    def get_absolute_url(self) -> str:
+        return reverse("connectors:delivery_detail", args=[self.uuid])
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in DeliveryStatus.pending()
+
+
+class WorkerHeartbeat(models.Model):
+    """Each running worker beats here; the health check reads how recent the newest beat is."""
+
+    worker_id = models.CharField(max_length=100, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_beat = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"

@@ -1,0 +1,252 @@
+"""Every write to a connector goes through one of these functions.
+
+Each owns its transaction and writes the audit row next to the change, so the UI, the API, Django admin and
+management commands behave the same and nothing changes without a trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from assets.models import IdentificationRule
+from assets.services import retire_assets_without_live_sources
+
+from .choices import ConnectorAction, Module, PayloadFormat
+from .models import Connector, ConnectorEvent, ConnectorRule
+
+TOKEN_PREFIX = "chk_"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Secrets shown once, right after they are made."""
+
+    token: str | None = None
+    signing_secret: str | None = None
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256 random bits, so a fast hash is enough: nobody can brute-force the preimage.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(connector: Connector, token: str) -> bool:
+    return hmac.compare_digest(hash_token(token), connector.token_hash)
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _new_signing_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def record_event(connector: Connector, action: str, actor=None, **details) -> ConnectorEvent:
+    return ConnectorEvent.objects.create(
+        connector=connector, connector_name=connector.name, action=action, actor=_user(actor), details=details
+    )
+
+
+def _user(actor):
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def install_default_rules(connector: Connector) -> None:
+    """Give a connector the default selection: every rule in its default order, on if the rule says so."""
+    ConnectorRule.objects.bulk_create(
+        ConnectorRule(connector=connector, rule=rule, position=index, enabled=rule.default_enabled or rule.is_system)
+        for index, rule in enumerate(IdentificationRule.objects.order_by("-is_system", "position", "id"))
+    )
+
+
+@transaction.atomic
+def do_create_connector(
+    *,
+    name: str,
+    actor=None,
+    description: str = "",
+    modules: list[str] | tuple[str, ...] = (Module.CSAM,),
+    payload_format: str = PayloadFormat.NATIVE,
+    trust_rank: int = 50,
+    require_signature: bool = False,
+) -> tuple[Connector, Credentials]:
+    token, secret = _new_token(), _new_signing_secret()
+    connector = Connector.objects.create(
+        name=name.strip(),
+        description=description.strip(),
+        modules=",".join(modules),
+        payload_format=payload_format,
+        trust_rank=trust_rank,
+        require_signature=require_signature,
+        token_hash=hash_token(token),
+        token_hint=token[: len(TOKEN_PREFIX) + 4],
+        signing_secret=secret,
+        created_by=_user(actor),
+    )
+    install_default_rules(connector)
+    record_event(connector, ConnectorAction.CREATED, actor, modules=connector.module_list)
+    return connector, Credentials(token=token, signing_secret=secret)
+
+
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "modules",
+    "payload_format",
+    "trust_rank",
+    "require_signature",
+    "create_unmanaged",
+    "apply_default_rule",
+)
+
+
+@transaction.atomic
+def do_update_connector(connector: Connector, *, actor=None, **changes) -> Connector:
+    """Change editable fields; the audit row lists each changed field with its old and new value."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
+    if isinstance(changes.get("modules"), list | tuple):
+        changes["modules"] = ",".join(changes["modules"])
+    for key in ("name", "description"):
+        if key in changes:
+            changes[key] = changes[key].strip()
+    diff = {}
+    for key, value in changes.items():
+        old = getattr(connector, key)
+        if old != value:
+            diff[key] = [old, value]
+            setattr(connector, key, value)
+    if diff:
+        connector.save(update_fields=[*diff, "updated_at"])
+        record_event(connector, ConnectorAction.EDITED, actor, changes=diff)
+    return connector
+
+
+@transaction.atomic
+def do_set_enabled(connector: Connector, enabled: bool, *, actor=None) -> Connector:
+    if connector.enabled != enabled:
+        connector.enabled = enabled
+        connector.save(update_fields=["enabled", "updated_at"])
+        record_event(connector, ConnectorAction.ENABLED if enabled else ConnectorAction.DISABLED, actor)
+    return connector
+
+
+@transaction.atomic
+def do_delete_connector(connector: Connector, *, actor=None) -> int:
+    """Delete a connector and its source records; assets no other source reports are retired, not erased.
+
+    Returns how many assets were retired.
+    """
+    asset_ids = set(connector.source_records.values_list("asset_id", flat=True))
+    record_event(connector, ConnectorAction.DELETED, actor, uuid=str(connector.uuid))
+    connector.delete()
+    return retire_assets_without_live_sources(asset_ids)
+
+
+@transaction.atomic
+def do_rotate_token(connector: Connector, *, actor=None) -> Credentials:
+    """A new bearer token; the old one stops working at once (tokens have no overlap: nothing signs with them)."""
+    token = _new_token()
+    connector.token_hash = hash_token(token)
+    connector.token_hint = token[: len(TOKEN_PREFIX) + 4]
+    connector.save(update_fields=["token_hash", "token_hint", "updated_at"])
+    record_event(connector, ConnectorAction.TOKEN_ROTATED, actor)
+    return Credentials(token=token)
+
+
+@transaction.atomic
+def do_rotate_secret(connector: Connector, *, actor=None) -> Credentials:
+    """A new signing secret; the previous one keeps verifying for the configured overlap so senders can switch."""
+    secret = _new_signing_secret()
+    overlap = timedelta(hours=settings.SECRET_ROTATION_OVERLAP_HOURS)
+    connector.previous_signing_secret = connector.signing_secret
+    connector.previous_secret_expires_at = timezone.now() + overlap
+    connector.signing_secret = secret
+    connector.save(
+        update_fields=["signing_secret", "previous_signing_secret", "previous_secret_expires_at", "updated_at"]
+    )
+    record_event(
+        connector, ConnectorAction.SECRET_ROTATED, actor, previous_valid_until=connector.previous_secret_expires_at.isoformat()
+    )
+    return Credentials(signing_secret=secret)
+
+
+def verification_secrets(connector: Connector) -> list[str]:
+    """The secrets a signature may be made with right now: the current one, and the previous during its overlap."""
+    found = [connector.signing_secret]
+    if (
+        connector.previous_signing_secret
+        and connector.previous_secret_expires_at
+        and connector.previous_secret_expires_at > timezone.now()
+    ):
+        found.append(connector.previous_signing_secret)
+    return found
+
+
+class RuleSelectionError(ValueError):
+    pass
+
+
+@transaction.atomic
+def do_update_rule_selection(
+    connector: Connector,
+    *,
+    actor=None,
+    order: list[int] | None = None,
+    enabled: dict[int, bool] | None = None,
+    create_unmanaged: bool | None = None,
+    apply_default_rule: bool | None = None,
+) -> list[ConnectorRule]:
+    """Reorder and toggle a connector's rules and set its two options, keeping the invariants.
+
+    ``order`` lists rule ids (all of the connector's rules, in the new order); ``enabled`` maps rule id -> on/off.
+    The Source native key rule always stays first and on, and at least one other rule must stay on.
+    """
+    selection = list(connector.rule_selection.select_related("rule").select_for_update())
+    by_rule = {item.rule_id: item for item in selection}
+    changes: dict[str, object] = {}
+    if order is not None:
+        if sorted(order) != sorted(by_rule):
+            raise RuleSelectionError("The new order must list each of the connector's rules once.")
+        system = [rule_id for rule_id in order if by_rule[rule_id].rule.is_system]
+        order = system + [rule_id for rule_id in order if rule_id not in system]
+        if [item.rule_id for item in selection] != order:
+            changes["order"] = [by_rule[rule_id].rule.name for rule_id in order]
+        for position, rule_id in enumerate(order):
+            by_rule[rule_id].position = position
+    for rule_id, on in (enabled or {}).items():
+        item = by_rule.get(rule_id)
+        if item is None:
+            raise RuleSelectionError("That rule is not part of this connector's selection.")
+        if item.rule.is_system and not on:
+            raise RuleSelectionError(f"{item.rule.name} is a system rule and cannot be turned off.")
+        if item.enabled != on:
+            item.enabled = on
+            changes.setdefault("required", {})[item.rule.name] = on
+    if not any(item.enabled for item in selection if not item.rule.is_system):
+        raise RuleSelectionError("At least one identification rule besides Source native key must stay on.")
+    ConnectorRule.objects.bulk_update(selection, ["position", "enabled"])
+    options = {}
+    if create_unmanaged is not None and create_unmanaged != connector.create_unmanaged:
+        options["create_unmanaged"] = create_unmanaged
+    if apply_default_rule is not None and apply_default_rule != connector.apply_default_rule:
+        options["apply_default_rule"] = apply_default_rule
+    for key, value in options.items():
+        setattr(connector, key, value)
+        changes[key] = value
+    if options:
+        connector.save(update_fields=[*options, "updated_at"])
+    if changes:
+        record_event(connector, ConnectorAction.RULES_CHANGED, actor, **changes)
+    return sorted(selection, key=lambda item: item.position)

@@ -1,0 +1,14 @@
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from .roles import is_connector_admin
+
+
+class ReadAnyWriteAdmin(BasePermission):
+    """Any signed-in user may read; writes need the Connector admins group or staff status."""
+
+    message = "Only Connector admins can change this."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in SAFE_METHODS or is_connector_admin(request.user)

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from connectors import intake
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="connectors:integrations"), name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("", include("connectors.urls")),
+    path("csam/", include("assets.urls")),
+    # Intake: both spellings answer directly; a redirect would make senders drop the body.
+    path("webhooks/<uuid:connector_uuid>", intake.WebhookView.as_view(), name="webhook"),
+    path("webhooks/<uuid:connector_uuid>/", intake.WebhookView.as_view()),
+    path("rest/2.0/am/connector/asset/data/sync", intake.CsamSyncView.as_view(), name="csam_sync"),
+    path("rest/2.0/am/connector/asset/data/sync/", intake.CsamSyncView.as_view()),
+    path("api/v1/", include("connectors.api.urls")),
+    path("api/v1/", include("assets.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+]
