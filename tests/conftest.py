@@ -1,4 +1,7 @@
+import importlib
+
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group
 
 from connectors.services import do_create_connector
@@ -11,15 +14,25 @@ def _fast_settings(settings):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 
 
+_defaults_migration = importlib.import_module("assets.migrations.0003_default_rules")
+
+
 @pytest.fixture
-def connector_admin(django_user_model):
+def defaults(db):
+    """The default rules and groups the data migration makes (transactional tests flush them, so re-make them)."""
+    _defaults_migration.create_rules(apps, None)
+    _defaults_migration.create_groups(apps, None)
+
+
+@pytest.fixture
+def connector_admin(django_user_model, defaults):
     user = django_user_model.objects.create_user("carol", password="pw-carol-123")
     user.groups.add(Group.objects.get(name=CONNECTOR_ADMINS))
     return user
 
 
 @pytest.fixture
-def viewer(django_user_model):
+def viewer(django_user_model, defaults):
     user = django_user_model.objects.create_user("victor", password="pw-victor-123")
     user.groups.add(Group.objects.get(name=VIEWERS))
     return user
