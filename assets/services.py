@@ -1,17 +1,416 @@
-"""Writes to the inventory. The identification engine decides; these functions apply its decisions in bulk."""
+"""Writes to the inventory. The identification engine decides; these functions apply its decisions in bulk.
+
+One chunk of records is one transaction: lock the identities it touches, load the slice of the inventory it can
+match (a fixed number of queries whatever the chunk size), run the pure engine, then write assets, source
+records, identifiers and decisions in bulk and re-derive the touched assets' reconciled attributes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from .models import Asset, SourceRecord
+from . import engine
+from .choices import AssetKind, DecisionOutcome
+from .engine import Outcome
+from .models import Asset, Decision, Identifier, SourceRecord
+from .records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES, AssetRecord
+
+#: Advisory-lock buckets on PostgreSQL. Bounded so a big chunk never exhausts the shared lock table; records that
+#: share an identity always hash to the same bucket, so they are serialized.
+LOCK_BUCKETS = 512
+#: Keeps advisory locks of this product apart from any other user of the same database.
+LOCK_NAMESPACE = 0x0A55E7
+
+
+@dataclass
+class ProcessResult:
+    """What processing a batch did, counted the way the delivery log shows it."""
+
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    merged: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    errors: int = 0
+    record_errors: list[dict] = field(default_factory=list)
+
+    def add(self, other: ProcessResult) -> None:
+        for name in ("received", "created", "updated", "merged", "skipped", "deleted", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.record_errors.extend(other.record_errors)
+
+
+def engine_config(connector) -> engine.EngineConfig:
+    """The connector's enabled rules in order (the native-key rule is the engine's own first step)."""
+    rules = tuple(
+        engine.RuleSpec(item.rule_id, item.rule.name, tuple(item.rule.attributes))
+        for item in connector.rule_selection.filter(enabled=True, rule__is_system=False).select_related("rule")
+    )
+    return engine.EngineConfig(
+        trust_rank=connector.trust_rank,
+        rules=rules,
+        create_unmanaged=connector.create_unmanaged,
+        apply_default_rule=connector.apply_default_rule,
+    )
+
+
+def process_records(
+    connector,
+    records: Sequence[AssetRecord],
+    *,
+    deleted: Sequence[str] = (),
+    delivery=None,
+    chunk_size: int | None = None,
+    config: engine.EngineConfig | None = None,
+) -> ProcessResult:
+    """Identify and write ``records`` (and mark ``deleted`` source keys gone) for one connector.
+
+    Safe to run twice on the same input: the second run matches every record by its source native key and
+    leaves the inventory as the first run left it.
+    """
+    chunk_size = chunk_size or settings.IDENTIFICATION_CHUNK_SIZE
+    config = config or engine_config(connector)
+    result = ProcessResult()
+    for start in range(0, len(records), chunk_size):
+        result.add(process_chunk(connector, records[start : start + chunk_size], delivery=delivery, config=config))
+    if deleted:
+        result.add(process_deletions(connector, deleted, delivery=delivery))
+    return result
+
+
+def _lock_key(*parts: object) -> int:
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest) % LOCK_BUCKETS
+
+
+def _lock_identities(connector_id: int, source_keys: Iterable[str], keys: Iterable[tuple[str, str]]) -> None:
+    """Serialize concurrent chunks that could decide about the same machine.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in sorted order in one statement (no deadlock between
+    chunks). SQLite: the transaction already holds the database's single write lock (IMMEDIATE mode).
+    """
+    if connection.vendor != "postgresql":
+        return
+    buckets = {_lock_key("src", connector_id, key) for key in source_keys}
+    buckets.update(_lock_key(kind, value) for kind, value in keys)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) AS b ORDER BY b",
+            [LOCK_NAMESPACE, sorted(buckets)],
+        )
+
+
+def load_index(connector, normalized: Sequence[engine.NormalizedRecord]) -> engine.IdentityIndex:
+    """The slice of the inventory these records can match: three queries, whatever their number."""
+    source_keys = {item.record.source_key for item in normalized}
+    sources = {
+        key: engine.ExistingSource(asset_id, updated_at)
+        for key, asset_id, updated_at in SourceRecord.objects.filter(
+            connector=connector, source_key__in=source_keys
+        ).values_list("source_key", "asset_id", "source_updated_at")
+    }
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for kind, value in engine.index_keys(normalized):
+        by_kind[kind].add(value)
+    identifiers: dict[tuple[str, str], set[int]] = defaultdict(set)
+    if by_kind:
+        condition = Q()
+        for kind, values in by_kind.items():
+            condition |= Q(kind=kind, value__in=values)
+        for kind, value, asset_id in Identifier.objects.filter(condition).values_list("kind", "value", "asset_id"):
+            identifiers[(kind, value)].add(asset_id)
+    # Ranks only matter where a key points at several assets (the default rule's tie-break).
+    contested = {asset_id for assets in identifiers.values() if len(assets) > 1 for asset_id in assets}
+    ranks = {}
+    if contested:
+        for asset_id, best, last in (
+            SourceRecord.objects.filter(asset_id__in=contested, deleted=False)
+            .values("asset_id")
+            .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"))
+            .values_list("asset_id", "best", "last")
+        ):
+            ranks[asset_id] = engine.AssetRank(best, last)
+    return engine.IdentityIndex(sources=sources, identifiers=dict(identifiers), ranks=ranks)
+
+
+_COUNTER = {
+    Outcome.CREATED: "created",
+    Outcome.UPDATED: "updated",
+    Outcome.MERGED: "merged",
+    Outcome.SKIPPED: "skipped",
+    Outcome.UNCHANGED: "skipped",
+    Outcome.ERROR: "errors",
+}
 
 
 @transaction.atomic
+def process_chunk(connector, records: Sequence[AssetRecord], *, delivery=None, config: engine.EngineConfig):
+    """Identify and write one chunk in one transaction (see the module docstring)."""
+    now = timezone.now()
+    normalized = [engine.normalize_record(record) for record in records]
+    _lock_identities(connector.pk, (item.record.source_key for item in normalized), engine.index_keys(normalized))
+    index = load_index(connector, normalized)
+    decisions = engine.identify_records(records, index, config)
+
+    result = ProcessResult(received=len(records))
+    for decision in decisions:
+        if decision.outcome == Outcome.AMBIGUOUS:
+            result.created += decision.new_asset_key is not None
+            result.skipped += decision.new_asset_key is None
+        else:
+            setattr(result, _COUNTER[decision.outcome], getattr(result, _COUNTER[decision.outcome]) + 1)
+        if decision.outcome == Outcome.ERROR:
+            result.record_errors.append(
+                {
+                    "index": None,
+                    "field": "",
+                    "message": "; ".join(decision.reasons),
+                    "source_key": decision.source_key,
+                }
+            )
+
+    if connector.csam_enabled:
+        asset_ids = _apply(connector, decisions, index, delivery=delivery, now=now)
+    else:
+        asset_ids = {d.asset_id for d in decisions if d.asset_id}
+        asset_ids = {key: key for key in asset_ids}
+    _write_decisions(connector, decisions, asset_ids, delivery=delivery, inventory_changed=connector.csam_enabled)
+    return result
+
+
+def _apply(connector, decisions, index: engine.IdentityIndex, *, delivery, now: datetime) -> dict[int, int]:
+    """Write what the decisions say. Returns a map from engine targets (asset ids, new keys) to asset ids."""
+    # The last word on each source key wins (a key repeated in a chunk is one source record).
+    final: dict[str, engine.Decision] = {}
+    for decision in decisions:
+        if decision.outcome in (Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS) and (
+            decision.asset_id or decision.new_asset_key
+        ):
+            final[decision.source_key] = decision
+
+    # 1. New assets, one per provisional key.
+    new_keys = sorted({d.new_asset_key for d in final.values() if d.new_asset_key}, reverse=True)
+    duplicate_keys = {d.new_asset_key for d in final.values() if d.new_asset_key and d.possible_duplicate}
+    created = Asset.objects.bulk_create(
+        [
+            Asset(
+                kind=AssetKind.UNMANAGED,
+                possible_duplicate=key in duplicate_keys,
+                first_seen=now,
+                last_seen=now,
+            )
+            for key in new_keys
+        ]
+    )
+    target_to_asset: dict[int, int] = {key: asset.pk for key, asset in zip(new_keys, created, strict=True)}
+
+    def asset_for(decision: engine.Decision) -> int:
+        return decision.asset_id or target_to_asset[decision.new_asset_key]
+
+    # 2. Source records: update the ones this connector already has, create the others.
+    existing = {
+        row.source_key: row
+        for row in SourceRecord.objects.filter(connector=connector, source_key__in=list(final)).only(
+            "id", "source_key", "asset_id", "first_seen"
+        )
+    }
+    to_update, to_create = [], []
+    for key, decision in final.items():
+        attributes = {name: _jsonable(decision.normalized.attributes.get(name)) for name in REPORTED_ATTRIBUTES}
+        record = decision.normalized.record
+        seen = record.last_seen or now
+        values = {
+            "asset_id": asset_for(decision),
+            "attributes": attributes,
+            "extra": decision.normalized.attributes.get("attributes") or {},
+            "source_updated_at": record.updated_at or record.last_seen,
+            "last_seen": seen,
+            "deleted": False,
+            "deleted_at": None,
+            "last_delivery": delivery,
+        }
+        row = existing.get(key)
+        if row is None:
+            to_create.append(SourceRecord(connector=connector, source_key=key, first_seen=seen, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+            to_update.append(row)
+    if to_update:
+        SourceRecord.objects.bulk_update(
+            to_update,
+            [
+                "asset_id",
+                "attributes",
+                "extra",
+                "source_updated_at",
+                "last_seen",
+                "deleted",
+                "deleted_at",
+                "last_delivery",
+            ],
+        )
+    SourceRecord.objects.bulk_create(to_create)
+    rows = {row.source_key: row for row in (*to_update, *to_create)}
+
+    # 3. Identifiers: replace each touched source's set, writing only the difference.
+    wanted: dict[int, set[tuple[str, str]]] = {}
+    for key, decision in final.items():
+        wanted[rows[key].pk] = {
+            (kind, value) for kind, values in decision.normalized.identifiers.items() for value in values
+        }
+    current: dict[int, dict[tuple[str, str], tuple[int, int]]] = defaultdict(dict)
+    if to_update:
+        for pk, source_id, kind, value, asset_id in Identifier.objects.filter(
+            source_record_id__in=[row.pk for row in to_update]
+        ).values_list("pk", "source_record_id", "kind", "value", "asset_id"):
+            current[source_id][(kind, value)] = (pk, asset_id)
+    stale, fresh = [], []
+    source_asset = {row.pk: row.asset_id for row in rows.values()}
+    for source_id, keys in wanted.items():
+        have = current.get(source_id, {})
+        for key, (pk, asset_id) in have.items():
+            if key not in keys or asset_id != source_asset[source_id]:
+                stale.append(pk)
+        for kind, value in keys:
+            if (kind, value) not in have or have[(kind, value)][1] != source_asset[source_id]:
+                fresh.append(
+                    Identifier(kind=kind, value=value, asset_id=source_asset[source_id], source_record_id=source_id)
+                )
+    if stale:
+        Identifier.objects.filter(pk__in=stale).delete()
+    Identifier.objects.bulk_create(fresh)
+
+    # 4. Reconcile every asset that gained, kept or lost a source in this chunk.
+    moved_from = {index.sources[key].asset_id for key in final if key in index.sources}
+    reconcile_assets({*source_asset.values(), *moved_from})
+    target_to_asset.update({d.asset_id: d.asset_id for d in decisions if d.asset_id})
+    return target_to_asset
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _write_decisions(connector, decisions, target_to_asset, *, delivery, inventory_changed: bool) -> None:
+    candidate_ids = {candidate for d in decisions for candidate in d.candidates if candidate > 0}
+    uuids = dict(Asset.objects.filter(pk__in=candidate_ids).values_list("pk", "uuid")) if candidate_ids else {}
+    note = () if inventory_changed else ("CSAM module off: decision recorded, inventory not changed",)
+    rows = []
+    for decision in decisions:
+        target = decision.asset_id or decision.new_asset_key
+        rows.append(
+            Decision(
+                connector=connector,
+                delivery=delivery,
+                source_key=decision.source_key[:255],
+                outcome=decision.outcome.value,
+                rule_id=decision.rule.id if decision.rule else None,
+                rule_name=decision.rule.name if decision.rule else "",
+                compared=decision.compared,
+                candidates=[str(uuids[c]) for c in decision.candidates if c in uuids],
+                asset_id=target_to_asset.get(target) if target else None,
+                reasons=[*decision.reasons, *note],
+            )
+        )
+    Decision.objects.bulk_create(rows)
+
+
+@transaction.atomic
+def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -> ProcessResult:
+    """The source says these records are gone: mark their source records deleted, drop their identifiers, and
+    retire assets no live source reports any more (re-derive the others)."""
+    now = timezone.now()
+    keys = list(dict.fromkeys(source_keys))
+    result = ProcessResult(received=len(keys))
+    _lock_identities(connector.pk, keys, ())
+    found = dict(
+        SourceRecord.objects.filter(connector=connector, source_key__in=keys, deleted=False).values_list(
+            "source_key", "asset_id"
+        )
+    )
+    decisions = []
+    for key in keys:
+        asset_id = found.get(key)
+        if asset_id is None:
+            result.skipped += 1
+            reason = "deletion ignored: this connector has no live record with that source key"
+            outcome = DecisionOutcome.SKIPPED
+        else:
+            result.deleted += 1
+            reason = "the source reported the record deleted"
+            outcome = DecisionOutcome.DELETED
+        if not connector.csam_enabled and asset_id:
+            reason += " (CSAM module off: inventory not changed)"
+        decisions.append(
+            Decision(
+                connector=connector,
+                delivery=delivery,
+                source_key=key[:255],
+                outcome=outcome,
+                asset_id=asset_id,
+                reasons=[reason],
+            )
+        )
+    if found and connector.csam_enabled:
+        sources = SourceRecord.objects.filter(connector=connector, source_key__in=list(found))
+        Identifier.objects.filter(source_record__in=sources).delete()
+        sources.update(deleted=True, deleted_at=now)
+        reconcile_assets(set(found.values()))
+    Decision.objects.bulk_create(decisions)
+    return result
+
+
+def reconcile_assets(asset_ids: Iterable[int]) -> None:
+    """Re-derive each asset's shown attributes, provenance, first/last seen and retired flag from its live
+    sources (most trusted first, then most recent). An asset left with no live source is retired, not erased."""
+    asset_ids = set(asset_ids)
+    if not asset_ids:
+        return
+    by_asset: dict[int, list] = defaultdict(list)
+    for row in SourceRecord.objects.filter(asset_id__in=asset_ids, deleted=False).values_list(
+        "id",
+        "asset_id",
+        "attributes",
+        "source_updated_at",
+        "first_seen",
+        "last_seen",
+        "connector__trust_rank",
+    ):
+        by_asset[row[1]].append(row)
+    now = timezone.now()
+    # Row locks in id order: two chunks reconciling the same asset take turns and read each other's sources.
+    assets = list(Asset.objects.filter(pk__in=by_asset).select_for_update().order_by("pk").only("pk"))
+    for asset in assets:
+        rows = by_asset[asset.pk]
+        shown = engine.reconcile(
+            [engine.SourceValues(pk, rank, updated, attributes) for pk, _, attributes, updated, _, _, rank in rows]
+        )
+        for name in REPORTED_ATTRIBUTES:
+            value, _ = shown.get(name, (None, None))
+            default = [] if name in LIST_ATTRIBUTES else ""
+            setattr(asset, name, _jsonable(value) if value is not None else default)
+        asset.provenance = {name: source_id for name, (_, source_id) in shown.items()}
+        asset.first_seen = min(row[4] for row in rows)
+        asset.last_seen = max(row[5] for row in rows)
+        asset.retired, asset.retired_at, asset.updated_at = False, None, now
+    Asset.objects.bulk_update(
+        assets, [*REPORTED_ATTRIBUTES, "provenance", "first_seen", "last_seen", "retired", "retired_at", "updated_at"]
+    )
+    # Assets no live source reports keep their last known values, retired.
+    retire_assets_without_live_sources(asset_ids - set(by_asset))
+
+
 def retire_assets_without_live_sources(asset_ids: Iterable[int]) -> int:
     """Retire (never erase) the given assets that no live source reports any more. Returns how many."""
     live_source = SourceRecord.objects.filter(asset=OuterRef("pk"), deleted=False)
@@ -20,3 +419,43 @@ def retire_assets_without_live_sources(asset_ids: Iterable[int]) -> int:
         .exclude(Exists(live_source))
         .update(retired=True, retired_at=timezone.now())
     )
+
+
+def preview_identification(connector, data: object) -> dict:
+    """Which rule would decide one record (native format, as a parsed JSON object) and why; writes nothing."""
+    from connectors.parsers import PayloadError, parse_native
+
+    try:
+        batch = parse_native(data)
+    except PayloadError as exc:
+        return {"errors": [str(exc)]}
+    if batch.errors:
+        return {"errors": [f"{error.field}: {error.message}" for error in batch.errors]}
+    if len(batch.records) != 1:
+        return {"errors": ["Paste exactly one asset record (a JSON object with a source_key)."]}
+    normalized = [engine.normalize_record(batch.records[0])]
+    decision = engine.identify_records(batch.records, load_index(connector, normalized), engine_config(connector))[0]
+    ids = set(decision.candidates) | ({decision.asset_id} if decision.asset_id else set())
+    assets = {asset.pk: asset for asset in Asset.objects.filter(pk__in=ids)}
+    reasons = list(decision.reasons)
+    if not connector.csam_enabled:
+        reasons.append("CSAM module off: this connector's deliveries do not change the inventory")
+    return {
+        "outcome": decision.outcome.value,
+        "rule": decision.rule.name if decision.rule else None,
+        "reasons": reasons,
+        "compared": decision.compared,
+        "candidates": [
+            {"uuid": str(assets[pk].uuid), "name": assets[pk].display_name, "url": assets[pk].get_absolute_url()}
+            for pk in decision.candidates
+            if pk in assets
+        ],
+        "asset": (
+            {"uuid": str(a.uuid), "name": a.display_name, "url": a.get_absolute_url()}
+            if (a := assets.get(decision.asset_id))
+            else None
+        ),
+        "identifiers": {kind: list(values) for kind, values in decision.normalized.identifiers.items() if values},
+        "ignored": list(decision.normalized.ignored),
+        "errors": [],
+    }

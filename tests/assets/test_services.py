@@ -1,0 +1,169 @@
+"""The identification service against a real database: bulk writes, idempotency, bounded queries per chunk."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assets.models import Asset, Decision, Identifier, SourceRecord
+from assets.records import AssetRecord
+from assets.services import preview_identification, process_records
+from connectors.choices import Module
+from connectors.services import do_update_connector
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def machine(i: int, **extra) -> AssetRecord:
+    fields = {
+        "source_key": f"k-{i}",
+        "hostname": f"host-{i}",
+        "serial_number": f"SN{i:06d}",
+        "mac_addresses": (f"00:11:22:{i // 65536 % 256:02x}:{i // 256 % 256:02x}:{i % 256:02x}",),
+        "ip_addresses": (f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",),
+        "os": "Linux",
+        "updated_at": T0,
+    }
+    fields.update(extra)
+    return AssetRecord(**fields)
+
+
+def inventory() -> list[tuple]:
+    """A canonical dump: what an admin would compare between two runs."""
+    return sorted(
+        (a.hostname, a.serial_number, tuple(a.mac_addresses), a.retired, a.sources.count())
+        for a in Asset.objects.filter(merged_into__isnull=True)
+    )
+
+
+def test_new_records_create_assets_sources_identifiers_and_decisions(connector):
+    result = process_records(connector, [machine(1), machine(2)])
+    assert (result.received, result.created, result.errors) == (2, 2, 0)
+    asset = Asset.objects.get(hostname="host-1")
+    assert asset.serial_number == "SN000001"
+    assert asset.mac_addresses == ["00:11:22:00:00:01"]
+    assert asset.kind == "unmanaged"
+    source = SourceRecord.objects.get(source_key="k-1")
+    assert source.asset == asset
+    assert asset.provenance["serial_number"] == source.pk
+    assert set(Identifier.objects.filter(asset=asset).values_list("kind", flat=True)) == {
+        "serial_number",
+        "mac_address",
+        "hostname",
+        "ip_address",
+    }
+    decision = Decision.objects.get(source_key="k-1")
+    assert decision.outcome == "created" and decision.asset == asset and decision.reasons
+
+
+def test_processing_twice_leaves_the_inventory_unchanged(connector):
+    records = [machine(i) for i in range(20)]
+    process_records(connector, records)
+    before = inventory()
+    identifiers = set(Identifier.objects.values_list("pk", "kind", "value"))
+    result = process_records(connector, records)
+    assert result.updated == 20 and result.created == 0
+    assert inventory() == before
+    assert set(Identifier.objects.values_list("pk", "kind", "value")) == identifiers
+
+
+def test_two_records_for_the_same_new_machine_in_one_chunk_make_one_asset(connector):
+    process_records(connector, [machine(1, source_key="a"), machine(1, source_key="b", hostname="other")])
+    assert Asset.objects.count() == 1
+    assert SourceRecord.objects.count() == 2
+
+
+def test_same_machine_from_two_connectors_merges_and_trust_decides_values(make_connector):
+    cmdb = make_connector("CMDB", trust_rank=90)
+    mdm = make_connector("MDM", trust_rank=10)
+    process_records(mdm, [machine(7, source_key="mdm-7", os="Windows")])
+    result = process_records(cmdb, [machine(7, source_key="cmdb-7", os="Linux")])
+    assert result.merged == 1
+    asset = Asset.objects.get()
+    assert asset.os == "Linux"  # the more trusted source wins
+    assert asset.provenance["os"] == SourceRecord.objects.get(source_key="cmdb-7").pk
+    decision = Decision.objects.get(source_key="cmdb-7")
+    assert decision.outcome == "merged" and decision.rule_name == "Serial number"
+
+
+def test_placeholder_serials_do_not_merge_two_machines(connector):
+    junk = "To be filled by O.E.M."
+    process_records(
+        connector,
+        [
+            AssetRecord(source_key="a", hostname="laptop-a", serial_number=junk),
+            AssetRecord(source_key="b", hostname="laptop-b", serial_number=junk),
+        ],
+    )
+    assert Asset.objects.count() == 2
+    assert not Identifier.objects.filter(kind="serial_number").exists()
+    assert any("placeholder" in reason for reason in Decision.objects.get(source_key="a").reasons)
+
+
+def test_an_older_record_changes_nothing(connector):
+    process_records(connector, [machine(1, os="v2", updated_at=T0 + timedelta(days=1))])
+    result = process_records(connector, [machine(1, os="v1", updated_at=T0)])
+    assert result.skipped == 1
+    assert Asset.objects.get().os == "v2"
+    assert Decision.objects.filter(outcome="unchanged").count() == 1
+
+
+def test_create_unmanaged_off_skips_with_reason(connector):
+    do_update_connector(connector, create_unmanaged=False)
+    result = process_records(connector, [machine(1)])
+    assert result.skipped == 1 and not Asset.objects.exists()
+    assert "Create unmanaged asset is off" in " ".join(Decision.objects.get().reasons)
+
+
+def test_connector_without_csam_records_decisions_but_changes_nothing(connector):
+    do_update_connector(connector, modules=[Module.DELIVERY_LOG])
+    process_records(connector, [machine(1)], deleted=["k-9"])
+    assert not Asset.objects.exists() and not SourceRecord.objects.exists()
+    decision = Decision.objects.get(source_key="k-1")
+    assert decision.outcome == "created" and "CSAM module off" in " ".join(decision.reasons)
+
+
+def test_deletion_retires_an_asset_left_without_live_sources(make_connector):
+    cmdb, mdm = make_connector("CMDB"), make_connector("MDM")
+    process_records(cmdb, [machine(1, source_key="c1"), machine(2, source_key="c2")])
+    process_records(mdm, [machine(2, source_key="m2")])
+    result = process_records(cmdb, [], deleted=["c1", "c2", "never-sent"])
+    assert (result.deleted, result.skipped) == (2, 1)
+    assert Asset.objects.get(hostname="host-1").retired
+    still_reported = Asset.objects.get(hostname="host-2")
+    assert not still_reported.retired
+    assert SourceRecord.objects.get(source_key="c1").deleted
+    assert not Identifier.objects.filter(source_record__source_key="c1").exists()
+    # The source reports it again: the source record comes back to life and the asset is no longer retired.
+    process_records(cmdb, [machine(1, source_key="c1", updated_at=T0 + timedelta(days=2))])
+    assert not Asset.objects.get(hostname="host-1").retired
+
+
+def test_queries_per_chunk_do_not_grow_with_chunk_size(make_connector):
+    def count(connector, records):
+        with CaptureQueriesContext(connection) as ctx:
+            process_records(connector, records, chunk_size=len(records))
+        return len(ctx.captured_queries)
+
+    small = count(make_connector("small-new"), [machine(i) for i in range(5)])
+    large = count(make_connector("large-new"), [machine(i) for i in range(1000, 1200)])
+    assert large <= small + 2, (small, large)
+    # Updates of existing records too.
+    cmdb = make_connector("updates")
+    process_records(cmdb, [machine(i) for i in range(3000, 3300)])
+    small = count(cmdb, [machine(i, os="new") for i in range(3000, 3005)])
+    large = count(cmdb, [machine(i, os="new") for i in range(3100, 3300)])
+    assert large <= small + 2, (small, large)
+
+
+def test_preview_writes_nothing(connector):
+    process_records(connector, [machine(1)])
+    before = (Asset.objects.count(), Decision.objects.count(), SourceRecord.objects.count())
+    preview = preview_identification(connector, {"source_key": "new", "serial_number": "SN000001"})
+    assert preview["outcome"] == "merged" and preview["rule"] == "Serial number"
+    assert preview["candidates"][0]["name"] == "host-1"
+    assert (Asset.objects.count(), Decision.objects.count(), SourceRecord.objects.count()) == before
+    assert preview_identification(connector, {"hostname": "x"})["errors"]
