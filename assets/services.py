@@ -18,6 +18,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
+from connectors_site.db import bulk_update_rows
+
 from . import engine
 from .choices import AssetKind, DecisionOutcome
 from .engine import Outcome
@@ -247,7 +249,8 @@ def _apply(connector, decisions, index: engine.IdentityIndex, *, delivery, now: 
                 setattr(row, name, value)
             to_update.append(row)
     if to_update:
-        SourceRecord.objects.bulk_update(
+        bulk_update_rows(
+            SourceRecord,
             to_update,
             [
                 "asset_id",
@@ -404,8 +407,10 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
         asset.first_seen = min(row[4] for row in rows)
         asset.last_seen = max(row[5] for row in rows)
         asset.retired, asset.retired_at, asset.updated_at = False, None, now
-    Asset.objects.bulk_update(
-        assets, [*REPORTED_ATTRIBUTES, "provenance", "first_seen", "last_seen", "retired", "retired_at", "updated_at"]
+    bulk_update_rows(
+        Asset,
+        assets,
+        [*REPORTED_ATTRIBUTES, "provenance", "first_seen", "last_seen", "retired", "retired_at", "updated_at"],
     )
     # Assets no live source reports keep their last known values, retired.
     retire_assets_without_live_sources(asset_ids - set(by_asset))

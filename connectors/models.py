@@ -134,6 +134,8 @@ class Delivery(models.Model):
     body = models.BinaryField()
     size = models.PositiveIntegerField(default=0)
     content_type = models.CharField(max_length=255, blank=True)
+    #: The format the body is parsed with: the connector's for /webhooks/, always CSAM for the CSAM endpoint.
+    payload_format = models.CharField(max_length=10, choices=PayloadFormat.choices, default=PayloadFormat.NATIVE)
     headers = models.JSONField(default=dict, blank=True)
     authenticated_by = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)

@@ -1,4 +1,12 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
+
+from .deliveries import DeliveryViewSet
+from .views import ConnectorViewSet
 
 app_name = "connectors-api"
-urlpatterns: list = []
+
+router = SimpleRouter(use_regex_path=False)
+router.register("connectors", ConnectorViewSet, basename="connector")
+router.register("deliveries", DeliveryViewSet, basename="delivery")
+
+urlpatterns = router.urls

@@ -1,0 +1,75 @@
+"""`manage.py run_worker`: django-tasks-db's `db_worker`, plus a heartbeat and the recovery sweep.
+
+Start as many as you like, on any host that reaches the database. Each one beats into WorkerHeartbeat (read by
+the health check) and every SWEEP_INTERVAL seconds re-enqueues deliveries whose processing was lost (a worker
+killed mid-delivery, a task row that vanished), so the task queue is never the only record of pending work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from django_tasks_db.management.commands import db_worker
+
+from connectors.deliveries import WORKER_ID, recover_deliveries
+from connectors.models import WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 10
+SWEEP_INTERVAL = int(os.environ.get("SWEEP_INTERVAL", "30"))
+
+
+def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
+    started = timezone.now()
+    next_sweep = 0.0
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            WorkerHeartbeat.objects.update_or_create(
+                worker_id=WORKER_ID,
+                defaults={
+                    "hostname": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "started_at": started,
+                    "last_beat": timezone.now(),
+                },
+            )
+            if time.monotonic() >= next_sweep:
+                recover_deliveries()
+                next_sweep = time.monotonic() + sweep_interval
+        except Exception:  # the database may be briefly away; the worker itself reports real trouble
+            logger.exception("worker housekeeping failed; retrying")
+        finally:
+            connection.close()
+        stop.wait(min(HEARTBEAT_INTERVAL, sweep_interval))
+
+
+class Command(db_worker.Command):
+    help = "Run a background worker (db_worker) with a heartbeat and the recovery sweep for lost deliveries."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--sweep-interval",
+            type=float,
+            default=SWEEP_INTERVAL,
+            help="Seconds between recovery sweeps (default %(default)s)",
+        )
+        parser.set_defaults(reload=False, worker_id=WORKER_ID[:64])
+
+    def handle(self, *args, sweep_interval: float, **options):
+        stop = threading.Event()
+        thread = threading.Thread(target=_housekeeping, args=(stop, sweep_interval), name="housekeeping", daemon=True)
+        thread.start()
+        try:
+            super().handle(*args, **options)
+        finally:
+            stop.set()
+            WorkerHeartbeat.objects.filter(worker_id=WORKER_ID).delete()
