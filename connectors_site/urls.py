@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from connectors import intake
+from connectors_site.health import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:integrations"), name="home"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("rest/2.0/am/connector/asset/data/sync/", intake.CsamSyncView.as_view()),
     path("api/v1/", include("connectors.api.urls")),
     path("api/v1/", include("assets.api.urls")),
+    path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
 ]
