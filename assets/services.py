@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -156,9 +156,25 @@ _COUNTER = {
 
 
 @transaction.atomic
-def process_chunk(connector, records: Sequence[AssetRecord], *, delivery=None, config: engine.EngineConfig):
-    """Identify and write one chunk in one transaction (see the module docstring)."""
+def process_chunk(
+    connector,
+    records: Sequence[AssetRecord],
+    *,
+    delivery=None,
+    config: engine.EngineConfig,
+    received_at: datetime | None = None,
+):
+    """Identify and write one chunk in one transaction (see the module docstring).
+
+    A record without its own timestamp is dated ``received_at`` (the delivery's receipt time), so an older
+    delivery processed late cannot overwrite what a newer one wrote.
+    """
     now = timezone.now()
+    if received_at is not None:
+        records = [
+            record if record.updated_at else replace(record, updated_at=record.last_seen or received_at)
+            for record in records
+        ]
     normalized = [engine.normalize_record(record) for record in records]
     _lock_identities(connector.pk, (item.record.source_key for item in normalized), engine.index_keys(normalized))
     index = load_index(connector, normalized)

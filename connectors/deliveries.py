@@ -48,7 +48,9 @@ class Received:
 def enqueue(delivery: Delivery, *, run_after=None) -> None:
     """Schedule processing once the current transaction commits (a rolled-back delivery is never processed)."""
     Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now())
-    task = process_delivery_task.using(run_after=run_after) if run_after else process_delivery_task
+    task = process_delivery_task
+    if run_after and task.get_backend().supports_defer:
+        task = task.using(run_after=run_after)  # otherwise the sweep picks it up once it is due
     delivery_id = delivery.pk
     transaction.on_commit(lambda: task.enqueue(delivery_id))
 
@@ -247,7 +249,9 @@ def process_delivery(delivery_id: int, worker_id: str = WORKER_ID) -> str:
         chunk_size = settings.IDENTIFICATION_CHUNK_SIZE
         for start in range(0, len(batch.records), chunk_size):
             chunk = batch.records[start : start + chunk_size]
-            result.add(process_chunk(connector, chunk, delivery=delivery, config=config))
+            result.add(
+                process_chunk(connector, chunk, delivery=delivery, config=config, received_at=delivery.received_at)
+            )
             _renew_lease(delivery, result)
         if batch.deleted:
             result.add(process_deletions(connector, batch.deleted, delivery=delivery))
@@ -296,14 +300,15 @@ def _finish(delivery: Delivery, status: str, result: ProcessResult, *, last_erro
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff between attempts: 2, 4, 8… seconds, at most 10 minutes."""
-    return min(2.0**attempt, 600.0)
+    """Exponential backoff between attempts: base * 2^(attempt-1) (2, 4, 8… s by default), at most 10 minutes."""
+    return min(settings.DELIVERY_RETRY_BASE_SECONDS * 2.0 ** (attempt - 1), 600.0)
 
 
 def _retry_or_bury(delivery: Delivery, exc: Exception) -> str:
     """Retry later with backoff; after DELIVERY_MAX_ATTEMPTS the delivery is dead (body kept, Replay works)."""
     error = f"{type(exc).__name__}: {exc}"
-    connection.close_if_unusable_or_obsolete()  # a dropped connection is reopened for the bookkeeping below
+    if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
+        connection.close()  # a dropped connection is reopened for the bookkeeping below
     transient = isinstance(exc, DatabaseError)
     logger.warning(
         "delivery %s attempt %s failed (%s): %s",
@@ -329,14 +334,24 @@ def _retry_or_bury(delivery: Delivery, exc: Exception) -> str:
     return DeliveryStatus.QUEUED
 
 
-def recover_deliveries(*, grace_seconds: int = 60) -> int:
-    """Re-enqueue work whose task was lost: leases that expired (a worker died) and queued deliveries whose task
-    has not run for a while. Enqueuing twice is harmless: only one claim succeeds. Returns how many."""
+def recover_deliveries(*, requeue_after: float | None = None) -> int:
+    """Re-enqueue work whose task was lost. Enqueuing twice is harmless: only one claim succeeds.
+
+    * a delivery in ``processing`` whose lease expired (its worker died) and that was not re-enqueued since;
+    * a ``queued`` delivery that is due and whose task was enqueued more than ``requeue_after`` seconds ago
+      (the task row vanished, or the queue was emptied).
+
+    Returns how many deliveries were re-enqueued.
+    """
     now = timezone.now()
-    stale_enqueue = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=grace_seconds))
+    if requeue_after is None:
+        requeue_after = settings.DELIVERY_REQUEUE_AFTER_SECONDS
+    stale_enqueue = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=requeue_after))
     due = Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    abandoned = Q(status=DeliveryStatus.PROCESSING, lease_expires_at__lt=now)
-    ids = list(Delivery.objects.filter((due | abandoned) & stale_enqueue).values_list("pk", flat=True)[:1000])
+    abandoned = Q(status=DeliveryStatus.PROCESSING, lease_expires_at__lt=now) & (
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("lease_expires_at"))
+    )
+    ids = list(Delivery.objects.filter((due & stale_enqueue) | abandoned).values_list("pk", flat=True)[:1000])
     for delivery_id in ids:
         with transaction.atomic():
             enqueue(Delivery(pk=delivery_id))

@@ -217,6 +217,12 @@ SECRET_ROTATION_OVERLAP_HOURS = float(os.environ.get("SECRET_ROTATION_OVERLAP_HO
 IDENTIFICATION_CHUNK_SIZE = int(os.environ.get("IDENTIFICATION_CHUNK_SIZE", "1000"))
 #: A worker's claim on a delivery; past it another worker may take the delivery over.
 DELIVERY_LEASE_SECONDS = int(os.environ.get("DELIVERY_LEASE_SECONDS", "300"))
+#: First retry delay in seconds; each further attempt waits twice as long (at most 10 minutes).
+DELIVERY_RETRY_BASE_SECONDS = float(os.environ.get("DELIVERY_RETRY_BASE_SECONDS", "2"))
+#: The sweep re-enqueues a due queued delivery whose task has not run for this many seconds.
+DELIVERY_REQUEUE_AFTER_SECONDS = float(os.environ.get("DELIVERY_REQUEUE_AFTER_SECONDS", "60"))
+#: Test-only fault injection: dotted path of a callable run before each processing attempt. Leave unset.
+DELIVERY_FAULT_HOOK = os.environ.get("DELIVERY_FAULT_HOOK", "")
 #: Attempts before a delivery that keeps failing on transient errors goes to "dead".
 DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "5"))
 

@@ -1,0 +1,279 @@
+"""Nothing lost, nothing duplicated: retries, dead deliveries, crashes, races and ordering."""
+
+import json
+import os
+import random
+import signal
+import threading
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+
+from assets.models import Asset, Decision, Identifier, SourceRecord
+from connectors.choices import DeliveryStatus
+from connectors.deliveries import process_delivery, recover_deliveries, replay_delivery, store_delivery
+from connectors.models import Delivery
+from tests.conftest import wait_for
+
+from .helpers import asset
+
+pytestmark = pytest.mark.django_db
+
+
+def deliver(connector, payload, **kwargs) -> Delivery:
+    return store_delivery(connector, json.dumps(payload).encode(), **kwargs).delivery
+
+
+def run_until_settled(delivery: Delivery, limit: int = 10) -> str:
+    """Play the worker in-process: process, and when a retry is scheduled, make it due and process again."""
+    for _ in range(limit):
+        Delivery.objects.filter(pk=delivery.pk, next_attempt_at__isnull=False).update(next_attempt_at=timezone.now())
+        status = process_delivery(delivery.pk)
+        if status != DeliveryStatus.QUEUED:
+            return status
+    raise AssertionError("delivery never settled")
+
+
+def canonical_inventory() -> list:
+    """The inventory without database ids: what must be equal between two runs over the same deliveries."""
+    sources = {}
+    for source in SourceRecord.objects.select_related("connector"):
+        sources.setdefault(source.asset_id, []).append((source.connector.name, source.source_key, source.deleted))
+    return sorted(
+        (
+            asset.hostname,
+            asset.serial_number,
+            tuple(asset.mac_addresses),
+            tuple(asset.ip_addresses),
+            asset.os,
+            asset.retired,
+            tuple(sorted(sources.get(asset.pk, []))),
+        )
+        for asset in Asset.objects.filter(merged_into__isnull=True)
+    )
+
+
+def wipe_inventory():
+    Identifier.objects.all().delete()
+    Decision.objects.all().delete()
+    SourceRecord.objects.all().delete()
+    Asset.objects.all().delete()
+
+
+def test_transient_failures_are_retried_until_processed(connector, settings, monkeypatch):
+    settings.DELIVERY_FAULT_HOOK = "tests.faults.fail_first_attempts"
+    monkeypatch.setenv("FAULT_FAILURES", "2")
+    delivery = deliver(connector, {"assets": [asset(1)]})
+    assert process_delivery(delivery.pk) == DeliveryStatus.QUEUED
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at > timezone.now() and "injected transient" in delivery.last_error
+    assert process_delivery(delivery.pk) == "not claimed"  # not due yet: backoff is respected
+    assert run_until_settled(delivery) == DeliveryStatus.PROCESSED
+    delivery.refresh_from_db()
+    assert delivery.attempts == 3 and Asset.objects.count() == 1
+
+
+def test_permanent_failures_go_dead_then_replay_succeeds_once_fixed(connector, settings, monkeypatch):
+    settings.DELIVERY_FAULT_HOOK = "tests.faults.always_fail"
+    settings.DELIVERY_MAX_ATTEMPTS = 3
+    delivery = deliver(connector, {"assets": [asset(1)]})
+    assert run_until_settled(delivery) == DeliveryStatus.DEAD
+    delivery.refresh_from_db()
+    assert delivery.attempts == 3 and "gave up after 3 attempts" in delivery.last_error
+    assert json.loads(bytes(delivery.body)) == {"assets": [asset(1)]}  # body intact
+    monkeypatch.setenv("FAULT_BROKEN", "0")
+    replay_delivery(delivery)
+    assert process_delivery(delivery.pk) == DeliveryStatus.PROCESSED
+    assert Asset.objects.count() == 1
+
+
+def test_unparseable_body_is_rejected_without_retry(connector):
+    delivery = store_delivery(connector, b"{broken").delivery
+    assert process_delivery(delivery.pk) == DeliveryStatus.REJECTED
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and "JSON" in delivery.last_error
+
+
+def test_expired_lease_is_taken_over_and_the_sweep_requeues_it(connector, django_capture_on_commit_callbacks):
+    delivery = deliver(connector, {"assets": [asset(1)]})
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PROCESSING,
+        claimed_by="dead-worker",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+        enqueued_at=timezone.now() - timedelta(minutes=5),
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert recover_deliveries() == 1
+        assert recover_deliveries() == 0  # not enqueued twice for the same expiry
+    assert len(callbacks) == 1
+    assert process_delivery(delivery.pk, worker_id="survivor") == DeliveryStatus.PROCESSED
+
+
+def test_live_lease_is_not_stolen(connector):
+    delivery = deliver(connector, {"assets": [asset(1)]})
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PROCESSING, lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    assert process_delivery(delivery.pk) == "not claimed"
+    assert recover_deliveries() == 0
+
+
+def test_queued_delivery_whose_task_vanished_is_requeued(connector):
+    delivery = deliver(connector, {"assets": [asset(1)]})
+    assert recover_deliveries() == 0  # its task is fresh
+    Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
+    assert recover_deliveries() == 1
+
+
+def test_out_of_order_deliveries_keep_the_newest_values(connector):
+    v1 = deliver(connector, {"assets": [asset(1, os="v1", updated_at="2026-11-01T10:00:00Z")]})
+    v2 = deliver(connector, {"assets": [asset(1, os="v2", updated_at="2026-11-02T10:00:00Z")]})
+    process_delivery(v2.pk)
+    process_delivery(v1.pk)
+    assert Asset.objects.get().os == "v2"
+    assert Decision.objects.get(delivery=v1).outcome == "unchanged"
+
+
+def test_out_of_order_without_record_timestamps_uses_receipt_time(connector):
+    v1 = deliver(connector, {"assets": [asset(1, os="v1")]})
+    v2 = deliver(connector, {"assets": [asset(1, os="v2")]})
+    Delivery.objects.filter(pk=v1.pk).update(received_at=timezone.now() - timedelta(minutes=1))
+    process_delivery(v2.pk)
+    process_delivery(v1.pk)
+    assert Asset.objects.get().os == "v2"
+
+
+def test_processing_a_delivery_twice_gives_the_same_inventory(connector):
+    delivery = deliver(connector, {"assets": [asset(i) for i in range(30)], "deleted": ["src-3"]})
+    process_delivery(delivery.pk)
+    first = canonical_inventory()
+    decisions = Decision.objects.filter(delivery=delivery).count()
+    replay_delivery(delivery)
+    process_delivery(delivery.pk)
+    assert canonical_inventory() == first
+    assert Decision.objects.filter(delivery=delivery).count() == decisions
+
+
+# --- real processes ---------------------------------------------------------------------------------------
+
+
+def overlapping_batches(connectors, *, seed=7, machines=120, batches=12):
+    """Deliveries from several connectors whose records overlap: same serials/MACs from different sources, and
+    the same source keys again in later batches."""
+    rng = random.Random(seed)
+    deliveries = []
+    for n in range(batches):
+        connector = connectors[n % len(connectors)]
+        picked = rng.sample(range(machines), 30)
+        records = [
+            asset(i, source_key=f"{connector.name}-{i}", os=f"os-{n}", updated_at=f"2026-11-{1 + n:02d}T00:00:00Z")
+            for i in picked
+        ]
+        deliveries.append((connector, {"assets": records}))
+    rng.shuffle(deliveries)
+    return deliveries
+
+
+def assert_no_duplicate_identities():
+    shared = (
+        Identifier.objects.filter(kind__in=["serial_number", "mac_address"])
+        .values("kind", "value")
+        .annotate(assets=Count("asset", distinct=True))
+        .filter(assets__gt=1)
+    )
+    assert not shared.exists(), list(shared[:5])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector, start_worker):
+    connectors = [make_connector("CMDB"), make_connector("MDM"), make_connector("Cloud")]
+    plan = overlapping_batches(connectors)
+    for connector, payload in plan:
+        deliver(connector, payload)
+    start_worker(), start_worker()
+    wait_for(
+        lambda: not Delivery.objects.exclude(status=DeliveryStatus.PROCESSED).exists(),
+        timeout=120,
+        message="every delivery processed",
+    )
+    assert not Delivery.objects.filter(records_errors__gt=0).exists()
+    assert_no_duplicate_identities()
+    assert Asset.objects.filter(merged_into__isnull=True).count() <= 120
+    parallel = canonical_inventory()
+    # The same deliveries, processed one by one in a single process, give the same inventory.
+    wipe_inventory()
+    for delivery in Delivery.objects.order_by("pk"):
+        replay_delivery(delivery)
+        process_delivery(delivery.pk)
+    assert canonical_inventory() == parallel
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_killing_a_worker_mid_delivery_loses_nothing(connector, start_worker):
+    env = {"IDENTIFICATION_CHUNK_SIZE": "25", "DELIVERY_LEASE_SECONDS": "3", "SWEEP_INTERVAL": "1"}
+    big = deliver(connector, {"assets": [asset(i) for i in range(2500)]})
+    small = [deliver(connector, {"assets": [asset(5000 + i)]}) for i in range(5)]
+    first = start_worker(env=env)
+    wait_for(
+        lambda: Delivery.objects.filter(pk=big.pk, status="processing", records_received__gt=0).exists(),
+        timeout=60,
+        interval=0.02,
+        message="the big delivery to be mid-way",
+    )
+    victim = Delivery.objects.get(pk=big.pk).claimed_by
+    assert f":{first.pid}:" in victim
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    start_worker(env=env)
+    wait_for(
+        lambda: Delivery.objects.filter(status="processed").count() == 1 + len(small),
+        timeout=120,
+        message="every delivery processed after the crash",
+    )
+    big.refresh_from_db()
+    assert big.attempts >= 2 and big.records_created + big.records_updated == 2500
+    after_crash = canonical_inventory()
+    wipe_inventory()
+    for delivery in Delivery.objects.order_by("pk"):
+        replay_delivery(delivery)
+        process_delivery(delivery.pk)
+    assert canonical_inventory() == after_crash
+    assert Asset.objects.count() == 2505
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_identical_posts_make_one_delivery(live_server, connector):
+    url = f"{live_server.url}/webhooks/{connector.uuid}"
+    body = json.dumps({"assets": [asset(1)]}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {connector.credentials.token}",
+        "Idempotency-Key": "same-key",
+    }
+    codes, ids = [], set()
+    start = threading.Barrier(20)
+
+    def send():
+        start.wait()
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                codes.append(response.status)
+                ids.add(json.loads(response.read())["delivery_id"])
+        except urllib.error.HTTPError as error:
+            codes.append(error.code)
+
+    threads = [threading.Thread(target=send) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert sorted(codes) == [200] * 19 + [202], codes
+    assert len(ids) == 1
+    assert Delivery.objects.count() == 1

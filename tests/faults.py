@@ -1,0 +1,20 @@
+"""Fault injection hooks for the resilience tests (see settings.DELIVERY_FAULT_HOOK). Never used outside tests."""
+
+import os
+
+from django.db import OperationalError
+
+
+def fail_first_attempts(delivery) -> None:
+    """Fail with a transient database error until attempt FAULT_FAILURES + 1."""
+    if delivery.attempts <= int(os.environ.get("FAULT_FAILURES", "2")):
+        raise OperationalError(f"injected transient failure on attempt {delivery.attempts}")
+
+
+def always_fail(delivery) -> None:
+    if os.environ.get("FAULT_BROKEN", "1") == "1":
+        raise RuntimeError("injected permanent failure")
+
+
+def slow_chunks(delivery) -> None:
+    """Nothing fails; the tests use it with a tiny chunk size to have time to kill a worker mid-delivery."""
