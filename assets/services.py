@@ -131,8 +131,17 @@ def load_index(connector, normalized: Sequence[engine.NormalizedRecord]) -> engi
             condition |= Q(kind=kind, value__in=values)
         for kind, value, asset_id in Identifier.objects.filter(condition).values_list("kind", "value", "asset_id"):
             identifiers[(kind, value)].add(asset_id)
-    # Ranks only matter where a key points at several assets (the default rule's tie-break).
-    contested = {asset_id for assets in identifiers.values() if len(assets) > 1 for asset_id in assets}
+    # Ranks only matter for the default rule's tie-break: where one record's keys reach several assets.
+    contested: set[int] = set()
+    for item in normalized:
+        reached = {
+            asset_id
+            for kind, values in item.identifiers.items()
+            for value in values
+            for asset_id in identifiers.get((kind, value), ())
+        }
+        if len(reached) > 1:
+            contested |= reached
     ranks = {}
     if contested:
         for asset_id, best, last in (
@@ -178,7 +187,7 @@ def process_chunk(
     normalized = [engine.normalize_record(record) for record in records]
     _lock_identities(connector.pk, (item.record.source_key for item in normalized), engine.index_keys(normalized))
     index = load_index(connector, normalized)
-    decisions = engine.identify_records(records, index, config)
+    decisions = engine.identify_records(records, index, config, normalized)
 
     result = ProcessResult(received=len(records))
     for decision in decisions:

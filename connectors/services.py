@@ -79,6 +79,8 @@ def do_create_connector(
     payload_format: str = PayloadFormat.NATIVE,
     trust_rank: int = 50,
     require_signature: bool = False,
+    create_unmanaged: bool = True,
+    apply_default_rule: bool = True,
 ) -> tuple[Connector, Credentials]:
     token, secret = _new_token(), _new_signing_secret()
     connector = Connector.objects.create(
@@ -88,6 +90,8 @@ def do_create_connector(
         payload_format=payload_format,
         trust_rank=trust_rank,
         require_signature=require_signature,
+        create_unmanaged=create_unmanaged,
+        apply_default_rule=apply_default_rule,
         token_hash=hash_token(token),
         token_hint=token[: len(TOKEN_PREFIX) + 4],
         signing_secret=secret,

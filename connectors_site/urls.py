@@ -16,9 +16,9 @@ urlpatterns = [
     path("csam/", include("assets.urls")),
     # Intake: both spellings answer directly; a redirect would make senders drop the body.
     path("webhooks/<uuid:connector_uuid>", intake.WebhookView.as_view(), name="webhook"),
-    path("webhooks/<uuid:connector_uuid>/", intake.WebhookView.as_view()),
+    path("webhooks/<uuid:connector_uuid>/", intake.WebhookView.as_view(schema=None)),  # documented once
     path("rest/2.0/am/connector/asset/data/sync", intake.CsamSyncView.as_view(), name="csam_sync"),
-    path("rest/2.0/am/connector/asset/data/sync/", intake.CsamSyncView.as_view()),
+    path("rest/2.0/am/connector/asset/data/sync/", intake.CsamSyncView.as_view(schema=None)),
     path("api/v1/", include("connectors.api.urls")),
     path("api/v1/", include("assets.api.urls")),
     path("healthz", healthz, name="healthz"),

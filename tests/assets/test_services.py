@@ -167,3 +167,16 @@ def test_preview_writes_nothing(connector):
     assert preview["candidates"][0]["name"] == "host-1"
     assert (Asset.objects.count(), Decision.objects.count(), SourceRecord.objects.count()) == before
     assert preview_identification(connector, {"hostname": "x"})["errors"]
+
+
+def test_default_rule_ranks_candidates_reached_through_different_values(make_connector):
+    """Two MACs of one record point at two different assets: the default rule must know both assets' trust."""
+    trusted, casual, newcomer = make_connector("CMDB", trust_rank=90), make_connector("Scan", trust_rank=10), None
+    process_records(casual, [AssetRecord(source_key="a", hostname="a", mac_addresses=("00:00:5e:00:00:0a",))])
+    process_records(trusted, [AssetRecord(source_key="b", hostname="b", mac_addresses=("00:00:5e:00:00:0b",))])
+    newcomer = make_connector("MDM")
+    process_records(
+        newcomer, [AssetRecord(source_key="n", hostname="n", mac_addresses=("00:00:5e:00:00:0a", "00:00:5e:00:00:0b"))]
+    )
+    decision = Decision.objects.get(source_key="n")
+    assert decision.outcome == "merged" and decision.asset.hostname == "b"

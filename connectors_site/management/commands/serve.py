@@ -57,12 +57,25 @@ class Command(BaseCommand):
         if ":" not in addrport:
             addrport = f"127.0.0.1:{addrport}" if addrport.isdigit() else f"{addrport}:8000"
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write("Database is up to date.")
         ensure_admin(self.stdout)
         python = sys.executable
         commands = [
-            [python, "-m", "gunicorn", "connectors_site.wsgi", "--bind", addrport, "--workers", str(web_workers),
-             "--access-logfile", "-", "--graceful-timeout", "10"],
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "connectors_site.wsgi",
+                "--bind",
+                addrport,
+                "--workers",
+                str(web_workers),
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "10",
+            ],
             *([python, "manage.py", "run_worker"] for _ in range(workers)),
         ]
         processes = [subprocess.Popen(command) for command in commands]
