@@ -1,4 +1,20 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from django.views.generic import RedirectView
+
+from . import views
 
 app_name = "assets"
-urlpatterns: list = []
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="assets:asset_list"), name="index"),
+    path("assets/", views.asset_list, name="asset_list"),
+    path("assets/export.csv", views.asset_export, name="asset_export"),
+    path("assets/<uuid:uuid>/", views.asset_detail, name="asset_detail"),
+    path("sources/<int:pk>/split/", views.source_split, name="source_split"),
+    path("events/<int:pk>/undo/", views.event_undo, name="event_undo"),
+    path("duplicates/", views.duplicates, name="duplicates"),
+    path("duplicates/merge/", views.merge, name="merge"),
+    path("rules/", views.rule_list, name="rule_list"),
+    path("rules/new/", views.rule_create, name="rule_create"),
+    path("rules/<int:pk>/", views.rule_edit, name="rule_edit"),
+    path("rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
+]

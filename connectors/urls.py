@@ -1,4 +1,29 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import delivery_views, views
 
 app_name = "connectors"
-urlpatterns: list = []
+
+connector = "connectors/<uuid:connector_uuid>/"
+
+urlpatterns = [
+    path("integrations/", views.integrations, name="integrations"),
+    path("connectors/", views.connector_list, name="connector_list"),
+    path("connectors/new/", views.connector_create, name="connector_create"),
+    path("connectors/bulk/", views.connector_bulk, name="connector_bulk"),
+    path(connector, views.connector_detail, name="connector_detail"),
+    path(connector + "ready/", views.connector_ready, name="connector_ready"),
+    path(connector + "edit/", views.connector_edit, name="connector_edit"),
+    path(connector + "enable/", views.connector_enable, name="connector_enable"),
+    path(connector + "disable/", views.connector_disable, name="connector_disable"),
+    path(connector + "delete/", views.connector_delete, name="connector_delete"),
+    path(connector + "rotate-secret/", views.connector_rotate_secret, name="connector_rotate_secret"),
+    path(connector + "rotate-token/", views.connector_rotate_token, name="connector_rotate_token"),
+    path(connector + "rules/", views.connector_rules, name="connector_rules"),
+    path(connector + "rules/options/", views.connector_rule_options, name="connector_rule_options"),
+    path(connector + "rules/preview/", views.connector_rule_preview, name="connector_rule_preview"),
+    path(connector + "rules/<int:rule_id>/required/", views.connector_rule_required, name="connector_rule_required"),
+    path(connector + "rules/<int:rule_id>/move/", views.connector_rule_move, name="connector_rule_move"),
+    path("connectors/<uuid:connector_uuid>/deliveries/", delivery_views.delivery_list, name="delivery_list"),
+    path("deliveries/<uuid:delivery_uuid>/", delivery_views.delivery_detail, name="delivery_detail"),
+]

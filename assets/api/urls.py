@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
+
+from .views import AssetViewSet, IdentificationRuleViewSet
 
 app_name = "assets-api"
-urlpatterns: list = []
+
+router = SimpleRouter()
+router.register("assets", AssetViewSet, basename="asset")
+router.register("identification-rules", IdentificationRuleViewSet, basename="identification-rule")
+urlpatterns = router.urls

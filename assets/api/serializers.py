@@ -1,0 +1,153 @@
+"""Serializers of the inventory API: a lean asset for lists, the full asset with provenance and sources for one,
+and identification rule definitions (written through :mod:`assets.inventory`, like the CSAM pages)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..choices import IdentifierKind
+from ..inventory import clean_rule_definition
+from ..models import Asset, IdentificationRule, SourceRecord
+from ..records import REPORTED_ATTRIBUTES
+
+
+class AssetListSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="assets-api:asset-detail", lookup_field="uuid")
+    name = serializers.CharField(source="display_name", read_only=True, help_text="Hostname, FQDN, serial or uuid.")
+
+    class Meta:
+        model = Asset
+        fields = [
+            "uuid",
+            "url",
+            "name",
+            "kind",
+            "hostname",
+            "fqdn",
+            "ip_addresses",
+            "mac_addresses",
+            "serial_number",
+            "os",
+            "os_version",
+            "first_seen",
+            "last_seen",
+            "retired",
+            "possible_duplicate",
+        ]
+        read_only_fields = fields
+
+
+class ConnectorRefSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class SourceRefSerializer(serializers.Serializer):
+    connector_uuid = serializers.UUIDField()
+    connector_name = serializers.CharField()
+    source_key = serializers.CharField(help_text="The record's key in that source.")
+    trust_rank = serializers.IntegerField(help_text="The connector's trust rank (1-100).")
+
+
+class ProvenanceSerializer(serializers.Serializer):
+    value = serializers.JSONField(help_text="The value shown (text, or a list for IPs, MACs and tags).")
+    source = SourceRefSerializer(allow_null=True, help_text="The source the value came from.")
+
+
+class SourceRecordSerializer(serializers.ModelSerializer):
+    connector = ConnectorRefSerializer(read_only=True)
+    attributes = serializers.JSONField(read_only=True, help_text="Normalized attributes, as last reported.")
+    extra = serializers.JSONField(read_only=True, help_text="Free attributes the source sent.")
+
+    class Meta:
+        model = SourceRecord
+        fields = [
+            "connector",
+            "source_key",
+            "attributes",
+            "extra",
+            "source_updated_at",
+            "first_seen",
+            "last_seen",
+            "deleted",
+            "deleted_at",
+        ]
+        read_only_fields = fields
+
+
+class AssetDetailSerializer(AssetListSerializer):
+    provenance = serializers.SerializerMethodField(
+        help_text="For each reported attribute: the value shown and the source it came from."
+    )
+    sources = SourceRecordSerializer(many=True, read_only=True)
+
+    class Meta(AssetListSerializer.Meta):
+        fields = [
+            *AssetListSerializer.Meta.fields,
+            *(name for name in REPORTED_ATTRIBUTES if name not in AssetListSerializer.Meta.fields),
+            "retired_at",
+            "created_at",
+            "updated_at",
+            "provenance",
+            "sources",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=ProvenanceSerializer()))
+    def get_provenance(self, asset: Asset) -> dict:
+        by_id = {source.pk: source for source in asset.sources.all()}
+        shown = {}
+        for name in REPORTED_ATTRIBUTES:
+            if name not in asset.provenance:
+                continue
+            source = by_id.get(asset.provenance[name])
+            shown[name] = {
+                "value": getattr(asset, name),
+                "source": None
+                if source is None
+                else {
+                    "connector_uuid": str(source.connector.uuid),
+                    "connector_name": source.connector.name,
+                    "source_key": source.source_key,
+                    "trust_rank": source.connector.trust_rank,
+                },
+            }
+        return shown
+
+
+class IdentificationRuleSerializer(serializers.ModelSerializer):
+    attributes = serializers.ListField(
+        child=serializers.ChoiceField(choices=IdentifierKind.choices),
+        allow_empty=False,
+        help_text="Identifier kinds that must all match, in order; each at most once.",
+    )
+    used_by = serializers.IntegerField(read_only=True, help_text="Connectors that have this rule turned on.")
+
+    class Meta:
+        model = IdentificationRule
+        fields = [
+            "id",
+            "name",
+            "description",
+            "attributes",
+            "is_system",
+            "position",
+            "default_enabled",
+            "used_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "is_system", "position", "default_enabled", "used_by", "created_at", "updated_at"]
+        # Uniqueness (case-insensitive) is checked by clean_rule_definition, with a better message.
+        extra_kwargs = {"name": {"validators": []}}
+
+    def validate(self, data: dict) -> dict:
+        name = data.get("name", self.instance.name if self.instance else "")
+        attributes = data.get("attributes", self.instance.attributes if self.instance else [])
+        try:
+            data["name"], data["attributes"] = clean_rule_definition(name, attributes, instance=self.instance)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
+        return data

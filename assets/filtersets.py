@@ -1,0 +1,162 @@
+"""The one asset FilterSet, shared by the CSAM list page, its CSV export and the REST API.
+
+Defaults: merged assets are never listed (their URLs redirect to the survivor), retired assets only with
+``include_retired``. IP and MAC searches go through the Identifier table (normalized values, indexed) rather than
+the JSON columns of the asset, which no database can index usefully.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from connectors.models import Connector
+
+from .choices import AssetKind, IdentifierKind
+from .engine import normalize_ip
+from .models import Asset, Identifier, SourceRecord
+
+#: Public ordering name -> model field. ``created`` is the inventory's own creation time.
+ORDERING_FIELDS: dict[str, str] = {
+    "hostname": "hostname",
+    "os": "os",
+    "kind": "kind",
+    "last_seen": "last_seen",
+    "first_seen": "first_seen",
+    "created": "created_at",
+}
+
+_MAC_GROUPS = re.compile(r"[0-9a-f]{1,2}(?:[:-][0-9a-f]{1,2})*[:-]?")
+_MAC_CISCO = re.compile(r"[0-9a-f]{4}(?:\.[0-9a-f]{0,4}){1,2}")
+_MAC_BARE = re.compile(r"[0-9a-f]{12}")
+_IPV4_PREFIX = re.compile(r"\d{1,3}(?:\.\d{0,3}){1,3}")
+_IPV6_PREFIX = re.compile(r"[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}")
+
+
+def mac_prefix(text: str) -> str:
+    """A typed MAC address or the start of one in the stored form (``aa:bb:cc``), or ``""`` if it is not one.
+
+    ``00-1A-2B`` and ``00:1a:2b`` give ``00:1a:2b``; ``001a.2b3c`` (Cisco) gives ``00:1a:2b:3c``; twelve bare hex
+    digits are a whole MAC. A single group (``00``) is too vague to be read as a MAC.
+    """
+    text = text.strip().lower()
+    if _MAC_BARE.fullmatch(text) or _MAC_CISCO.fullmatch(text):
+        digits = text.replace(".", "")
+        return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+    if not _MAC_GROUPS.fullmatch(text) or not re.search(r"[:-]", text):
+        return ""
+    trailing = text[-1] in ":-"
+    groups = re.split(r"[:-]", text.rstrip(":-"))
+    if len(groups) > 6:
+        return ""
+    # Every group but a last one still being typed is complete: "0:1a" is "00:1a".
+    padded = [group.zfill(2) for group in groups[:-1]] + [groups[-1].zfill(2) if trailing else groups[-1]]
+    return ":".join(padded) + (":" if trailing and len(groups) < 6 else "")
+
+
+def ip_prefix(text: str) -> str:
+    """A typed IP address (canonical form) or the start of one (``10.0.``), or ``""`` if it is not one."""
+    text = text.strip().lower()
+    if full := normalize_ip(text):
+        return full
+    if _IPV4_PREFIX.fullmatch(text) or _IPV6_PREFIX.fullmatch(text):
+        return text
+    return ""
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class ConnectorFilter(filters.ModelChoiceFilter):
+    """A connector given by its public uuid."""
+
+
+class AssetOrderingFilter(filters.OrderingFilter):
+    """Sorts with empty dates last in both directions and the newest asset first among equals, so that pages
+    are stable (no asset on two pages) whatever the column."""
+
+    def filter(self, qs: QuerySet, value) -> QuerySet:
+        if not value:
+            return qs
+        ordering = []
+        for param in value:
+            if not param:
+                continue
+            descending = param.startswith("-")
+            field = F(self.param_map.get(param.lstrip("-"), param.lstrip("-")))
+            ordering.append(field.desc(nulls_last=True) if descending else field.asc(nulls_last=True))
+        return qs.order_by(*ordering, "-pk")
+
+
+class AssetFilterSet(filters.FilterSet):
+    q = filters.CharFilter(
+        method="search",
+        label="Search",
+        help_text="Hostname, FQDN or serial number (contains), or the start of an IP or MAC address.",
+    )
+    connector = ConnectorFilter(
+        queryset=Connector.objects.all(),
+        to_field_name="uuid",
+        method="from_connector",
+        label="Connector",
+        help_text="Connector UUID: assets it reports (with include_retired, also records it has deleted).",
+    )
+    kind = filters.ChoiceFilter(choices=AssetKind.choices, help_text="managed or unmanaged.")
+    os = filters.CharFilter(lookup_expr="icontains", label="OS", help_text="Operating system (contains).")
+    include_retired = filters.BooleanFilter(
+        method="retired_too",
+        label="Include retired",
+        help_text="Also list retired assets (no live source). Merged assets are never listed.",
+    )
+    stale = filters.NumberFilter(
+        method="not_seen_for",
+        label="Not seen for (days)",
+        min_value=1,
+        help_text="Only assets not seen for at least this many days (or never).",
+    )
+    possible_duplicate = filters.BooleanFilter(
+        help_text="Only assets flagged (or not) as a possible duplicate by an ambiguous identification."
+    )
+    ordering = AssetOrderingFilter(
+        fields=tuple((field, name) for name, field in ORDERING_FIELDS.items()),
+        help_text="Sort by a field; prefix with '-' for descending.",
+    )
+
+    class Meta:
+        model = Asset
+        fields = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate")
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        include_retired = self.form.cleaned_data.get("include_retired")
+        queryset = queryset.filter(merged_into__isnull=True)
+        if not include_retired:
+            queryset = queryset.filter(retired=False)
+        return super().filter_queryset(queryset)
+
+    def retired_too(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset  # applied in filter_queryset, because "hidden" is the default when the filter is absent
+
+    def from_connector(self, queryset: QuerySet, name: str, value: Connector) -> QuerySet:
+        sources = SourceRecord.objects.filter(asset=OuterRef("pk"), connector=value)
+        if not self.form.cleaned_data.get("include_retired"):
+            sources = sources.filter(deleted=False)
+        return queryset.filter(Exists(sources))
+
+    def not_seen_for(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        cutoff = timezone.now() - timedelta(days=float(value))
+        return queryset.filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True))
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        text = value.strip()
+        if not text:
+            return queryset
+        condition = Q(hostname__icontains=text) | Q(fqdn__icontains=text) | Q(serial_number__icontains=text)
+        for kind, prefix in ((IdentifierKind.IP, ip_prefix(text)), (IdentifierKind.MAC, mac_prefix(text))):
+            if prefix:
+                identifiers = Identifier.objects.filter(asset=OuterRef("pk"), kind=kind, value__startswith=prefix)
+                condition |= Q(Exists(identifiers))
+        return queryset.filter(condition)

@@ -1,0 +1,280 @@
+"""Serializers of the connectors management API.
+
+Reads come from the model; writes are validated here and applied by ``connectors.services`` in the view, so the API
+changes nothing the UI and Django admin could not, and every change leaves its audit row.
+"""
+
+from __future__ import annotations
+
+from django.db.models.functions import Lower
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from connectors.choices import ConnectorStatus, Module, PayloadFormat
+from connectors.models import Connector, ConnectorRule
+
+SECRET_PREFIX = "whsec_"
+
+
+def mask_secret(secret: str) -> str:
+    """``whsec_abcd…``: enough to tell two secrets apart, far too little to sign with."""
+    if not secret:
+        return ""
+    visible = secret[len(SECRET_PREFIX) : len(SECRET_PREFIX) + 4] if secret.startswith(SECRET_PREFIX) else ""
+    return f"{SECRET_PREFIX}{visible}…"
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, the body of every error reply."""
+
+    type = serializers.CharField(help_text="Always `about:blank`: the status code says it all.")
+    title = serializers.CharField(help_text="Short summary of the kind of problem.")
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    detail = serializers.CharField(required=False, help_text="What went wrong with this request.")
+    errors = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="Validation errors: field name → list of messages (`non_field_errors` for the whole body).",
+    )
+
+
+# Enums inline (not as components): generic names such as "value" and "state" would collide with other apps' fields.
+@extend_schema_field({"type": "string", "enum": ConnectorStatus.values})
+class ConnectorStatusValueField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": ["enabled", "disabled"]})
+class ConnectorStateField(serializers.Field):
+    def to_representation(self, enabled: bool) -> str:
+        return "enabled" if enabled else "disabled"
+
+
+class ConnectorStatusSerializer(serializers.Serializer):
+    value = ConnectorStatusValueField(
+        help_text="; ".join(f"`{code}`: {label}" for code, label in ConnectorStatus.choices)
+    )
+    label = serializers.CharField(help_text="The value in words, as the UI shows it.")
+
+
+class ConnectorSerializer(serializers.ModelSerializer):
+    """A connector as the API shows it. Credentials appear only as hints: the clear values are shown once."""
+
+    modules = serializers.ListField(
+        child=serializers.ChoiceField(choices=Module.choices),
+        source="module_list",
+        allow_empty=False,
+        help_text="Enabled module codes; at least one. "
+        + "; ".join(f"`{code}`: {label}" for code, label in Module.choices)
+        + ".",
+    )
+    payload_format = serializers.ChoiceField(
+        choices=PayloadFormat.choices,
+        required=False,
+        help_text="Body format the webhook accepts (default `native`). "
+        + "; ".join(f"`{code}`: {label}" for code, label in PayloadFormat.choices)
+        + ".",
+    )
+    status = serializers.SerializerMethodField(
+        help_text="Derived from the last finished delivery: Pending until the first one; Disabled when off."
+    )
+    state = ConnectorStateField(
+        source="enabled",
+        read_only=True,
+        help_text="`enabled` or `disabled`; change it with the enable and disable actions.",
+    )
+    webhook_url = serializers.SerializerMethodField(help_text="Absolute URL the source pushes deliveries to.")
+    signing_secret_hint = serializers.SerializerMethodField(
+        help_text="The start of the current Standard Webhooks signing secret; the full secret is shown only when "
+        "it is made."
+    )
+    asset_count = serializers.IntegerField(
+        read_only=True, help_text="Live assets (not retired, not merged away) this connector currently reports."
+    )
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Username of whoever created the connector."
+    )
+
+    class Meta:
+        model = Connector
+        fields = [
+            "uuid",
+            "name",
+            "description",
+            "modules",
+            "payload_format",
+            "trust_rank",
+            "require_signature",
+            "create_unmanaged",
+            "apply_default_rule",
+            "enabled",
+            "state",
+            "status",
+            "webhook_url",
+            "token_hint",
+            "signing_secret_hint",
+            "previous_secret_expires_at",
+            "last_delivery_at",
+            "asset_count",
+            "created_at",
+            "created_by",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "uuid",
+            "enabled",
+            "token_hint",
+            "previous_secret_expires_at",
+            "last_delivery_at",
+            "created_at",
+            "updated_at",
+        ]
+        extra_kwargs = {
+            "name": {"help_text": "Unique, case-insensitively; at most 100 characters."},
+            "description": {"help_text": "Free text, at most 1000 characters."},
+            "trust_rank": {"help_text": "1 to 100. When sources disagree on an attribute, the most trusted one wins."},
+            "enabled": {"help_text": "Whether deliveries are accepted; change it with the enable/disable actions."},
+            "last_delivery_at": {"help_text": "When the last delivery was received; null until the first one."},
+            "token_hint": {"help_text": "The first characters of the bearer token, to tell tokens apart."},
+            "previous_secret_expires_at": {
+                "help_text": "After a secret rotation, the previous secret keeps verifying until this time."
+            },
+        }
+
+    @extend_schema_field(ConnectorStatusSerializer)
+    def get_status(self, connector: Connector) -> dict:
+        status = connector.status
+        return {"value": status.value, "label": status.label}
+
+    def get_webhook_url(self, connector: Connector) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(connector.webhook_path) if request else connector.webhook_path
+
+    def get_signing_secret_hint(self, connector: Connector) -> str:
+        return mask_secret(connector.signing_secret)
+
+    def validate_name(self, value: str) -> str:
+        value = value.strip()
+        taken = Connector.objects.annotate(lower_name=Lower("name")).filter(lower_name=value.lower())
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError(f"A connector named “{value}” already exists (names ignore case).")
+        return value
+
+    def validate_modules(self, value: list[str]) -> list[str]:
+        # Keep the canonical order and drop repeats, so the same set always reads the same.
+        return [code for code in Module.values if code in value]
+
+    def validated_changes(self) -> dict:
+        """``validated_data`` with the keyword names the service functions take."""
+        changes = dict(self.validated_data)
+        if "module_list" in changes:
+            changes["modules"] = changes.pop("module_list")
+        return changes
+
+
+class ConnectorWithCredentialsSerializer(ConnectorSerializer):
+    """The reply to a create: the connector and, this once, its clear credentials."""
+
+    token = serializers.CharField(
+        read_only=True,
+        help_text="Bearer token for `Authorization: Bearer …` on the webhook. Shown only now: store it safely.",
+    )
+    signing_secret = serializers.CharField(
+        read_only=True,
+        help_text="Standard Webhooks signing secret (`whsec_…`). Shown only now: store it safely.",
+    )
+
+    class Meta(ConnectorSerializer.Meta):
+        fields = [*ConnectorSerializer.Meta.fields, "token", "signing_secret"]
+
+
+class RotatedSecretSerializer(serializers.Serializer):
+    signing_secret = serializers.CharField(help_text="The new signing secret. Shown only now: store it safely.")
+    signing_secret_hint = serializers.CharField(help_text="How the API shows this secret from now on.")
+    previous_secret_expires_at = serializers.DateTimeField(
+        help_text="The previous secret keeps verifying signatures until this time, so senders can switch."
+    )
+
+
+class RotatedTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        help_text="The new bearer token. The previous one stopped working at once. Shown only now."
+    )
+    token_hint = serializers.CharField(help_text="How the API shows this token from now on.")
+
+
+class RuleSelectionItemSerializer(serializers.ModelSerializer):
+    """One rule of a connector's ordered selection."""
+
+    id = serializers.IntegerField(source="rule.id", read_only=True, help_text="The identification rule's id.")
+    name = serializers.CharField(source="rule.name", read_only=True)
+    description = serializers.CharField(source="rule.description", read_only=True)
+    attributes = serializers.ListField(
+        source="rule.attributes",
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Identifier kinds that must ALL match for the rule to match.",
+    )
+    is_system = serializers.BooleanField(
+        source="rule.is_system", read_only=True, help_text="System rules stay first and on."
+    )
+    required = serializers.BooleanField(
+        source="enabled", read_only=True, help_text="Whether the connector applies this rule."
+    )
+    position = serializers.IntegerField(read_only=True, help_text="0-based; rules are tried in this order.")
+
+    class Meta:
+        model = ConnectorRule
+        fields = ["id", "name", "description", "attributes", "is_system", "required", "position"]
+
+
+class RuleSelectionSerializer(serializers.Serializer):
+    """A connector's identification rules, in the order they are tried, and its two fallback options."""
+
+    rules = RuleSelectionItemSerializer(many=True, read_only=True)
+    create_unmanaged = serializers.BooleanField(
+        read_only=True, help_text="When nothing matches, create a new unmanaged asset instead of skipping."
+    )
+    apply_default_rule = serializers.BooleanField(
+        read_only=True,
+        help_text="When a rule matches several assets, pick the most trusted source's instead of trying the next rule.",
+    )
+
+
+class RuleToggleSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="An identification rule id from the connector's selection.")
+    required = serializers.BooleanField(help_text="Whether the connector applies this rule.")
+
+
+class RuleSelectionUpdateSerializer(serializers.Serializer):
+    """The body of PUT and PATCH on a connector's rules."""
+
+    rules = RuleToggleSerializer(
+        many=True,
+        help_text="PUT: every rule of the selection, in the new order. PATCH: only the rules to toggle; the order "
+        "does not change.",
+    )
+    create_unmanaged = serializers.BooleanField(
+        help_text="When nothing matches, create a new unmanaged asset instead of skipping."
+    )
+    apply_default_rule = serializers.BooleanField(
+        help_text="When a rule matches several assets, pick the most trusted source's instead of trying the next rule."
+    )
+
+    def validate_rules(self, value: list[dict]) -> list[dict]:
+        ids = [item["id"] for item in value]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError("Each rule may be listed once.")
+        return value
+
+    def service_arguments(self, *, partial: bool) -> dict:
+        """Keyword arguments for ``do_update_rule_selection``: PUT sets the order, PATCH only toggles."""
+        data = self.validated_data
+        arguments = {key: data[key] for key in ("create_unmanaged", "apply_default_rule") if key in data}
+        if "rules" in data:
+            arguments["enabled"] = {item["id"]: item["required"] for item in data["rules"]}
+            if not partial:
+                arguments["order"] = [item["id"] for item in data["rules"]]
+        return arguments

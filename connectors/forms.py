@@ -1,0 +1,195 @@
+"""Forms of the Connectors app. They validate input only; the views hand ``cleaned_data`` to connectors.services."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django import forms
+
+from .choices import MODULE_HELP, Module, PayloadFormat
+from .models import Connector
+
+NAME_MAX_LENGTH = Connector._meta.get_field("name").max_length
+DESCRIPTION_MAX_LENGTH = 1000
+
+
+class DescribedCheckboxes(forms.CheckboxSelectMultiple):
+    """Checkboxes, each described by a sentence of its own (``option.data.help``, linked by aria-describedby)."""
+
+    def __init__(self, *args, descriptions: dict[str, str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.descriptions = descriptions
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None) -> dict:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["help"] = self.descriptions.get(value, "")
+        if option["help"] and option["attrs"].get("id"):
+            option["help_id"] = f"{option['attrs']['id']}_help"
+            option["attrs"]["aria-describedby"] = option["help_id"]
+        return option
+
+
+class ConnectorForm(forms.Form):
+    """Basic details plus the advanced settings; used to create a connector and to edit one (``instance``)."""
+
+    name = forms.CharField(
+        label="Connector name",
+        max_length=NAME_MAX_LENGTH,
+        help_text="Unique; shown in the connector list, the asset sources and the audit trail.",
+        error_messages={
+            "required": "Enter a name for the connector.",
+            "max_length": "Use at most %(limit_value)d characters (this name has %(show_value)d).",
+        },
+    )
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: which system sends to this connector, who owns it.",
+        error_messages={"max_length": "Use at most %(limit_value)d characters (this text has %(show_value)d)."},
+    )
+    modules = forms.MultipleChoiceField(
+        label="Modules to enable",
+        choices=Module.choices,
+        widget=DescribedCheckboxes(descriptions=MODULE_HELP),
+        initial=[Module.CSAM],
+        error_messages={"required": "Choose at least one module."},
+    )
+    payload_format = forms.ChoiceField(
+        label="Payload format",
+        choices=PayloadFormat.choices,
+        initial=PayloadFormat.NATIVE,
+        help_text="Native JSON for scripts and most tools; the Qualys CSAM format for senders built for "
+        "the CSAM connector push API.",
+    )
+    trust_rank = forms.IntegerField(
+        label="Trust rank",
+        min_value=1,
+        max_value=100,
+        initial=50,
+        help_text="From 1 to 100. When sources disagree about an attribute, the most trusted one wins.",
+    )
+    require_signature = forms.BooleanField(
+        label="Require a Standard Webhooks signature",
+        required=False,
+        help_text="Refuse deliveries that carry only the bearer token.",
+    )
+
+    def __init__(self, *args, instance: Connector | None = None, **kwargs) -> None:
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "description": instance.description,
+                "modules": instance.module_list,
+                "payload_format": instance.payload_format,
+                "trust_rank": instance.trust_rank,
+                "require_signature": instance.require_signature,
+            }
+        super().__init__(*args, **kwargs)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        others = Connector.objects.filter(name__iexact=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError(
+                "A connector named “%(name)s” already exists (names are compared ignoring case).",
+                code="unique",
+                params={"name": others.first().name},
+            )
+        return name
+
+    def clean_modules(self) -> list[str]:
+        chosen = set(self.cleaned_data["modules"])
+        return [code for code in Module.values if code in chosen]  # a stable order, whatever the browser sent
+
+
+class UUIDListField(forms.Field):
+    """Several UUIDs under one name (the ticked rows of a table)."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": "The selection is not valid; reload the page and try again."}
+
+    def to_python(self, value) -> list[uuid.UUID]:
+        try:
+            return [uuid.UUID(str(item)) for item in value or []]
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class BulkActionForm(forms.Form):
+    """An action applied to the connectors ticked in the Manage Connectors table."""
+
+    ENABLE, DISABLE, DELETE = "enable", "disable", "delete"
+
+    action = forms.ChoiceField(choices=[(ENABLE, "Enable"), (DISABLE, "Disable"), (DELETE, "Delete")])
+    selected = UUIDListField(error_messages={"required": "Select at least one connector first."})
+    confirm = forms.BooleanField(required=False)
+
+
+class RuleRequiredForm(forms.Form):
+    """Turn one rule of a connector's selection on or off (the value wanted, so a repeated click is harmless)."""
+
+    required = forms.TypedChoiceField(choices=[("1", "On"), ("0", "Off")], coerce=lambda value: value == "1")
+
+
+class RuleMoveForm(forms.Form):
+    UP, DOWN = "up", "down"
+
+    direction = forms.ChoiceField(choices=[(UP, "Move up"), (DOWN, "Move down")])
+
+
+class RuleOptionForm(forms.Form):
+    """Set one of the two identification options of a connector."""
+
+    option = forms.ChoiceField(
+        choices=[("create_unmanaged", "Create unmanaged asset"), ("apply_default_rule", "Apply default rule")]
+    )
+    value = forms.TypedChoiceField(choices=[("1", "On"), ("0", "Off")], coerce=lambda value: value == "1")
+
+
+PREVIEW_SAMPLE = {
+    "source_key": "cmdb-4711",
+    "hostname": "web-01",
+    "fqdn": "web-01.corp.example.com",
+    "ip_addresses": ["10.0.0.12"],
+    "mac_addresses": ["00:1a:2b:3c:4d:5e"],
+    "serial_number": "SN-0042-XYZ",
+}
+
+
+#: The sample as the preview textarea shows it: one field per line.
+PREVIEW_SAMPLE_TEXT = (
+    "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in PREVIEW_SAMPLE.items()) + "\n}"
+)
+
+
+class PreviewForm(forms.Form):
+    """One asset record, pasted as JSON in the connector's native format, to preview its identification."""
+
+    record = forms.CharField(
+        label="Record (JSON)",
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
+        help_text="One asset object with native fields: source_key, hostname, fqdn, ip_addresses, "
+        "mac_addresses, serial_number, hardware_uuid, cloud_instance_id, …",
+        error_messages={"required": "Paste one record as a JSON object."},
+    )
+
+    def clean_record(self) -> dict:
+        text = self.cleaned_data["record"]
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                "This is not valid JSON: %(error)s (line %(line)d, column %(column)d).",
+                params={"error": exc.msg, "line": exc.lineno, "column": exc.colno},
+            ) from None
+        if isinstance(value, dict) and isinstance(value.get("assets"), list) and len(value["assets"]) == 1:
+            value = value["assets"][0]  # a whole one-asset delivery body pasted as is
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Paste one record: a JSON object such as {"source_key": "…", …}.')
+        return value
