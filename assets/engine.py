@@ -1046,18 +1046,20 @@ def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
     """
     shown: dict[str, tuple[object, int]] = {}
     for attribute in REPORTED_ATTRIBUTES:
-        best_key: tuple | None = None
-        for source in sources:
-            value = source.attributes.get(attribute)
-            if _is_empty(value):
-                continue
-            key = (
-                not _is_placeholder(attribute, value),
-                source.trust_rank,
-                _time_key(source.updated_at),
-                source.source_id,
+        reported = [
+            (source, value) for source in sources if not _is_empty(value := source.attributes.get(attribute))
+        ]
+        if len(reported) > 1:
+            # Only a contest needs the (costly) placeholder test; a lone value wins whatever it is.
+            reported.sort(
+                key=lambda item: (
+                    not _is_placeholder(attribute, item[1]),
+                    item[0].trust_rank,
+                    _time_key(item[0].updated_at),
+                    item[0].source_id,
+                )
             )
-            if best_key is None or key > best_key:
-                best_key = key
-                shown[attribute] = (value, source.source_id)
+        if reported:
+            source, value = reported[-1]
+            shown[attribute] = (value, source.source_id)
     return shown

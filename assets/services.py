@@ -8,6 +8,7 @@ records, identifiers and decisions in bulk and re-derive the touched assets' rec
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from connectors_site.db import bulk_update_rows
+from connectors_site.db import allocate_ids, delete_rows, insert_rows, update_rows
 
 from . import engine
 from .choices import AssetKind, DecisionOutcome
@@ -112,15 +113,23 @@ def _lock_identities(connector_id: int, source_keys: Iterable[str], keys: Iterab
         )
 
 
-def load_index(connector, normalized: Sequence[engine.NormalizedRecord]) -> engine.IdentityIndex:
-    """The slice of the inventory these records can match: three queries, whatever their number."""
-    source_keys = {item.record.source_key for item in normalized}
-    sources = {
-        key: engine.ExistingSource(asset_id, updated_at)
-        for key, asset_id, updated_at in SourceRecord.objects.filter(
+def _source_rows(connector, source_keys: set[str]) -> dict[str, tuple]:
+    """This connector's existing source records for these keys: key -> (id, asset id, first seen, updated at)."""
+    return {
+        key: (pk, asset_id, first_seen, updated_at)
+        for pk, key, asset_id, first_seen, updated_at in SourceRecord.objects.filter(
             connector=connector, source_key__in=source_keys
-        ).values_list("source_key", "asset_id", "source_updated_at")
+        ).values_list("pk", "source_key", "asset_id", "first_seen", "source_updated_at")
     }
+
+
+def load_index(
+    connector, normalized: Sequence[engine.NormalizedRecord], source_rows: dict[str, tuple] | None = None
+) -> engine.IdentityIndex:
+    """The slice of the inventory these records can match: three queries, whatever their number."""
+    if source_rows is None:
+        source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
+    sources = {key: engine.ExistingSource(row[1], row[3]) for key, row in source_rows.items()}
     by_kind: dict[str, set[str]] = defaultdict(set)
     for kind, value in engine.index_keys(normalized):
         by_kind[kind].add(value)
@@ -186,7 +195,8 @@ def process_chunk(
         ]
     normalized = [engine.normalize_record(record) for record in records]
     _lock_identities(connector.pk, (item.record.source_key for item in normalized), engine.index_keys(normalized))
-    index = load_index(connector, normalized)
+    source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
+    index = load_index(connector, normalized, source_rows)
     decisions = engine.identify_records(records, index, config, normalized)
 
     result = ProcessResult(received=len(records))
@@ -207,7 +217,7 @@ def process_chunk(
             )
 
     if connector.csam_enabled:
-        asset_ids = _apply(connector, decisions, index, delivery=delivery, now=now)
+        asset_ids = _apply(connector, decisions, index, source_rows, delivery=delivery, now=now)
     else:
         asset_ids = {d.asset_id for d in decisions if d.asset_id}
         asset_ids = {key: key for key in asset_ids}
@@ -215,115 +225,156 @@ def process_chunk(
     return result
 
 
-def _apply(connector, decisions, index: engine.IdentityIndex, *, delivery, now: datetime) -> dict[int, int]:
-    """Write what the decisions say. Returns a map from engine targets (asset ids, new keys) to asset ids."""
+def _apply(
+    connector, decisions, index: engine.IdentityIndex, source_rows: dict, *, delivery, now: datetime
+) -> dict[int, int]:
+    """Write what the decisions say. Returns a map from engine targets (asset ids, new keys) to asset ids.
+
+    Rows are built as plain tuples and written with one statement per table (see connectors_site.db): ids of new
+    assets and source records are reserved first, so a new asset is inserted already reconciled from the sources
+    that create it, and only existing assets are re-read to be reconciled.
+    """
     # The last word on each source key wins (a key repeated in a chunk is one source record).
     final: dict[str, engine.Decision] = {}
     for decision in decisions:
-        if decision.outcome in (Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS) and (
-            decision.asset_id or decision.new_asset_key
-        ):
+        if decision.outcome in _WRITES and (decision.asset_id or decision.new_asset_key):
             final[decision.source_key] = decision
 
-    # 1. New assets, one per provisional key.
     new_keys = sorted({d.new_asset_key for d in final.values() if d.new_asset_key}, reverse=True)
-    duplicate_keys = {d.new_asset_key for d in final.values() if d.new_asset_key and d.possible_duplicate}
-    created = Asset.objects.bulk_create(
-        [
-            Asset(
-                kind=AssetKind.UNMANAGED,
-                possible_duplicate=key in duplicate_keys,
-                first_seen=now,
-                last_seen=now,
-            )
-            for key in new_keys
-        ]
-    )
-    target_to_asset: dict[int, int] = {key: asset.pk for key, asset in zip(new_keys, created, strict=True)}
+    target_to_asset: dict[int, int] = dict(zip(new_keys, allocate_ids(Asset, len(new_keys)), strict=True))
+    new_source_keys = [key for key in final if key not in source_rows]
+    new_source_ids = dict(zip(new_source_keys, allocate_ids(SourceRecord, len(new_source_keys)), strict=True))
+    delivery_id = delivery.pk if delivery else None
 
-    def asset_for(decision: engine.Decision) -> int:
-        return decision.asset_id or target_to_asset[decision.new_asset_key]
-
-    # 2. Source records: update the ones this connector already has, create the others.
-    existing = {
-        row.source_key: row
-        for row in SourceRecord.objects.filter(connector=connector, source_key__in=list(final)).only(
-            "id", "source_key", "asset_id", "first_seen"
-        )
-    }
-    to_update, to_create = [], []
+    source_inserts, source_updates = [], []
+    identifier_inserts: list[tuple] = []
+    updated_sources: dict[int, tuple[int, set[tuple[str, str]]]] = {}
+    born: dict[int, list[tuple]] = defaultdict(list)  # new asset id -> its sources
+    duplicates: set[int] = set()
     for key, decision in final.items():
-        attributes = {name: _jsonable(decision.normalized.attributes.get(name)) for name in REPORTED_ATTRIBUTES}
-        record = decision.normalized.record
+        asset_id = decision.asset_id or target_to_asset[decision.new_asset_key]
+        normalized = decision.normalized
+        record = normalized.record
+        attributes = {name: _jsonable(normalized.attributes.get(name)) for name in REPORTED_ATTRIBUTES}
+        extra = normalized.attributes.get("attributes") or {}
         seen = record.last_seen or now
-        values = {
-            "asset_id": asset_for(decision),
-            "attributes": attributes,
-            "extra": decision.normalized.attributes.get("attributes") or {},
-            "source_updated_at": record.updated_at or record.last_seen,
-            "last_seen": seen,
-            "deleted": False,
-            "deleted_at": None,
-            "last_delivery": delivery,
-        }
-        row = existing.get(key)
-        if row is None:
-            to_create.append(SourceRecord(connector=connector, source_key=key, first_seen=seen, **values))
+        updated = record.updated_at or record.last_seen
+        keys = {(kind, value) for kind, values in normalized.identifiers.items() for value in values}
+        if key in source_rows:
+            source_id = source_rows[key][0]
+            source_updates.append((source_id, asset_id, attributes, extra, updated, seen, False, None, delivery_id))
+            updated_sources[source_id] = (asset_id, keys)
         else:
-            for name, value in values.items():
-                setattr(row, name, value)
-            to_update.append(row)
-    if to_update:
-        bulk_update_rows(
-            SourceRecord,
-            to_update,
-            [
-                "asset_id",
-                "attributes",
-                "extra",
-                "source_updated_at",
-                "last_seen",
-                "deleted",
-                "deleted_at",
-                "last_delivery",
-            ],
+            source_id = new_source_ids[key]
+            source_inserts.append(
+                (source_id, connector.pk, key, asset_id, attributes, extra, updated, seen, seen, False, delivery_id)
+            )
+            identifier_inserts.extend((kind, value, asset_id, source_id) for kind, value in keys)
+        if decision.asset_id is None:
+            born[asset_id].append((engine.SourceValues(source_id, connector.trust_rank, updated, attributes), seen))
+            if decision.possible_duplicate:
+                duplicates.add(asset_id)
+
+    # New assets, inserted already reconciled from the sources that create them.
+    asset_rows = []
+    for asset_id, sources in born.items():
+        shown = engine.reconcile([values for values, _ in sources])
+        first_seen, last_seen = min(seen for _, seen in sources), max(seen for _, seen in sources)
+        asset_rows.append(
+            (
+                asset_id,
+                uuid.uuid4(),
+                AssetKind.UNMANAGED,
+                *_shown_values(shown),
+                {name: source_id for name, (_, source_id) in shown.items()},
+                first_seen,
+                last_seen,
+                False,
+                asset_id in duplicates,
+                now,
+                now,
+            )
         )
-    SourceRecord.objects.bulk_create(to_create)
-    rows = {row.source_key: row for row in (*to_update, *to_create)}
+    insert_rows(Asset, _NEW_ASSET_COLUMNS, asset_rows)
+    insert_rows(SourceRecord, _NEW_SOURCE_COLUMNS, source_inserts)
+    update_rows(SourceRecord, _SOURCE_UPDATE_COLUMNS, source_updates)
 
-    # 3. Identifiers: replace each touched source's set, writing only the difference.
-    wanted: dict[int, set[tuple[str, str]]] = {}
-    for key, decision in final.items():
-        wanted[rows[key].pk] = {
-            (kind, value) for kind, values in decision.normalized.identifiers.items() for value in values
-        }
-    current: dict[int, dict[tuple[str, str], tuple[int, int]]] = defaultdict(dict)
-    if to_update:
+    # Identifiers of updated sources: write only the difference.
+    stale: list[int] = []
+    if updated_sources:
+        have: dict[int, dict[tuple[str, str], tuple[int, int]]] = defaultdict(dict)
         for pk, source_id, kind, value, asset_id in Identifier.objects.filter(
-            source_record_id__in=[row.pk for row in to_update]
+            source_record_id__in=list(updated_sources)
         ).values_list("pk", "source_record_id", "kind", "value", "asset_id"):
-            current[source_id][(kind, value)] = (pk, asset_id)
-    stale, fresh = [], []
-    source_asset = {row.pk: row.asset_id for row in rows.values()}
-    for source_id, keys in wanted.items():
-        have = current.get(source_id, {})
-        for key, (pk, asset_id) in have.items():
-            if key not in keys or asset_id != source_asset[source_id]:
-                stale.append(pk)
-        for kind, value in keys:
-            if (kind, value) not in have or have[(kind, value)][1] != source_asset[source_id]:
-                fresh.append(
-                    Identifier(kind=kind, value=value, asset_id=source_asset[source_id], source_record_id=source_id)
-                )
-    if stale:
-        Identifier.objects.filter(pk__in=stale).delete()
-    Identifier.objects.bulk_create(fresh)
+            have[source_id][(kind, value)] = (pk, asset_id)
+        for source_id, (asset_id, keys) in updated_sources.items():
+            current = have.get(source_id, {})
+            stale.extend(pk for key, (pk, owner) in current.items() if key not in keys or owner != asset_id)
+            identifier_inserts.extend(
+                (kind, value, asset_id, source_id)
+                for kind, value in keys
+                if (kind, value) not in current or current[(kind, value)][1] != asset_id
+            )
+    delete_rows(Identifier, stale)
+    insert_rows(Identifier, ("kind", "value", "asset_id", "source_record_id"), identifier_inserts)
 
-    # 4. Reconcile every asset that gained, kept or lost a source in this chunk.
-    moved_from = {index.sources[key].asset_id for key in final if key in index.sources}
-    reconcile_assets({*source_asset.values(), *moved_from})
+    # Existing assets that gained, kept or lost a source are re-derived from all their live sources.
+    touched = {d.asset_id for d in final.values() if d.asset_id}
+    touched |= {index.sources[key].asset_id for key in final if key in index.sources}
+    reconcile_assets(touched)
     target_to_asset.update({d.asset_id: d.asset_id for d in decisions if d.asset_id})
     return target_to_asset
+
+
+_WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS})
+_NEW_ASSET_COLUMNS = (
+    "id",
+    "uuid",
+    "kind",
+    *REPORTED_ATTRIBUTES,
+    "provenance",
+    "first_seen",
+    "last_seen",
+    "retired",
+    "possible_duplicate",
+    "created_at",
+    "updated_at",
+)
+_NEW_SOURCE_COLUMNS = (
+    "id",
+    "connector_id",
+    "source_key",
+    "asset_id",
+    "attributes",
+    "extra",
+    "source_updated_at",
+    "first_seen",
+    "last_seen",
+    "deleted",
+    "last_delivery_id",
+)
+_SOURCE_UPDATE_COLUMNS = (
+    "asset_id",
+    "attributes",
+    "extra",
+    "source_updated_at",
+    "last_seen",
+    "deleted",
+    "deleted_at",
+    "last_delivery_id",
+)
+
+
+def _shown_values(shown: dict[str, tuple[object, int]]) -> list:
+    """The reconciled value of every reported attribute, in REPORTED_ATTRIBUTES order ("" or [] when unknown)."""
+    values = []
+    for name in REPORTED_ATTRIBUTES:
+        found = shown.get(name)
+        if found is None:
+            values.append([] if name in LIST_ATTRIBUTES else "")
+        else:
+            values.append(_jsonable(found[0]))
+    return values
 
 
 def _jsonable(value):
@@ -334,24 +385,43 @@ def _write_decisions(connector, decisions, target_to_asset, *, delivery, invento
     candidate_ids = {candidate for d in decisions for candidate in d.candidates if candidate > 0}
     uuids = dict(Asset.objects.filter(pk__in=candidate_ids).values_list("pk", "uuid")) if candidate_ids else {}
     note = () if inventory_changed else ("CSAM module off: decision recorded, inventory not changed",)
+    now = timezone.now()
+    delivery_id = delivery.pk if delivery else None
     rows = []
     for decision in decisions:
         target = decision.asset_id or decision.new_asset_key
+        rule = decision.rule
         rows.append(
-            Decision(
-                connector=connector,
-                delivery=delivery,
-                source_key=decision.source_key[:255],
-                outcome=decision.outcome.value,
-                rule_id=decision.rule.id if decision.rule else None,
-                rule_name=decision.rule.name if decision.rule else "",
-                compared=decision.compared,
-                candidates=[str(uuids[c]) for c in decision.candidates if c in uuids],
-                asset_id=target_to_asset.get(target) if target else None,
-                reasons=[*decision.reasons, *note],
+            (
+                connector.pk,
+                delivery_id,
+                decision.source_key[:255],
+                decision.outcome.value,
+                rule.id if rule else None,
+                rule.name if rule else "",
+                decision.compared,
+                [str(uuids[c]) for c in decision.candidates if c in uuids],
+                target_to_asset.get(target) if target else None,
+                [*decision.reasons, *note],
+                now,
             )
         )
-    Decision.objects.bulk_create(rows)
+    insert_rows(Decision, _DECISION_COLUMNS, rows)
+
+
+_DECISION_COLUMNS = (
+    "connector_id",
+    "delivery_id",
+    "source_key",
+    "outcome",
+    "rule_id",
+    "rule_name",
+    "compared",
+    "candidates",
+    "asset_id",
+    "reasons",
+    "created_at",
+)
 
 
 @transaction.atomic
@@ -405,40 +475,40 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
     asset_ids = set(asset_ids)
     if not asset_ids:
         return
+    # Row locks in id order: two chunks reconciling the same asset take turns and read each other's sources.
+    locked = list(
+        Asset.objects.filter(pk__in=asset_ids).select_for_update().order_by("pk").values_list("pk", flat=True)
+    )
     by_asset: dict[int, list] = defaultdict(list)
-    for row in SourceRecord.objects.filter(asset_id__in=asset_ids, deleted=False).values_list(
-        "id",
-        "asset_id",
-        "attributes",
-        "source_updated_at",
-        "first_seen",
-        "last_seen",
-        "connector__trust_rank",
+    for row in SourceRecord.objects.filter(asset_id__in=locked, deleted=False).values_list(
+        "id", "asset_id", "attributes", "source_updated_at", "first_seen", "last_seen", "connector__trust_rank"
     ):
         by_asset[row[1]].append(row)
     now = timezone.now()
-    # Row locks in id order: two chunks reconciling the same asset take turns and read each other's sources.
-    assets = list(Asset.objects.filter(pk__in=by_asset).select_for_update().order_by("pk").only("pk"))
-    for asset in assets:
-        rows = by_asset[asset.pk]
+    rows = []
+    for asset_id, sources in by_asset.items():
         shown = engine.reconcile(
-            [engine.SourceValues(pk, rank, updated, attributes) for pk, _, attributes, updated, _, _, rank in rows]
+            [engine.SourceValues(pk, rank, updated, attributes) for pk, _, attributes, updated, _, _, rank in sources]
         )
-        for name in REPORTED_ATTRIBUTES:
-            value, _ = shown.get(name, (None, None))
-            default = [] if name in LIST_ATTRIBUTES else ""
-            setattr(asset, name, _jsonable(value) if value is not None else default)
-        asset.provenance = {name: source_id for name, (_, source_id) in shown.items()}
-        asset.first_seen = min(row[4] for row in rows)
-        asset.last_seen = max(row[5] for row in rows)
-        asset.retired, asset.retired_at, asset.updated_at = False, None, now
-    bulk_update_rows(
+        rows.append(
+            (
+                asset_id,
+                *_shown_values(shown),
+                {name: source_id for name, (_, source_id) in shown.items()},
+                min(row[4] for row in sources),
+                max(row[5] for row in sources),
+                False,
+                None,
+                now,
+            )
+        )
+    update_rows(
         Asset,
-        assets,
-        [*REPORTED_ATTRIBUTES, "provenance", "first_seen", "last_seen", "retired", "retired_at", "updated_at"],
+        (*REPORTED_ATTRIBUTES, "provenance", "first_seen", "last_seen", "retired", "retired_at", "updated_at"),
+        rows,
     )
     # Assets no live source reports keep their last known values, retired.
-    retire_assets_without_live_sources(asset_ids - set(by_asset))
+    retire_assets_without_live_sources(set(locked) - set(by_asset))
 
 
 def retire_assets_without_live_sources(asset_ids: Iterable[int]) -> int:

@@ -1,47 +1,155 @@
-"""Database helpers Django does not offer in a fast enough form."""
+"""Bulk SQL helpers for the identification hot path, where Django's model-instance machinery costs more than the
+database work itself (building a model instance and preparing each value through its field takes several times
+longer than inserting the row). The values these helpers take are plain Python values; each column's adapter
+turns them into what the database driver expects, the same representation Django itself stores.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from uuid import UUID
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, router
 
 #: SQLite's default limit on bound parameters per statement is 32,766; stay clear of it.
 MAX_PARAMETERS = 30_000
 
 
-def bulk_update_rows(model, objs: Sequence, fields: Sequence[str]) -> int:
-    """Write ``fields`` of ``objs`` with one ``UPDATE … FROM (VALUES …)`` statement per batch.
+def _json(value) -> str | None:
+    return None if value is None else json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
 
-    Django's ``bulk_update`` builds a ``CASE WHEN pk=… THEN …`` expression per field and row, which costs
-    quadratic time in the batch size to build and to execute; this joins a VALUES list instead (PostgreSQL, and
-    SQLite ≥ 3.33), which is linear. Values go through each field's ``get_db_prep_save``, like ``save()``.
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # Django stores aware datetimes in SQLite as naive UTC text.
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ")
+
+
+def _sqlite_uuid(value: UUID | str | None) -> str | None:
+    return None if value is None else (value.hex if isinstance(value, UUID) else UUID(value).hex)
+
+
+def _adapters(model, fields: Sequence, vendor: str) -> list[Callable | None]:
+    adapters: list[Callable | None] = []
+    for field in fields:
+        kind = field.get_internal_type()
+        if kind == "JSONField":
+            adapters.append(_json)
+        elif vendor == "sqlite" and kind == "DateTimeField":
+            adapters.append(_sqlite_datetime)
+        elif vendor == "sqlite" and kind == "UUIDField":
+            adapters.append(_sqlite_uuid)
+        else:
+            adapters.append(None)
+    return adapters
+
+
+def _placeholder(connection, fields: Sequence) -> str:
+    if connection.vendor == "postgresql":
+        return "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in fields) + ")"
+    return "(" + ", ".join(["%s"] * len(fields)) + ")"
+
+
+def _prepared(rows: Iterable[Sequence], adapters: list[Callable | None]) -> list[tuple]:
+    if not any(adapters):
+        return [tuple(row) for row in rows]
+    pairs = list(enumerate(adapters))
+    return [tuple(adapt(row[i]) if adapt else row[i] for i, adapt in pairs) for row in rows]
+
+
+def allocate_ids(model, count: int) -> list[int]:
+    """Reserve ``count`` primary keys, so rows that reference each other can be built before any is inserted.
+
+    Foreign keys made by Django are deferred to commit, so the rows may then be inserted in any order within the
+    transaction. PostgreSQL draws from the table's sequence (safe with concurrent writers); SQLite continues
+    after the highest id ever used, which is safe because the transaction holds the database's only write lock.
     """
-    if not objs:
-        return 0
+    if count <= 0:
+        return []
+    connection = connections[router.db_for_write(model)]
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, model._meta.pk.column, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        quoted = connection.ops.quote_name(table)
+        cursor.execute(
+            f"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
+            f"COALESCE((SELECT max({connection.ops.quote_name(model._meta.pk.column)}) FROM {quoted}), 0))",
+            [table],
+        )
+        start = cursor.fetchone()[0] + 1
+    return list(range(start, start + count))
+
+
+def insert_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """INSERT plain value tuples (in ``columns`` order; names are model field names or attnames)."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    fields = [model._meta.get_field(name) for name in columns]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in fields)
+    params = _prepared(rows, _adapters(model, fields, connection.vendor))
+    table = quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})", params)
+            return
+        placeholder = _placeholder(connection, fields)
+        batch = max(1, MAX_PARAMETERS // len(fields))
+        for start in range(0, len(params), batch):
+            chunk = params[start : start + batch]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholder] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
+
+
+def update_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """UPDATE rows by primary key: each row is ``(pk, *values in columns order)``.
+
+    One ``UPDATE … FROM (VALUES …)`` per batch (PostgreSQL, and SQLite ≥ 3.33): linear in the number of rows,
+    where Django's ``bulk_update`` builds a ``CASE WHEN pk=…`` per field and row and grows quadratically.
+    """
+    if not rows:
+        return
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
-    if connection.vendor == "postgresql":
-        placeholder = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
-    else:
-        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    names = ", ".join(quote(field.column) for field in columns)
-    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
+    fields = [meta.pk, *(meta.get_field(name) for name in columns)]
+    names = ", ".join(quote(field.column) for field in fields)
+    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields[1:])
     table, pk = quote(meta.db_table), quote(meta.pk.column)
-    batch = max(1, MAX_PARAMETERS // len(columns))
-    updated = 0
+    placeholder = _placeholder(connection, fields)
+    params = _prepared(rows, _adapters(model, fields, connection.vendor))
+    batch = max(1, MAX_PARAMETERS // len(fields))
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), batch):
-            rows = objs[start : start + batch]
-            params = [
-                field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in rows for field in columns
-            ]
+        for start in range(0, len(params), batch):
+            chunk = params[start : start + batch]
             cursor.execute(
-                f"WITH v ({names}) AS (VALUES {', '.join([placeholder] * len(rows))}) "
+                f"WITH v ({names}) AS (VALUES {', '.join([placeholder] * len(chunk))}) "
                 f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.{pk}",
-                params,
+                [value for row in chunk for value in row],
             )
-            updated += cursor.rowcount
-    return updated
+
+
+def delete_rows(model, pks: Sequence[int]) -> None:
+    """DELETE by primary key, in batches, without loading instances or running cascades in Python."""
+    if not pks:
+        return
+    connection = connections[router.db_for_write(model)]
+    table, pk = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        for start in range(0, len(pks), MAX_PARAMETERS):
+            chunk = pks[start : start + MAX_PARAMETERS]
+            cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({', '.join(['%s'] * len(chunk))})", chunk)
