@@ -1046,19 +1046,21 @@ def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
     """
     shown: dict[str, tuple[object, int]] = {}
     for attribute in REPORTED_ATTRIBUTES:
-        reported = [
-            (source, value) for source in sources if not _is_empty(value := source.attributes.get(attribute))
-        ]
+        reported = [(source, value) for source in sources if not _is_empty(value := source.attributes.get(attribute))]
         if len(reported) > 1:
-            # Only a contest needs the (costly) placeholder test; a lone value wins whatever it is.
-            reported.sort(
-                key=lambda item: (
-                    not _is_placeholder(attribute, item[1]),
-                    item[0].trust_rank,
-                    _time_key(item[0].updated_at),
-                    item[0].source_id,
+            first = reported[0][1]
+            if any(value != first for _, value in reported):
+                # Only sources that disagree need the (costly) placeholder test.
+                reported.sort(
+                    key=lambda item: (
+                        not _is_placeholder(attribute, item[1]),
+                        item[0].trust_rank,
+                        _time_key(item[0].updated_at),
+                        item[0].source_id,
+                    )
                 )
-            )
+            else:
+                reported.sort(key=lambda item: (item[0].trust_rank, _time_key(item[0].updated_at), item[0].source_id))
         if reported:
             source, value = reported[-1]
             shown[attribute] = (value, source.source_id)
