@@ -180,3 +180,54 @@ def test_default_rule_ranks_candidates_reached_through_different_values(make_con
     )
     decision = Decision.objects.get(source_key="n")
     assert decision.outcome == "merged" and decision.asset.hostname == "b"
+
+
+# --- property: processing the same records twice leaves the inventory unchanged ------------------------------
+
+import itertools  # noqa: E402
+
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = itertools.count()
+_small = st.integers(min_value=0, max_value=6)
+_record = st.builds(
+    lambda key, host, serial, mac, ip, os_name, day: AssetRecord(
+        source_key=f"k{key}",
+        hostname=["", f"host-{host}", "localhost"][host % 3] if host < 6 else f"HOST-{host}.corp.example.com",
+        serial_number=["", f"SN{serial}", "To be filled by O.E.M."][serial % 3],
+        mac_addresses=(f"00:11:22:33:44:{mac:02x}",) if mac % 2 else (),
+        ip_addresses=(f"10.0.0.{ip}", "127.0.0.1") if ip % 3 else (),
+        os=os_name,
+        updated_at=T0 + timedelta(days=day) if day else None,
+    ),
+    _small,
+    _small,
+    _small,
+    _small,
+    _small,
+    st.sampled_from(["Linux", "Windows", ""]),
+    st.integers(min_value=0, max_value=3),
+)
+
+
+def _snapshot():
+    return (
+        sorted(
+            (a.pk, a.hostname, a.serial_number, tuple(a.mac_addresses), tuple(a.ip_addresses), a.os, a.retired)
+            for a in Asset.objects.all()
+        ),
+        sorted(SourceRecord.objects.values_list("pk", "asset_id", "source_key", "deleted")),
+        sorted(Identifier.objects.values_list("asset_id", "kind", "value")),
+    )
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(_record, max_size=12), chunk=st.sampled_from([1, 3, 1000]))
+def test_processing_the_same_records_twice_changes_nothing(make_connector, records, chunk):
+    connector = make_connector(f"prop-{next(_names)}")
+    process_records(connector, records, chunk_size=chunk)
+    first = _snapshot()
+    process_records(connector, records, chunk_size=chunk)
+    assert _snapshot() == first
