@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from assets.models import IdentificationRule
-from assets.services import retire_assets_without_live_sources
+from assets.models import Asset, IdentificationRule
+from assets.services import reconcile_assets
 
 from .choices import ConnectorAction, Module, PayloadFormat
 from .models import Connector, ConnectorEvent, ConnectorRule
@@ -155,7 +155,10 @@ def do_delete_connector(connector: Connector, *, actor=None) -> int:
     asset_ids = set(connector.source_records.values_list("asset_id", flat=True))
     record_event(connector, ConnectorAction.DELETED, actor, uuid=str(connector.uuid))
     connector.delete()
-    return retire_assets_without_live_sources(asset_ids)
+    before = set(Asset.objects.filter(pk__in=asset_ids, retired=True).values_list("pk", flat=True))
+    # What the others still report is shown again; assets nobody reports any more are retired.
+    reconcile_assets(asset_ids)
+    return Asset.objects.filter(pk__in=asset_ids, retired=True).exclude(pk__in=before).count()
 
 
 @transaction.atomic
@@ -181,7 +184,10 @@ def do_rotate_secret(connector: Connector, *, actor=None) -> Credentials:
         update_fields=["signing_secret", "previous_signing_secret", "previous_secret_expires_at", "updated_at"]
     )
     record_event(
-        connector, ConnectorAction.SECRET_ROTATED, actor, previous_valid_until=connector.previous_secret_expires_at.isoformat()
+        connector,
+        ConnectorAction.SECRET_ROTATED,
+        actor,
+        previous_valid_until=connector.previous_secret_expires_at.isoformat(),
     )
     return Credentials(signing_secret=secret)
 

@@ -273,3 +273,16 @@ def test_rule_selection_refuses_an_incomplete_order_or_a_foreign_rule(connector)
         do_update_rule_selection(connector, order=order[:-1])
     with pytest.raises(RuleSelectionError, match="not part of"):
         do_update_rule_selection(connector, enabled={max(order) + 1000: True})
+
+
+def test_deleting_a_connector_shows_what_the_remaining_sources_report(make_connector):
+    from assets.records import AssetRecord
+    from assets.services import process_records
+
+    trusted, other = make_connector("Trusted", trust_rank=90), make_connector("Other", trust_rank=10)
+    process_records(trusted, [AssetRecord(source_key="t", serial_number="SN-1", os="FromTrusted")])
+    process_records(other, [AssetRecord(source_key="o", serial_number="SN-1", os="FromOther")])
+    assert Asset.objects.get().os == "FromTrusted"
+    assert do_delete_connector(trusted) == 0  # the asset is still reported by the other source
+    asset = Asset.objects.get()
+    assert asset.os == "FromOther" and not asset.retired
