@@ -47,8 +47,10 @@ class ProcessResult:
     errors: int = 0
     record_errors: list[dict] = field(default_factory=list)
 
+    COUNTERS = ("received", "created", "updated", "merged", "skipped", "deleted", "errors")
+
     def add(self, other: ProcessResult) -> None:
-        for name in ("received", "created", "updated", "merged", "skipped", "deleted", "errors"):
+        for name in self.COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.record_errors.extend(other.record_errors)
 

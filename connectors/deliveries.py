@@ -207,15 +207,12 @@ def claim_delivery(delivery_id: int, worker_id: str = WORKER_ID) -> Delivery | N
 
 def _renew_lease(delivery: Delivery, result: ProcessResult) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
-        records_received=result.received,
-        records_created=result.created,
-        records_updated=result.updated,
-        records_merged=result.merged,
-        records_skipped=result.skipped,
-        records_deleted=result.deleted,
-        records_errors=result.errors,
+        lease_expires_at=timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS), **_counters(result)
     )
+
+
+def _counters(result: ProcessResult) -> dict[str, int]:
+    return {f"records_{name}": getattr(result, name) for name in ProcessResult.COUNTERS}
 
 
 def _fault_hook(delivery: Delivery) -> None:
@@ -284,13 +281,7 @@ def _finish(delivery: Delivery, status: str, result: ProcessResult, *, last_erro
             lease_expires_at=None,
             last_error=last_error[:5000],
             errors=result.record_errors[:1000],
-            records_received=result.received,
-            records_created=result.created,
-            records_updated=result.updated,
-            records_merged=result.merged,
-            records_skipped=result.skipped,
-            records_deleted=result.deleted,
-            records_errors=result.errors,
+            **_counters(result),
         )
         if updated:
             Connector.objects.filter(pk=delivery.connector_id).update(
