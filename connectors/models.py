@@ -7,10 +7,29 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, Module, PayloadFormat
+
+
+class ConnectorQuerySet(models.QuerySet):
+    def with_asset_count(self) -> ConnectorQuerySet:
+        """Annotate ``asset_count``: distinct live assets (not retired, not merged away) that the connector's live
+        source records point to. A correlated subquery, so a list runs the same number of queries at any size."""
+        from assets.models import SourceRecord
+
+        per_connector = (
+            SourceRecord.objects.filter(
+                connector=OuterRef("pk"), deleted=False, asset__retired=False, asset__merged_into__isnull=True
+            )
+            .order_by()
+            .values("connector")
+            .annotate(count=Count("asset", distinct=True))
+            .values("count")
+        )
+        return self.annotate(asset_count=Coalesce(Subquery(per_connector, output_field=models.IntegerField()), 0))
 
 
 class Connector(models.Model):
@@ -53,6 +72,8 @@ class Connector(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConnectorQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

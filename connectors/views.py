@@ -15,8 +15,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, Lower
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -73,23 +73,6 @@ class HtmxHttpRequest(HttpRequest):
 
 def _get_connector(connector_uuid) -> Connector:
     return get_object_or_404(Connector, uuid=connector_uuid)
-
-
-def _live_asset_count() -> Coalesce:
-    """Distinct live assets (not retired, not merged away) that this connector's live source records point to.
-
-    A correlated subquery, so the list page runs the same number of queries whatever its size.
-    """
-    per_connector = (
-        SourceRecord.objects.filter(
-            connector=OuterRef("pk"), deleted=False, asset__retired=False, asset__merged_into__isnull=True
-        )
-        .order_by()
-        .values("connector")
-        .annotate(count=Count("asset", distinct=True))
-        .values("count")
-    )
-    return Coalesce(Subquery(per_connector, output_field=IntegerField()), 0)
 
 
 def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
@@ -230,7 +213,7 @@ def _ordering(sort: str) -> tuple[str, list]:
 
 @vary_on_headers("HX-Request")
 def connector_list(request: HtmxHttpRequest) -> HttpResponse:
-    filterset = ConnectorFilterSet(request.GET, queryset=Connector.objects.annotate(asset_count=_live_asset_count()))
+    filterset = ConnectorFilterSet(request.GET, queryset=Connector.objects.with_asset_count())
     sort, ordering = _ordering(request.GET.get("sort", DEFAULT_SORT))
     page = Paginator(filterset.qs.order_by(*ordering), PAGE_SIZE).get_page(request.GET.get("page"))
     cleaned = filterset.form.cleaned_data if filterset.is_valid() else {}
@@ -328,7 +311,7 @@ def connector_ready(request: HttpRequest, connector_uuid) -> HttpResponse:
 
 def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
     connector = get_object_or_404(
-        Connector.objects.annotate(asset_count=_live_asset_count()).select_related("created_by"),
+        Connector.objects.with_asset_count().select_related("created_by"),
         uuid=connector_uuid,
     )
     webhook_url = request.build_absolute_uri(connector.webhook_path)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -16,7 +14,6 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from assets.models import SourceRecord
 from connectors import services
 from connectors.filtersets import ConnectorFilterSet
 from connectors.models import Connector
@@ -133,19 +130,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        asset_count = (
-            # Same definition as the Manage Connectors page: distinct live assets (not retired, not merged away).
-            SourceRecord.objects.filter(
-                connector=OuterRef("pk"), deleted=False, asset__retired=False, asset__merged_into__isnull=True
-            )
-            .order_by()
-            .values("connector")
-            .annotate(count=Count("asset", distinct=True))
-            .values("count")
-        )
-        return Connector.objects.select_related("created_by").annotate(
-            asset_count=Coalesce(Subquery(asset_count, output_field=IntegerField()), 0)
-        )
+        return Connector.objects.select_related("created_by").with_asset_count()
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
