@@ -29,13 +29,13 @@ class IdentificationRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("assets:rule_edit", args=[self.pk])
+
     @property
     def attribute_labels(self) -> list[str]:
         labels = dict(IdentifierKind.choices) | {"source_native_key": "Source native key"}
         return [labels.get(attribute, attribute) for attribute in self.attributes]
-
-    def get_absolute_url(self) -> str:
-        return reverse("assets:rule_edit", args=[self.pk])
 
 
 class AssetQuerySet(models.QuerySet):
@@ -86,12 +86,12 @@ class Asset(models.Model):
     def __str__(self) -> str:
         return self.hostname or self.fqdn or self.serial_number or str(self.uuid)
 
+    def get_absolute_url(self) -> str:
+        return reverse("assets:asset_detail", args=[self.uuid])
+
     @property
     def display_name(self) -> str:
         return str(self)
-
-    def get_absolute_url(self) -> str:
-        return reverse("assets:asset_detail", args=[self.uuid])
 
 
 class SourceRecord(models.Model):
