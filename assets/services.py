@@ -471,6 +471,7 @@ def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -
     return result
 
 
+@transaction.atomic
 def reconcile_assets(asset_ids: Iterable[int]) -> None:
     """Re-derive each asset's shown attributes, provenance, first/last seen and retired flag from its live
     sources (most trusted first, then most recent). An asset left with no live source is retired, not erased."""
