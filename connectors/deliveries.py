@@ -45,9 +45,13 @@ class Received:
     created: bool
 
 
-def enqueue(delivery: Delivery, *, run_after=None) -> None:
-    """Schedule processing once the current transaction commits (a rolled-back delivery is never processed)."""
-    Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now())
+def enqueue(delivery: Delivery, *, run_after=None, stamped: bool = False) -> None:
+    """Schedule processing once the current transaction commits (a rolled-back delivery is never processed).
+
+    ``enqueued_at`` records when, for the sweep; ``stamped`` says the caller already wrote it.
+    """
+    if not stamped:
+        Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now())
     task = process_delivery_task
     if run_after and task.get_backend().supports_defer:
         task = task.using(run_after=run_after)  # otherwise the sweep picks it up once it is due
@@ -74,9 +78,8 @@ def store_delivery(
     the repeats race each other: the unique constraint decides.
     """
     idempotency_key = idempotency_key[:255]
-    if idempotency_key and (
-        found := Delivery.objects.filter(connector=connector, idempotency_key=idempotency_key).first()
-    ):
+    existing = Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key)
+    if idempotency_key and (found := existing.first()):
         return Received(found, created=False)
     now = timezone.now()
     try:
@@ -95,16 +98,21 @@ def store_delivery(
                 errors=errors or [],
                 records_errors=len(errors or []),
                 finished_at=now if rejected_reason else None,
+                enqueued_at=None if rejected_reason else now,
                 is_test=is_test,
             )
-            Connector.objects.filter(pk=connector.pk).update(
-                last_delivery_at=now, **({"last_result": ConnectorStatus.ERROR} if rejected_reason else {})
-            )
-            if not rejected_reason:
-                enqueue(delivery)
+            connector_row = Connector.objects.filter(pk=connector.pk)
+            if rejected_reason:
+                connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
+            else:
+                # At most one write a second per connector: concurrent senders don't queue on the row lock.
+                connector_row.filter(
+                    Q(last_delivery_at__isnull=True) | Q(last_delivery_at__lt=now - timedelta(seconds=1))
+                ).update(last_delivery_at=now)
+                enqueue(delivery, stamped=True)
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race.
-        found = Delivery.objects.filter(connector=connector, idempotency_key=idempotency_key).first()
+        found = existing.first()
         if found is None:
             raise
         return Received(found, created=False)
