@@ -1,12 +1,12 @@
-"""Filters for connectors, shared by the Manage Connectors page and the REST API (no UI concerns here)."""
+"""Filters for connectors and deliveries, each shared by its UI page and the REST API (no UI concerns here)."""
 
 from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
 
-from .choices import Module, PayloadFormat
-from .models import Connector
+from .choices import DeliveryStatus, Module, PayloadFormat
+from .models import Connector, Delivery
 
 
 def with_module(code: str) -> Q:
@@ -37,3 +37,17 @@ class ConnectorFilterSet(django_filters.FilterSet):
 
     def filter_module(self, queryset: QuerySet[Connector], name: str, value: str) -> QuerySet[Connector]:
         return queryset.filter(with_module(value)) if value else queryset
+
+
+class DeliveryFilterSet(django_filters.FilterSet):
+    """Filters shared by the delivery log page and ``/api/v1/deliveries/``."""
+
+    connector = django_filters.UUIDFilter(field_name="connector__uuid", label="Connector (uuid)")
+    status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
+    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    idempotency_key = django_filters.CharFilter()
+
+    class Meta:
+        model = Delivery
+        fields = ["connector", "status", "idempotency_key"]

@@ -24,6 +24,9 @@ urlpatterns = [
     path(connector + "rules/preview/", views.connector_rule_preview, name="connector_rule_preview"),
     path(connector + "rules/<int:rule_id>/required/", views.connector_rule_required, name="connector_rule_required"),
     path(connector + "rules/<int:rule_id>/move/", views.connector_rule_move, name="connector_rule_move"),
-    path("connectors/<uuid:connector_uuid>/deliveries/", delivery_views.delivery_list, name="delivery_list"),
+    path(connector + "deliveries/", delivery_views.delivery_list, name="delivery_list"),
+    path(connector + "test-delivery/", delivery_views.connector_test_delivery, name="connector_test_delivery"),
     path("deliveries/<uuid:delivery_uuid>/", delivery_views.delivery_detail, name="delivery_detail"),
+    path("deliveries/<uuid:delivery_uuid>/body/", delivery_views.delivery_body, name="delivery_body"),
+    path("deliveries/<uuid:delivery_uuid>/replay/", delivery_views.delivery_replay, name="delivery_replay"),
 ]

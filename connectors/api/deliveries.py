@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ..choices import DeliveryStatus
 from ..deliveries import replay_delivery
+from ..filtersets import DeliveryFilterSet
 from ..models import Delivery
-
-
-class DeliveryFilterSet(django_filters.FilterSet):
-    """Filters shared by the delivery log page and the API."""
-
-    connector = django_filters.UUIDFilter(field_name="connector__uuid", label="Connector (uuid)")
-    status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
-    idempotency_key = django_filters.CharFilter()
-
-    class Meta:
-        model = Delivery
-        fields = ["connector", "status", "idempotency_key"]
 
 
 class DeliveryErrorSerializer(serializers.Serializer):

@@ -1,0 +1,196 @@
+"""The benchmark's one table: every figure, its target where the issue sets one, and PASS/MISS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The issue's targets (2-core machine).
+THROUGHPUT_TARGET = {"sqlite": 8_000, "postgresql": 5_000}
+BULK_RATIO_TARGET = 3.0  # SQLite only
+SCALING_SLACK = 1.1  # time(M_max)/time(M_min) <= 1.1 * M_max/M_min  (11 for 100k/10k)
+INTAKE_P50_MS = 5.0
+INTAKE_P99_MS = 50.0
+INTAKE_TRIVIAL_RATIO = 2.0
+MEMORY_MIB = 200.0
+LIST_PAGE_MS = 150.0
+QUERY_SLACK = 2
+
+
+@dataclass
+class Row:
+    measure: str
+    value: str
+    target: str = ""
+    passed: bool | None = None
+
+    @property
+    def result(self) -> str:
+        return "" if self.passed is None else ("PASS" if self.passed else "MISS")
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _ok(section) -> bool:
+    return isinstance(section, dict) and "error" not in section and not section.get("skipped")
+
+
+def build_rows(results: dict) -> list[Row]:
+    vendor = results["environment"]["database"]["vendor"]
+    rows: list[Row] = []
+    setup = results.get("setup") or {}
+    if setup:
+        rows.append(
+            Row(
+                "[setup] inventory loaded",
+                f"{_n(setup['assets'])} assets, {_n(setup['identifiers'])} identifiers "
+                f"in {setup['load_seconds']:.1f} s",
+            )
+        )
+
+    throughput = results.get("throughput")
+    baseline = results.get("baseline")
+    if _ok(throughput):
+        runs = throughput["runs"]
+        largest = max(runs, key=lambda run: run["records"])
+        for run in runs:
+            is_target = run is largest
+            target = THROUGHPUT_TARGET[vendor] if is_target else None
+            rows.append(
+                Row(
+                    f"[1] identify+merge M={_n(run['records'])} into N={_n(throughput['inventory_assets'])}",
+                    f"{_n(run['records_per_second'])} rec/s ({run['seconds']:.2f} s)",
+                    f">= {_n(target)} rec/s" if target else "",
+                    run["records_per_second"] >= target if target else None,
+                )
+            )
+        if _ok(baseline):
+            for run in baseline["runs"]:
+                rows.append(
+                    Row(
+                        f"[2] bulk_create baseline M={_n(run['rows'])}",
+                        f"{_n(run['rows_per_second'])} rows/s ({run['seconds']:.2f} s)",
+                    )
+                )
+            for size, ratio in baseline["ratio"].items():
+                is_target = int(size) == largest["records"] and vendor == "sqlite"
+                rows.append(
+                    Row(
+                        f"[2] identify+merge / bulk_create M={_n(int(size))}",
+                        f"{ratio:.1f}x",
+                        f"<= {BULK_RATIO_TARGET:.0f}x" if is_target else "",
+                        ratio <= BULK_RATIO_TARGET if is_target else None,
+                    )
+                )
+        scaling = results.get("scaling")
+        if _ok(scaling) and scaling.get("time_ratio") is not None:
+            rows.append(
+                Row(
+                    f"[3] scaling time({_n(scaling['large'])})/time({_n(scaling['small'])})",
+                    f"{scaling['time_ratio']:.2f} (size ratio {scaling['size_ratio']:.1f})",
+                    f"<= {scaling['target']:.1f}",
+                    scaling["time_ratio"] <= scaling["target"],
+                )
+            )
+    queries = results.get("queries_per_chunk")
+    if _ok(queries):
+        counts = {size: entry["queries"] for size, entry in queries["chunks"].items()}
+        spread = max(counts.values()) - min(counts.values())
+        rows.append(
+            Row(
+                "[4] queries per chunk (" + " / ".join(_n(int(size)) for size in counts) + " records)",
+                " / ".join(str(count) for count in counts.values()),
+                f"independent of size (+-{QUERY_SLACK})",
+                spread <= QUERY_SLACK,
+            )
+        )
+    intake = results.get("intake")
+    if _ok(intake):
+        top = str(max(int(senders) for senders in intake["intake"]))
+        for endpoint in ("intake", "trivial"):
+            for senders, run in intake[endpoint].items():
+                label = "intake (signed, 1 asset)" if endpoint == "intake" else "trivial view (same POST)"
+                value = (
+                    f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, {_n(run['requests_per_second'])} req/s"
+                )
+                if run.get("server_requests"):
+                    value += f" [server p50 {run['server_p50_ms']:.1f}, p99 {run['server_p99_ms']:.1f}]"
+                if run["unexpected"]:
+                    value += f" ({run['unexpected']} unexpected replies)"
+                checks = endpoint == "intake" and senders == top
+                rows.append(
+                    Row(
+                        f"[5] {label}, {senders} sender{'s' if senders != '1' else ''}",
+                        value,
+                        f"p50 <= {INTAKE_P50_MS:.0f} ms, p99 <= {INTAKE_P99_MS:.0f} ms" if checks else "",
+                        (run["p50_ms"] <= INTAKE_P50_MS and run["p99_ms"] <= INTAKE_P99_MS and not run["unexpected"])
+                        if checks
+                        else None,
+                    )
+                )
+        for senders, ratio in intake["p50_ratio"].items():
+            checks = senders == top
+            rows.append(
+                Row(
+                    f"[5] intake p50 / trivial p50, {senders} sender{'s' if senders != '1' else ''}",
+                    f"{ratio:.2f}x",
+                    f"<= {INTAKE_TRIVIAL_RATIO:.0f}x" if checks else "",
+                    ratio <= INTAKE_TRIVIAL_RATIO if checks else None,
+                )
+            )
+    memory = results.get("memory")
+    if _ok(memory):
+        rows.append(
+            Row(
+                f"[6] worker peak memory, {memory['delivery_mib']:.1f} MiB delivery ({_n(memory['records'])} records)",
+                f"+{memory['above_idle_mib']:.0f} MiB (idle {memory['idle_mib']:.0f}, peak {memory['peak_mib']:.0f}; "
+                f"{memory['seconds']:.1f} s, {memory['status']})",
+                f"<= {MEMORY_MIB:.0f} MiB above idle",
+                memory["above_idle_mib"] <= MEMORY_MIB and memory["status"] == "processed",
+            )
+        )
+    listing = results.get("list_page")
+    if _ok(listing):
+        for name in ("first_page", "filtered_page"):
+            page = listing[name]
+            rows.append(
+                Row(
+                    f"[7] list page over {_n(listing['assets'])} assets: {name.replace('_', ' ')}",
+                    f"{page['median_ms']:.0f} ms median ({page['queries']} queries, {page['db_ms']:.0f} ms in SQL)",
+                    f"<= {LIST_PAGE_MS:.0f} ms",
+                    page["median_ms"] <= LIST_PAGE_MS,
+                )
+            )
+    for key, section in results.items():
+        if isinstance(section, dict) and "error" in section:
+            rows.append(Row(f"[!] {key}", f"FAILED: {section['error'][:80]}", "", False))
+        elif isinstance(section, dict) and section.get("skipped"):
+            rows.append(Row(f"[-] {key}", "skipped"))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    header = Row("Measure", "Value", "Target")
+    widths = [
+        max(len(row.measure) for row in [header, *rows]),
+        max(len(row.value) for row in [header, *rows]),
+        max(len(row.target) for row in [header, *rows]),
+        6,
+    ]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line([header.measure, header.value, header.target, "Result"])]
+    out.append(line(["-" * width for width in widths]))
+    out.extend(line([row.measure, row.value, row.target, row.result]) for row in rows)
+    return "\n".join(out)
+
+
+def targets(rows: list[Row]) -> list[dict]:
+    return [
+        {"measure": row.measure, "value": row.value, "target": row.target, "pass": row.passed}
+        for row in rows
+        if row.passed is not None
+    ]
