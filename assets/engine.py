@@ -665,7 +665,9 @@ def _iso(moment: datetime | None) -> str:
 
 
 def _describe(target: int) -> str:
-    return f"asset {target}" if target > 0 else f"new asset {target} (created earlier in this chunk)"
+    # Reasons are read by people: database ids and provisional keys mean nothing to them (the decision row
+    # carries the candidates' public ids).
+    return "an existing asset" if target > 0 else "a new asset created earlier in this delivery"
 
 
 def _candidate_order(candidates: Iterable[int]) -> tuple[int, ...]:
@@ -879,11 +881,10 @@ class _Chunk:
                     asset_id=asset_id,
                     new_asset_key=new_asset_key,
                 )
-            shown = ", ".join(str(target) for target in ordered)
             if self.config.apply_default_rule:
                 target, why = self.tie_break(ordered)
                 reasons.append(
-                    f"rule {rule.name!r} saw {len(ordered)} candidates ({shown}); Apply default rule chose "
+                    f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose "
                     f"{_describe(target)}: {why}"
                 )
                 self.record_write(normalized, target, record.updated_at)
@@ -899,7 +900,7 @@ class _Chunk:
                     new_asset_key=new_asset_key,
                 )
             reasons.append(
-                f"rule {rule.name!r} saw {len(ordered)} candidates ({shown}); Apply default rule is off, "
+                f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule is off, "
                 "trying the next rule"
             )
             ambiguous = (rule, ordered)
@@ -910,12 +911,11 @@ class _Chunk:
         )
         if ambiguous is not None:
             rule, ordered = ambiguous
-            shown = ", ".join(str(target) for target in ordered)
             if self.config.create_unmanaged:
                 key = self.new_key()
                 reasons.append(
-                    f"no rule decided and rule {rule.name!r} saw several candidates ({shown}): created new "
-                    f"unmanaged asset {key} flagged as a possible duplicate"
+                    f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates: created a new "
+                    "unmanaged asset flagged as a possible duplicate"
                 )
                 reasons.append(summary)
                 self.record_write(normalized, key, record.updated_at)
@@ -930,7 +930,7 @@ class _Chunk:
                     possible_duplicate=True,
                 )
             reasons.append(
-                f"no rule decided and rule {rule.name!r} saw several candidates ({shown}); "
+                f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates; "
                 "Create unmanaged asset is off, nothing written"
             )
             reasons.append(summary)
@@ -939,7 +939,7 @@ class _Chunk:
             reasons.append("no identification rule is enabled for this connector besides the source native key")
         if self.config.create_unmanaged:
             key = self.new_key()
-            reasons.append(f"no rule matched: created new unmanaged asset {key}")
+            reasons.append("no rule matched: created a new unmanaged asset")
             reasons.append(summary)
             self.record_write(normalized, key, record.updated_at)
             return _decision(normalized, compared, reasons, Outcome.CREATED, None, new_asset_key=key)

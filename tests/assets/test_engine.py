@@ -683,7 +683,7 @@ def test_two_records_for_the_same_new_machine_share_one_new_asset_key():
     assert [d.new_asset_key for d in decisions] == [-1, -2, -1, -1]
     assert all(d.asset_id is None for d in decisions)
     assert decisions[2].candidates == (-1,)
-    assert any("new asset -1" in reason for reason in decisions[2].reasons)
+    assert any("a new asset created earlier in this delivery" in reason for reason in decisions[2].reasons)
 
 
 def test_a_record_merged_into_an_existing_asset_lends_its_identifiers_to_later_records():
