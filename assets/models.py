@@ -130,7 +130,8 @@ class Identifier(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["kind", "value"], name="identifier_lookup_idx"),
-            models.Index(fields=["value"], name="identifier_value_idx"),
+            # Prefix search (PostgreSQL's LIKE 'x%' needs pattern ops under a non-C collation; ignored elsewhere).
+            models.Index(fields=["value"], name="identifier_value_idx", opclasses=["varchar_pattern_ops"]),
         ]
         constraints = [
             models.UniqueConstraint(fields=["source_record", "kind", "value"], name="unique_identifier_per_source")

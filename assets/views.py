@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from connectors.models import Connector
+from connectors_site.pagination import CappedPaginator
 from connectors_site.roles import admin_required
 
 from . import inventory
@@ -161,7 +162,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
     per_page = _per_page(request)
     # Invalid filters (an unknown connector, a stale of "soon") list nothing rather than everything.
     results = filterset.qs if valid else queryset.none()
-    page = Paginator(results, per_page).get_page(request.GET.get("page"))
+    page = CappedPaginator(results, per_page, page_hint=request.GET.get("page")).get_page(request.GET.get("page"))
     filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
     # Only an empty result needs to know whether the inventory itself is empty (one cheap EXISTS, not a COUNT).
     inventory_empty = page.paginator.count == 0 and not Asset.objects.exists()
