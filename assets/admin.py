@@ -17,7 +17,7 @@ from connectors.models import Connector, ConnectorRule
 
 from . import inventory
 from .choices import IdentifierKind
-from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, SourceRecord
+from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, SourceRecord
 
 
 class ReadOnlyAdminMixin:
@@ -116,6 +116,16 @@ class AssetEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["action", "undone"]
     search_fields = ["asset__hostname", "asset__uuid"]
     list_select_related = ["asset", "actor"]
+
+
+@admin.register(RuleEvent)
+class RuleEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who created, changed or deleted which identification rule definition."""
+
+    list_display = ["created_at", "rule_name", "action", "actor"]
+    list_filter = ["action"]
+    search_fields = ["rule_name"]
+    list_select_related = ["actor"]
 
 
 class IdentificationRuleForm(forms.ModelForm):

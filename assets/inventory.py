@@ -11,7 +11,6 @@ source record moves the identifiers of that source record, and nothing else.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 
 from django.core.exceptions import ValidationError
@@ -22,9 +21,7 @@ from connectors.models import Connector, ConnectorRule
 
 from . import services
 from .choices import AssetAction, AssetKind, IdentifierKind
-from .models import Asset, AssetEvent, IdentificationRule, Identifier, SourceRecord
-
-logger = logging.getLogger(__name__)
+from .models import Asset, AssetEvent, IdentificationRule, Identifier, RuleEvent, SourceRecord
 
 #: Longest chain of merged assets followed to find the survivor (a guard against a cycle made by hand in admin).
 MAX_MERGE_CHAIN = 50
@@ -285,6 +282,10 @@ def clean_rule_definition(
     return name, attributes
 
 
+def _rule_event(rule: IdentificationRule, action: str, actor, **details) -> RuleEvent:
+    return RuleEvent.objects.create(rule=rule, rule_name=rule.name, action=action, actor=_user(actor), details=details)
+
+
 def _refuse_system(rule: IdentificationRule) -> None:
     if rule.is_system:
         raise ReadOnlyRuleError(f"{rule.name} is a system rule and is read only.")
@@ -312,7 +313,7 @@ def create_identification_rule(
             "pk", "last"
         )
     )
-    logger.info("identification rule %r created by %s: %s", rule.name, _user(actor), attributes)
+    _rule_event(rule, RuleEvent.Action.CREATED, actor, attributes=attributes)
     return rule
 
 
@@ -330,11 +331,15 @@ def update_identification_rule(
     name, attributes = clean_rule_definition(
         rule.name if name is None else name, rule.attributes if attributes is None else attributes, instance=rule
     )
+    before = {"name": rule.name, "attributes": rule.attributes, "description": rule.description}
     rule.name, rule.attributes = name, attributes
     if description is not None:
         rule.description = description.strip()
     rule.save(update_fields=["name", "attributes", "description", "updated_at"])
-    logger.info("identification rule %r changed by %s: %s", rule.name, _user(actor), attributes)
+    after = {"name": rule.name, "attributes": rule.attributes, "description": rule.description}
+    changes = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
+    if changes:
+        _rule_event(rule, RuleEvent.Action.CHANGED, actor, changes=changes)
     return rule
 
 
@@ -361,5 +366,5 @@ def delete_identification_rule(rule: IdentificationRule, actor=None) -> None:
         raise InventoryError(
             f"{rule.name} is the only rule turned on for {', '.join(stranded)}; turn another rule on there first."
         )
-    logger.info("identification rule %r deleted by %s", rule.name, _user(actor))
+    _rule_event(rule, RuleEvent.Action.DELETED, actor, attributes=rule.attributes)
     rule.delete()

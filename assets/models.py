@@ -181,3 +181,27 @@ class AssetEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.asset_id}"
+
+
+class RuleEvent(models.Model):
+    """Audit row for changes to identification rule definitions. Survives the rule's deletion."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        CHANGED = "changed", "Changed"
+        DELETED = "deleted", "Deleted"
+
+    rule = models.ForeignKey(
+        IdentificationRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    rule_name = models.CharField(max_length=100)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name}: {self.action}"

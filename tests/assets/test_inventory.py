@@ -301,3 +301,21 @@ def test_split_refuses_a_deleted_source(two_connectors):
     gone = add_source(asset, mdm, "m-1", hostname="web-01", deleted=True)
     with pytest.raises(inventory.InventoryError, match="deleted the record"):
         inventory.split_source(gone)
+
+
+def test_rule_definition_changes_are_audited(connector_admin, defaults):
+    from assets.inventory import create_identification_rule, delete_identification_rule, update_identification_rule
+    from assets.models import RuleEvent
+
+    rule = create_identification_rule(
+        name="Serial + MAC", attributes=["serial_number", "mac_address"], actor=connector_admin
+    )
+    update_identification_rule(rule, name="Serial and MAC", actor=connector_admin)
+    delete_identification_rule(rule, actor=connector_admin)
+    events = list(RuleEvent.objects.order_by("id").values_list("rule_name", "action", "actor__username"))
+    assert events == [
+        ("Serial + MAC", "created", "carol"),
+        ("Serial and MAC", "changed", "carol"),
+        ("Serial and MAC", "deleted", "carol"),
+    ]
+    assert RuleEvent.objects.get(action="changed").details == {"changes": {"name": ["Serial + MAC", "Serial and MAC"]}}
