@@ -78,9 +78,6 @@ def store_delivery(
     the repeats race each other: the unique constraint decides.
     """
     idempotency_key = idempotency_key[:255]
-    existing = Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key)
-    if idempotency_key and (found := existing.first()):
-        return Received(found, created=False)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -105,14 +102,18 @@ def store_delivery(
             if rejected_reason:
                 connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
             else:
-                # At most one write a second per connector: concurrent senders don't queue on the row lock.
-                connector_row.filter(
-                    Q(last_delivery_at__isnull=True) | Q(last_delivery_at__lt=now - timedelta(seconds=1))
-                ).update(last_delivery_at=now)
+                # At most one write a second per connector: concurrent senders don't queue on its row lock.
+                if connector.last_delivery_at is None or connector.last_delivery_at < now - timedelta(seconds=1):
+                    connector_row.update(last_delivery_at=now)
                 enqueue(delivery, stamped=True)
     except IntegrityError:
-        # A concurrent request with the same idempotency key won the race.
-        found = existing.first()
+        # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
+        # so the common case costs no extra lookup.
+        found = (
+            Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key).first()
+            if idempotency_key
+            else None
+        )
         if found is None:
             raise
         return Received(found, created=False)
