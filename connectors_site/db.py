@@ -50,12 +50,6 @@ def _adapters(model, fields: Sequence, vendor: str) -> list[Callable | None]:
     return adapters
 
 
-def _placeholder(connection, fields: Sequence) -> str:
-    if connection.vendor == "postgresql":
-        return "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in fields) + ")"
-    return "(" + ", ".join(["%s"] * len(fields)) + ")"
-
-
 def _prepared(rows: Iterable[Sequence], adapters: list[Callable | None]) -> list[tuple]:
     if not any(adapters):
         return [tuple(row) for row in rows]
@@ -92,7 +86,11 @@ def allocate_ids(model, count: int) -> list[int]:
 
 
 def insert_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-    """INSERT plain value tuples (in ``columns`` order; names are model field names or attnames)."""
+    """INSERT plain value tuples (in ``columns`` order; names are model field names or attnames).
+
+    SQLite: ``executemany`` of one short statement. PostgreSQL: one ``INSERT … SELECT FROM unnest(arrays)``, a
+    parameter per column whatever the number of rows (a multi-row VALUES list would be re-parsed on every call).
+    """
     if not rows:
         return
     connection = connections[router.db_for_write(model)]
@@ -102,24 +100,28 @@ def insert_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None
     params = _prepared(rows, _adapters(model, fields, connection.vendor))
     table = quote(model._meta.db_table)
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})", params)
-            return
-        placeholder = _placeholder(connection, fields)
-        batch = max(1, MAX_PARAMETERS // len(fields))
-        for start in range(0, len(params), batch):
-            chunk = params[start : start + batch]
+        if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholder] * len(chunk))}",
-                [value for row in chunk for value in row],
+                f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(connection, fields)}", _columns(params)
             )
+        else:
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})", params)
+
+
+def _unnest(connection, fields: Sequence) -> str:
+    return "unnest(" + ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields) + ")"
+
+
+def _columns(params: list[tuple]) -> list[list]:
+    return [list(column) for column in zip(*params, strict=True)]
 
 
 def update_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
     """UPDATE rows by primary key: each row is ``(pk, *values in columns order)``.
 
-    One ``UPDATE … FROM (VALUES …)`` per batch (PostgreSQL, and SQLite ≥ 3.33): linear in the number of rows,
-    where Django's ``bulk_update`` builds a ``CASE WHEN pk=…`` per field and row and grows quadratically.
+    One statement joining the new values (PostgreSQL: ``unnest`` of one array per column; SQLite ≥ 3.33: a
+    VALUES list per batch): linear in the number of rows, where Django's ``bulk_update`` builds a
+    ``CASE WHEN pk=…`` per field and row and grows quadratically.
     """
     if not rows:
         return
@@ -130,10 +132,17 @@ def update_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None
     names = ", ".join(quote(field.column) for field in fields)
     assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields[1:])
     table, pk = quote(meta.db_table), quote(meta.pk.column)
-    placeholder = _placeholder(connection, fields)
     params = _prepared(rows, _adapters(model, fields, connection.vendor))
-    batch = max(1, MAX_PARAMETERS // len(fields))
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM {_unnest(connection, fields)} AS v ({names}) "
+                f"WHERE {table}.{pk} = v.{pk}",
+                _columns(params),
+            )
+            return
+        placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        batch = max(1, MAX_PARAMETERS // len(fields))
         for start in range(0, len(params), batch):
             chunk = params[start : start + batch]
             cursor.execute(

@@ -101,7 +101,7 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
                 (
                     asset_id,
                     prep.uuid(inventory.uuids[i]),
-                    "managed" if i % 5 == 0 else "unmanaged",
+                    "managed" if i % 7 == 0 else "unmanaged",
                     *values,
                     prep.json(provenance),
                     seen,
@@ -151,114 +151,190 @@ _PREFIX = (
     "CASE x %% 10 WHEN 0 THEN 'web' WHEN 1 THEN 'db' WHEN 2 THEN 'app' WHEN 3 THEN 'k8s-node' WHEN 4 THEN 'ws' "
     "WHEN 5 THEN 'lap' WHEN 6 THEN 'srv' WHEN 7 THEN 'vm' WHEN 8 THEN 'fw' ELSE 'esx' END"
 )
+#: One generated asset in RETIRED_EVERY is retired: its only source deleted it, so it has no identifiers.
+#: (Moduli are coprime with the 10 host-name prefixes, so that no filter correlates with a prefix.)
+RETIRED_EVERY = 49
 
 
-def _list_expressions(postgres: bool) -> dict[str, str]:
-    """SQL for each asset column of generated row number ``x`` (same data on both databases)."""
-    if postgres:
-        now = "%(now)s::timestamptz"
+class _Dialect:
+    """The few SQL spellings that differ between SQLite and PostgreSQL in the generated rows."""
 
-        def hex2(expression: str) -> str:
+    def __init__(self, postgres: bool):
+        self.postgres = postgres
+        self.now = "%(now)s::timestamptz" if postgres else "%(now)s"
+
+    def hex2(self, expression: str) -> str:
+        if self.postgres:
             return f"lpad(to_hex({expression}), 2, '0')"
+        return f"printf('%%02x', {expression})"
 
-        def as_json(expression: str) -> str:
-            return f"({expression})::jsonb"
+    def json(self, expression: str) -> str:
+        return f"({expression})::jsonb" if self.postgres else expression
 
-        uuid = "('b1' || lpad(to_hex(x), 30, '0'))::uuid"
-        last_seen = f"{now} - (x %% 120) * interval '1 day'"
-    else:
-        now = "%(now)s"
+    def uuid(self) -> str:
+        return "('b1' || lpad(to_hex(x), 30, '0'))::uuid" if self.postgres else "printf('b1%%030x', x)"
 
-        def hex2(expression: str) -> str:
-            return f"printf('%%02x', {expression})"
+    def days_ago(self, days: str) -> str:
+        if self.postgres:
+            return f"{self.now} - ({days}) * interval '1 day'"
+        return f"datetime(%(now_text)s, '-' || ({days}) || ' days')"
 
-        def as_json(expression: str) -> str:
-            return expression
+    def insert_select(self, table: str, columns: list[str], select: str, where: str = "") -> str:
+        where = f" WHERE {where}" if where else ""
+        if self.postgres:
+            return (
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"SELECT {select} FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS seq(x){where}"
+            )
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            "WITH RECURSIVE seq(x) AS (SELECT %(start)s UNION ALL SELECT x + 1 FROM seq WHERE x < %(stop)s) "
+            f"SELECT {select} FROM seq{where}"
+        )
 
-        uuid = "printf('b1%%030x', x)"
-        last_seen = "datetime(%(now_text)s, '-' || (x %% 120) || ' days')"
+
+def _values(sql: _Dialect) -> dict[str, str]:
+    """SQL for the attributes of generated machine number ``x`` (the same data on both databases)."""
     hostname = f"({_PREFIX}) || '-' || CAST(x AS TEXT)"
-    octet = "CAST({} AS TEXT)"
-    ip = (
-        "'[\"10.' || "
-        + " || '.' || ".join(octet.format(part) for part in ("(x / 65536) %% 256", "(x / 256) %% 256", "x %% 256"))
-        + " || '\"]'"
-    )
+    octets = ("(x / 65536) %% 256", "(x / 256) %% 256", "x %% 256")
     mac_parts = ("(x / 16777216) %% 256", "(x / 65536) %% 256", "(x / 256) %% 256", "x %% 256")
-    mac = "'[\"02:1b:' || " + " || ':' || ".join(hex2(part) for part in mac_parts) + " || '\"]'"
     return {
-        "uuid": uuid,
-        "kind": "CASE WHEN x %% 5 = 0 THEN 'managed' ELSE 'unmanaged' END",
         "hostname": hostname,
-        "fqdn": f"CASE WHEN x %% 5 < 3 THEN {hostname} || '.corp.example.com' ELSE '' END",
-        "ip_addresses": as_json(ip),
-        "mac_addresses": as_json(mac),
-        "serial_number": "CASE WHEN x %% 20 = 0 THEN '' ELSE 'LS' || CAST(x AS TEXT) END",
-        "cloud_provider": "CASE WHEN x %% 10 = 7 THEN 'aws' ELSE '' END",
+        "has_fqdn": "(x / 10) %% 5 < 3",
+        "fqdn": f"{hostname} || '.corp.example.com'",
+        "ip": "'10.' || " + " || '.' || ".join(f"CAST({part} AS TEXT)" for part in octets),
+        "mac": "'02:1b:' || " + " || ':' || ".join(sql.hex2(part) for part in mac_parts),
+        "has_serial": "x %% 19 <> 0",
+        "serial": "'LS' || CAST(x AS TEXT)",
         "os": (
-            "CASE x %% 6 WHEN 0 THEN 'Ubuntu' WHEN 1 THEN 'RHEL' WHEN 2 THEN 'Windows Server' WHEN 3 THEN 'Windows' "
-            "WHEN 4 THEN 'macOS' ELSE 'Debian' END"
+            "CASE (x / 10) %% 6 WHEN 0 THEN 'Ubuntu' WHEN 1 THEN 'RHEL' WHEN 2 THEN 'Windows Server' "
+            "WHEN 3 THEN 'Windows' WHEN 4 THEN 'macOS' ELSE 'Debian' END"
         ),
         "os_version": "CASE x %% 3 WHEN 0 THEN '24.04' WHEN 1 THEN '9.4' ELSE '2022' END",
-        "tags": as_json("'[]'"),
-        "provenance": as_json("'{}'"),
-        "first_seen": now,
-        "last_seen": last_seen,
-        "retired": "(x %% 50 = 0)",
-        "retired_at": f"CASE WHEN x %% 50 = 0 THEN {now} ELSE NULL END",
-        "possible_duplicate": "(x %% 97 = 0)",
-        "created_at": now,
-        "updated_at": now,
+        "retired": f"x %% {RETIRED_EVERY} = 3",
+        "last_seen": sql.days_ago("x %% 113"),
     }
 
 
-def insert_list_assets(total: int, *, batch: int = 100_000, progress: Callable | None = None) -> int:
-    """Top the asset table up to ``total`` rows (generated in SQL; no sources, no identifiers). Returns how many
-    rows were added. Rows are numbered from 1; their uuids (version nibble 0) never collide with uuid4 ones."""
-    postgres = connection.vendor == "postgresql"
-    missing = total - Asset.objects.count()
-    if missing <= 0:
-        return 0
+def _asset_expressions(sql: _Dialect, v: dict[str, str]) -> dict[str, str]:
+    return {
+        "id": "%(asset_base)s + x",
+        "uuid": sql.uuid(),
+        "kind": "CASE WHEN x %% 7 = 0 THEN 'managed' ELSE 'unmanaged' END",
+        "hostname": v["hostname"],
+        "fqdn": f"CASE WHEN {v['has_fqdn']} THEN {v['fqdn']} ELSE '' END",
+        "ip_addresses": sql.json(f"'[\"' || {v['ip']} || '\"]'"),
+        "mac_addresses": sql.json(f"'[\"' || {v['mac']} || '\"]'"),
+        "serial_number": f"CASE WHEN {v['has_serial']} THEN {v['serial']} ELSE '' END",
+        "cloud_provider": "CASE WHEN x %% 10 = 7 THEN 'aws' ELSE '' END",
+        "os": v["os"],
+        "os_version": v["os_version"],
+        "tags": sql.json("'[]'"),
+        "provenance": sql.json("'{\"hostname\": ' || CAST(%(source_base)s + x AS TEXT) || '}'"),
+        "first_seen": sql.days_ago("120"),
+        "last_seen": v["last_seen"],
+        "retired": f"({v['retired']})",
+        "retired_at": f"CASE WHEN {v['retired']} THEN {sql.now} ELSE NULL END",
+        "possible_duplicate": "(x %% 97 = 0)",
+        "created_at": sql.now,
+        "updated_at": sql.now,
+    }
+
+
+def _source_expressions(sql: _Dialect, v: dict[str, str]) -> dict[str, str]:
+    attributes = (
+        '\'{"hostname": "\' || '
+        + v["hostname"]
+        + ' || \'", "os": "\' || '
+        + v["os"]
+        + ' || \'", "ip_addresses": ["\' || '
+        + v["ip"]
+        + " || '\"]}'"
+    )
+    return {
+        "id": "%(source_base)s + x",
+        "connector_id": "%(connector)s",
+        "source_key": "'list-' || CAST(x AS TEXT)",
+        "asset_id": "%(asset_base)s + x",
+        "attributes": sql.json(attributes),
+        "extra": sql.json("'{}'"),
+        "source_updated_at": v["last_seen"],
+        "first_seen": sql.days_ago("120"),
+        "last_seen": v["last_seen"],
+        "deleted": f"({v['retired']})",
+        "deleted_at": f"CASE WHEN {v['retired']} THEN {sql.now} ELSE NULL END",
+    }
+
+
+def _insert_statement(sql: _Dialect, model, expressions: dict[str, str], params: dict, where: str = "") -> str:
+    """``INSERT … SELECT`` over the generated numbers; a column without an expression gets its model default."""
     prep = Prep()
-    now = timezone.now()
-    expressions = _list_expressions(postgres)
-    columns, params = [], {"now": prep.dt(now), "now_text": prep.dt(now)}
-    for model_field in Asset._meta.concrete_fields:
-        if model_field.primary_key:
+    columns, select = [], []
+    for model_field in model._meta.concrete_fields:
+        if model_field.primary_key and model_field.name not in expressions:
             continue
         columns.append(connection.ops.quote_name(model_field.column))
-        if model_field.name in expressions:
-            expressions_sql = expressions[model_field.name]
-        else:  # a column the generator has no opinion on: its model default, as a parameter
+        expression = expressions.get(model_field.name) or expressions.get(model_field.attname)
+        if expression is None:
             value = model_field.get_default()
-            if model_field.get_internal_type() == "JSONField":
-                value = prep.json(value)
-            params[f"d_{model_field.column}"] = value
-            expressions_sql = f"%(d_{model_field.column})s"
-            if postgres and model_field.get_internal_type() == "JSONField":
-                expressions_sql += "::jsonb"
-        expressions[model_field.name] = expressions_sql
-    select = ", ".join(expressions[field.name] for field in Asset._meta.concrete_fields if not field.primary_key)
-    table = connection.ops.quote_name(Asset._meta.db_table)
-    if postgres:
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"SELECT {select} FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS seq(x)"
-        )
-    else:
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) "
-            "WITH RECURSIVE seq(x) AS (SELECT %(start)s UNION ALL SELECT x + 1 FROM seq WHERE x < %(stop)s) "
-            f"SELECT {select} FROM seq"
-        )
-    added = 0
+            json_field = model_field.get_internal_type() == "JSONField"
+            params[f"d_{model_field.column}"] = prep.json(value) if json_field else value
+            expression = sql.json(f"%(d_{model_field.column})s") if json_field else f"%(d_{model_field.column})s"
+        select.append(expression)
+    return sql.insert_select(connection.ops.quote_name(model._meta.db_table), columns, ", ".join(select), where)
+
+
+def insert_list_assets(
+    total: int, connector, *, batch: int = 100_000, progress: Callable | None = None
+) -> dict[str, int]:
+    """Top the inventory up to ``total`` assets, generated inside the database: per asset one source record of
+    ``connector`` and its identifiers (host name, FQDN, serial, IP, MAC), as identification would have written
+    them, so the list page's filters and search see every asset. One in RETIRED_EVERY is retired (its source
+    deleted it: no identifiers). Uuids have version nibble 0, so they never collide with uuid4 ones."""
+    sql = _Dialect(connection.vendor == "postgresql")
+    missing = total - Asset.objects.count()
+    counts = {"assets": 0, "source_records": 0, "identifiers": 0}
+    if missing <= 0:
+        return counts
+    prep = Prep()
+    now = timezone.now()
+    params = {
+        "now": prep.dt(now),
+        "now_text": prep.dt(now),
+        "asset_base": Asset.objects.aggregate(top=Max("id"))["top"] or 0,
+        "source_base": SourceRecord.objects.aggregate(top=Max("id"))["top"] or 0,
+        "connector": connector.pk,
+    }
+    v = _values(sql)
+    statements = [
+        (Asset, _insert_statement(sql, Asset, _asset_expressions(sql, v), params)),
+        (SourceRecord, _insert_statement(sql, SourceRecord, _source_expressions(sql, v), params)),
+    ]
+    live = f"NOT ({v['retired']})"
+    for kind, value, condition in (
+        ("hostname", v["hostname"], live),
+        ("fqdn", v["fqdn"], f"{live} AND {v['has_fqdn']}"),
+        ("serial_number", v["serial"], f"{live} AND {v['has_serial']}"),
+        ("ip_address", v["ip"], live),
+        ("mac_address", v["mac"], live),
+    ):
+        expressions = {
+            "kind": f"'{kind}'",
+            "value": value,
+            "asset_id": "%(asset_base)s + x",
+            "source_record_id": "%(source_base)s + x",
+        }
+        statements.append((Identifier, _insert_statement(sql, Identifier, expressions, params, condition)))
+    names = {Asset: "assets", SourceRecord: "source_records", Identifier: "identifiers"}
     with connection.cursor() as cursor:
         for start in range(1, missing + 1, batch):
             stop = min(missing, start + batch - 1)
             with transaction.atomic():
-                cursor.execute(sql, {**params, "start": start, "stop": stop})
-            added += stop - start + 1
+                for model, statement in statements:
+                    cursor.execute(statement, {**params, "start": start, "stop": stop})
+                    counts[names[model]] += cursor.rowcount
             if progress:
-                progress(added, missing)
-    analyze(Asset._meta.db_table, vacuum=True)
-    return added
+                progress(stop, missing)
+    reset_sequences(Asset, SourceRecord, Identifier)
+    analyze(Asset._meta.db_table, SourceRecord._meta.db_table, Identifier._meta.db_table, vacuum=True)
+    return counts

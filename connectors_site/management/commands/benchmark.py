@@ -24,10 +24,12 @@ in the JSON.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -35,7 +37,9 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import django
@@ -47,6 +51,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
+from assets import services
 from assets.models import Asset
 from assets.services import engine_config, process_records
 from connectors.deliveries import store_delivery
@@ -102,6 +107,45 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+@contextmanager
+def _chunk_timer():
+    """Time each ``process_chunk`` call that ``process_records`` makes (a thin wrapper around the module
+    attribute, restored afterwards): shows whether a chunk gets slower as the inventory grows."""
+    original = getattr(services, "process_chunk", None)
+    seconds: list[float] = []
+    if original is None:  # the service was reorganized: no per-chunk figures, the run itself is unaffected
+        yield seconds
+        return
+
+    @functools.wraps(original)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    services.process_chunk = timed
+    try:
+        yield seconds
+    finally:
+        services.process_chunk = original
+
+
+def _chunk_summary(seconds: list[float]) -> dict:
+    """Per-chunk times in ms: median, and the mean of the first and last tenth of the run (drift)."""
+    if not seconds:
+        return {}
+    tenth = max(1, len(seconds) // 10)
+    return {
+        "count": len(seconds),
+        "median_ms": round(statistics.median(seconds) * 1000, 1),
+        "first_tenth_mean_ms": round(statistics.mean(seconds[:tenth]) * 1000, 1),
+        "last_tenth_mean_ms": round(statistics.mean(seconds[-tenth:]) * 1000, 1),
+        "max_ms": round(max(seconds) * 1000, 1),
+    }
+
+
 class Command(BaseCommand):
     help = (
         "Benchmark identification throughput, intake latency, worker memory and the asset list page on a "
@@ -123,6 +167,12 @@ class Command(BaseCommand):
         parser.add_argument("--senders", default="1,16", help="concurrent HTTP senders to measure (comma-separated)")
         parser.add_argument("--requests", type=int, default=400, help="requests per endpoint and sender count")
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+        parser.add_argument(
+            "--intake-task-backend",
+            default="django.tasks.backends.dummy.DummyBackend",
+            help="TASK_BACKEND of the benchmark's gunicorn (the default enqueues nothing; "
+            "django_tasks_db.DatabaseBackend adds the real task row, still without a worker)",
+        )
         parser.add_argument("--delivery-mib", type=float, default=10.0, help="size of the memory-test delivery")
         parser.add_argument(
             "--list-assets", type=int, default=1_000_000, help="assets behind the list page (0 skips that part)"
@@ -172,6 +222,7 @@ class Command(BaseCommand):
                 "senders": senders,
                 "requests": options["requests"],
                 "web_workers": options["web_workers"],
+                "intake_task_backend": options["intake_task_backend"],
                 "delivery_mib": options["delivery_mib"],
                 "list_assets": options["list_assets"],
                 "seed": options["seed"],
@@ -182,6 +233,17 @@ class Command(BaseCommand):
                 "SQLite is measured as the product configures it (WAL, synchronous=NORMAL, no ANALYZE); on "
                 "PostgreSQL the bulk-loaded tables are ANALYZEd (VACUUM ANALYZE for the list table), as "
                 "autovacuum would.",
+                "Intake latency: the same gunicorn serves the intake and the trivial view; each sender thread keeps "
+                "its own connection (sync workers close it after each reply). With more senders than workers, "
+                "client latency includes waiting in the listen backlog; 'server' times come from gunicorn's "
+                "access log (request time, no queueing). The task backend is --intake-task-backend "
+                "(default: the dummy one, so the intake is measured without the task row).",
+                "Memory: a fresh `python -m connectors_site.bench.memory` process runs the worker path "
+                "(connectors.deliveries.process_delivery) on the stored delivery; peak = VmHWM after resetting it.",
+                "List page: the assets beyond the inventory are generated in SQL, each with one source record and "
+                "its identifiers (host name, FQDN, serial, IP, MAC) as identification writes them, so search and "
+                "filters see all of them; times are server-side (Django test client, logged-in superuser), "
+                "median of 5 after one warm-up.",
             ],
         }
         workdir = Path(tempfile.mkdtemp(prefix="connector-hub-bench-run-"))
@@ -198,7 +260,7 @@ class Command(BaseCommand):
             env = {
                 "DATABASE_URL": db.url,
                 "WEBHOOK_RATE_LIMIT_PER_MINUTE": "0",
-                "TASK_BACKEND": "django.tasks.backends.dummy.DummyBackend",
+                "TASK_BACKEND": options["intake_task_backend"],
                 "DEBUG": "false",
                 "LOG_LEVEL": "WARNING",
                 "PYTHONUNBUFFERED": "1",
@@ -244,7 +306,9 @@ class Command(BaseCommand):
             f"{load['load_average_end'][0]:.2f} at end; {load['duration_seconds']:.0f} s in all. JSON: {path}"
         )
         if self.failed:
-            raise CommandError(f"benchmark parts failed: {', '.join(self.failed)} (see {path})")
+            raise CommandError(f"benchmark parts failed: {', '.join(self.failed)} (see {path}; logs in {workdir})")
+        if not options["keep"]:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def _section(self, results: dict, key: str, run) -> None:
         try:
@@ -289,16 +353,12 @@ class Command(BaseCommand):
         for number, size in enumerate(sizes):
             name = f"m{number}"
             records = factory.batch(name, size)
-            baseline_runs.append(self._bulk_create(records))
-            self.log(
-                f"[2/7] bulk_create baseline M={size:,}: {baseline_runs[-1]['seconds']:.2f} s "
-                f"({baseline_runs[-1]['rows_per_second']:,.0f} rows/s)"
-            )
             gc.collect()
             self.log(f"[1/7] identify+merge M={size:,} into the inventory (chunk {chunk_size}) ...")
-            started = time.perf_counter()
-            outcome = process_records(connector, records, chunk_size=chunk_size)
-            seconds = time.perf_counter() - started
+            with _chunk_timer() as chunk_seconds:
+                started = time.perf_counter()
+                outcome = process_records(connector, records, chunk_size=chunk_size)
+                seconds = time.perf_counter() - started
             runs.append(
                 {
                     "records": size,
@@ -309,9 +369,21 @@ class Command(BaseCommand):
                         for counter in ("received", "created", "updated", "merged", "skipped", "errors")
                     },
                     "mix": dict(factory.mix[name]),
+                    "chunks": _chunk_summary(chunk_seconds),
                 }
             )
-            self.log(f"[1/7] identify+merge M={size:,}: {seconds:.2f} s ({size / seconds:,.0f} records/s)")
+            chunks = runs[-1]["chunks"]
+            self.log(
+                f"[1/7] identify+merge M={size:,}: {seconds:.2f} s ({size / seconds:,.0f} records/s; "
+                f"chunk median {chunks.get('median_ms', 0):.0f} ms, "
+                f"first tenth {chunks.get('first_tenth_mean_ms', 0):.0f} ms, "
+                f"last tenth {chunks.get('last_tenth_mean_ms', 0):.0f} ms)"
+            )
+            baseline_runs.append(self._bulk_create(records))
+            self.log(
+                f"[2/7] bulk_create baseline M={size:,}: {baseline_runs[-1]['seconds']:.2f} s "
+                f"({baseline_runs[-1]['rows_per_second']:,.0f} rows/s)"
+            )
             del records
             gc.collect()
         results["baseline"] = {
@@ -377,16 +449,31 @@ class Command(BaseCommand):
         chunks = {}
         for size in chunk_sizes:
             records = factory.batch(f"q{size}", size)
-            with CaptureQueriesContext(connection) as captured:
-                process_records(connector, records, chunk_size=size, config=config)
-            statements = [query["sql"] for query in captured.captured_queries]
+            # The same records again, newer: every source key now exists (the update path).
+            resent = [
+                replace(record, os_version=f"{record.os_version}-u", updated_at=record.updated_at + timedelta(days=1))
+                for record in records
+            ]
+            entry = {}
+            for label, batch in (("new", records), ("resent", resent)):
+                with CaptureQueriesContext(connection) as captured:
+                    process_records(connector, batch, chunk_size=size, config=config)
+                statements = [query["sql"] for query in captured.captured_queries]
+                entry[label] = {
+                    "queries": len(statements),
+                    "by_statement": dict(Counter(_statement_kind(sql) for sql in statements)),
+                    "db_ms": round(sum(float(query["time"]) for query in captured.captured_queries) * 1000, 1),
+                    "statements": [sql[:160] for sql in statements],
+                }
             chunks[str(size)] = {
-                "queries": len(statements),
-                "by_statement": dict(Counter(_statement_kind(sql) for sql in statements)),
-                "db_ms": round(sum(float(query["time"]) for query in captured.captured_queries) * 1000, 1),
-                "statements": [sql[:160] for sql in statements],
+                "queries": entry["new"]["queries"],
+                "resent_queries": entry["resent"]["queries"],
+                **entry,
             }
-            self.log(f"[4/7] one chunk of {size:,} records: {len(statements)} queries")
+            self.log(
+                f"[4/7] one chunk of {size:,} records: {entry['new']['queries']} queries "
+                f"(the same keys re-sent: {entry['resent']['queries']})"
+            )
         return {"chunks": chunks}
 
     # --- 5: intake latency ---
@@ -418,7 +505,7 @@ class Command(BaseCommand):
 
             return make
 
-        out: dict = {"web_workers": web_workers, "intake": {}, "trivial": {}, "p50_ratio": {}}
+        out: dict = {"web_workers": web_workers, "intake": {}, "trivial": {}, "p50_ratio": {}, "server_p50_ratio": {}}
         self.log(f"[5/7] starting gunicorn ({web_workers} workers) on the benchmark database ...")
         with GunicornServer(root=ROOT, env=env, workers=web_workers, log_path=workdir / "gunicorn.log") as server:
             warm = max(4 * web_workers, 2 * max(senders))
@@ -448,8 +535,10 @@ class Command(BaseCommand):
                         f"(server time p50 {run['server_p50_ms']:.1f} ms, p99 {run['server_p99_ms']:.1f} ms), "
                         f"statuses {run['statuses']}"
                     )
-                trivial = out["trivial"][str(count)]["p50_ms"]
-                out["p50_ratio"][str(count)] = round(out["intake"][str(count)]["p50_ms"] / trivial, 2) if trivial else 0
+                for key, field in (("p50_ratio", "p50_ms"), ("server_p50_ratio", "server_p50_ms")):
+                    trivial = out["trivial"][str(count)].get(field) or 0
+                    intake = out["intake"][str(count)].get(field) or 0
+                    out[key][str(count)] = round(intake / trivial, 2) if trivial else 0
             if any(run["unexpected"] for endpoint in ("intake", "trivial") for run in out[endpoint].values()):
                 out["server_log_tail"] = server.log_tail()
         out["deliveries_stored"] = Delivery.objects.filter(connector=connector).count()
@@ -487,11 +576,17 @@ class Command(BaseCommand):
         started = time.perf_counter()
 
         def progress(added: int, missing: int) -> None:
-            self.log(f"[7/7] inserted {added:,} / {missing:,} list assets")
+            if added % 200_000 == 0 or added == missing:
+                self.log(f"[7/7] inserted {added:,} / {missing:,} list assets")
 
-        added = insert_list_assets(total, progress=progress)
+        connector, _ = do_create_connector(name="Bench list", description="benchmark: the list page's assets")
+        added = insert_list_assets(total, connector, progress=progress)
         inserted_seconds = time.perf_counter() - started
         count = Asset.objects.count()
+        self.log(
+            f"[7/7] {count:,} assets in all; added {added['assets']:,} assets, {added['identifiers']:,} identifiers "
+            f"in {inserted_seconds:.1f} s"
+        )
         user = get_user_model().objects.create_user("bench-admin", is_staff=True, is_superuser=True)
         hosts = list(settings.ALLOWED_HOSTS)
         with override_settings(ALLOWED_HOSTS=[*hosts, "testserver"]):
@@ -516,13 +611,15 @@ class Command(BaseCommand):
                     "median_ms": round(statistics.median(timings), 1),
                     "runs_ms": [round(value, 1) for value in timings],
                     "bytes": len(response.content),
+                    "table_rows": max(0, response.content.count(b"<tr") - 1),  # minus the header row
                     "queries": len(captured.captured_queries),
                     "db_ms": round(sum(float(query["time"]) for query in captured.captured_queries) * 1000, 1),
                     "slowest_query_ms": round(float(slowest["time"]) * 1000, 1),
                     "slowest_query": slowest["sql"][:400],
                 }
                 self.log(
-                    f"[7/7] {target}: median {out[name]['median_ms']:.0f} ms over {LIST_PAGE_RUNS} runs "
+                    f"[7/7] {target}: {out[name]['table_rows']} rows, median {out[name]['median_ms']:.0f} ms "
+                    f"over {LIST_PAGE_RUNS} runs "
                     f"({out[name]['queries']} queries, slowest {out[name]['slowest_query_ms']:.0f} ms)"
                 )
         return out
