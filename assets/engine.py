@@ -900,8 +900,7 @@ class _Chunk:
                     new_asset_key=new_asset_key,
                 )
             reasons.append(
-                f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule is off, "
-                "trying the next rule"
+                f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule is off, trying the next rule"
             )
             ambiguous = (rule, ordered)
 

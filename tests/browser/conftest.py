@@ -35,7 +35,9 @@ def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"chromium not found at {CHROMIUM}; CI must install Debian's chromium package")
-        pytest.skip("Browser tests need Chromium: `sudo apt-get install chromium` (or set PLAYWRIGHT_CHROMIUM_EXECUTABLE)")
+        pytest.skip(
+            "Browser tests need Chromium: `sudo apt-get install chromium` (or set PLAYWRIGHT_CHROMIUM_EXECUTABLE)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -23,9 +23,7 @@ def signed_headers(secret: str, body: bytes, *, msg_id: str | None = None, at: d
 def post_signed(client, connector, payload, *, secret=None, msg_id=None, at=None, path=None):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = signed_headers(secret or connector.credentials.signing_secret, body, msg_id=msg_id, at=at)
-    return client.post(
-        path or f"/webhooks/{connector.uuid}", body, content_type="application/json", **headers
-    )
+    return client.post(path or f"/webhooks/{connector.uuid}", body, content_type="application/json", **headers)
 
 
 def post_bearer(client, connector, payload, *, token=None, path=None, content_type="application/json", **extra):

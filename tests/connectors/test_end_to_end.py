@@ -35,7 +35,7 @@ def test_deliveries_over_http_are_processed_by_the_worker(live_server, connector
     status, reply = http_post(url, body, {"Content-Type": "application/json", **headers})
     assert status == 202, reply
     bearer = {"Content-Type": "application/json", "Authorization": f"Bearer {connector.credentials.token}"}
-    status, second = http_post(url, json.dumps(asset(1000)).encode(), bearer)
+    status, _ = http_post(url, json.dumps(asset(1000)).encode(), bearer)
     assert status == 202
 
     def done():
@@ -44,5 +44,5 @@ def test_deliveries_over_http_are_processed_by_the_worker(live_server, connector
     wait_for(done, timeout=90, message=f"both deliveries processed (worker log: {worker.log_path})")
     assert Asset.objects.count() == 51
     assert WorkerHeartbeat.objects.exists()
-    status, detail = http_post(url, json.dumps(asset(1000)).encode(), bearer)  # same content, no key: new delivery
+    status, _ = http_post(url, json.dumps(asset(1000)).encode(), bearer)  # same content, no key: new delivery
     assert status == 202

@@ -108,7 +108,9 @@ def test_previous_secret_works_during_the_rotation_overlap_only(client, connecto
 )
 def test_garbage_signature_headers_are_a_clear_401(client, connector, headers):
     headers = {k: v.replace("NOW", str(int(datetime.now(UTC).timestamp()))) for k, v in headers.items()}
-    response = client.post(f"/webhooks/{connector.uuid}", b'{"source_key": "a"}', content_type="application/json", **headers)
+    response = client.post(
+        f"/webhooks/{connector.uuid}", b'{"source_key": "a"}', content_type="application/json", **headers
+    )
     assert response.status_code == 401
     assert problem(response)["detail"]
 
@@ -179,7 +181,9 @@ def test_non_utf8_body_is_400(client, connector):
 def test_deeply_nested_json_is_400(client, connector):
     response = post_bearer(client, connector, b"[" * 100_000 + b"]" * 100_000)
     assert response.status_code == 400
-    response = post_bearer(client, connector, b'{"assets": [{"source_key": "a", "attributes": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}]}")
+    response = post_bearer(
+        client, connector, b'{"assets": [{"source_key": "a", "attributes": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}]}"
+    )
     assert response.status_code == 400
 
 
