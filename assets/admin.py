@@ -18,6 +18,7 @@ from connectors.models import Connector, ConnectorRule
 from . import inventory
 from .choices import IdentifierKind
 from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, SourceRecord
+from .records import REPORTED_ATTRIBUTES
 
 
 class ReadOnlyAdminMixin:
@@ -54,26 +55,7 @@ class AssetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["uuid", "kind", "retired", "retired_at", "possible_duplicate", "merged_into"]}),
         (
             "Attributes (reconciled from the sources)",
-            {
-                "fields": [
-                    "hostname",
-                    "fqdn",
-                    "netbios_name",
-                    "ip_addresses",
-                    "mac_addresses",
-                    "serial_number",
-                    "hardware_uuid",
-                    "cloud_provider",
-                    "cloud_instance_id",
-                    "os",
-                    "os_version",
-                    "manufacturer",
-                    "model",
-                    "asset_type",
-                    "tags",
-                    "provenance",
-                ]
-            },
+            {"fields": [*REPORTED_ATTRIBUTES, "provenance"]},
         ),
         ("Timestamps", {"fields": ["first_seen", "last_seen", "created_at", "updated_at"]}),
     ]

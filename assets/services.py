@@ -297,7 +297,7 @@ def _apply(
                 now,
             )
         )
-    insert_rows(Asset, _NEW_ASSET_COLUMNS, asset_rows)
+    insert_rows(Asset, ASSET_INSERT_COLUMNS, asset_rows)
     insert_rows(SourceRecord, _NEW_SOURCE_COLUMNS, source_inserts)
     update_rows(SourceRecord, _SOURCE_UPDATE_COLUMNS, source_updates)
 
@@ -329,7 +329,8 @@ def _apply(
 
 
 _WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS})
-_NEW_ASSET_COLUMNS = (
+#: Columns of a new asset row, as written by the identification service (the benchmark loads the same way).
+ASSET_INSERT_COLUMNS = (
     "id",
     "uuid",
     "kind",

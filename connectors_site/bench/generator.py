@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from assets.records import AssetRecord
+from assets.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecord
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 #: First machine number of the identities batches create; the inventory may hold at most this many assets.
@@ -286,22 +286,6 @@ class RecordFactory:
 
 # --- native payloads ------------------------------------------------------------------------------------------
 
-_SCALARS = (
-    "hostname",
-    "fqdn",
-    "netbios_name",
-    "serial_number",
-    "hardware_uuid",
-    "cloud_provider",
-    "cloud_instance_id",
-    "os",
-    "os_version",
-    "manufacturer",
-    "model",
-    "asset_type",
-)
-_LISTS = ("ip_addresses", "mac_addresses", "tags")
-
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -310,10 +294,10 @@ def _rfc3339(moment: datetime) -> str:
 def to_native(record: AssetRecord) -> dict:
     """One record as a sender writes it in the native format (empty fields left out)."""
     data: dict = {"source_key": record.source_key}
-    for name in _SCALARS:
+    for name in SCALAR_ATTRIBUTES:
         if value := getattr(record, name):
             data[name] = value
-    for name in _LISTS:
+    for name in LIST_ATTRIBUTES:
         if value := getattr(record, name):
             data[name] = list(value)
     if record.attributes:

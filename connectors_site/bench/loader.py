@@ -17,23 +17,12 @@ from django.utils import timezone
 from assets.engine import normalize_record
 from assets.models import Asset, Identifier, SourceRecord
 from assets.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
+from assets.services import ASSET_INSERT_COLUMNS
 
 from .database import Prep, analyze, insert_rows, reset_sequences
 from .generator import Inventory
 
-ASSET_COLUMNS = (
-    "id",
-    "uuid",
-    "kind",
-    *REPORTED_ATTRIBUTES,
-    "provenance",
-    "first_seen",
-    "last_seen",
-    "retired",
-    "possible_duplicate",
-    "created_at",
-    "updated_at",
-)
+ASSET_COLUMNS = ASSET_INSERT_COLUMNS
 SOURCE_COLUMNS = (
     "id",
     "connector_id",
