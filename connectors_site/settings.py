@@ -117,14 +117,10 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while the worker writes; IMMEDIATE takes the write lock at BEGIN so two writers
-    # queue on the busy timeout instead of failing with "database is locked" on a lock upgrade. A 64 MiB page cache
-    # keeps the identifier indexes of a large inventory in memory (SQLite's default is 2 MiB).
+    # queue on the busy timeout instead of failing with "database is locked" on a lock upgrade.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; "
-            "PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;"
-        ),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
