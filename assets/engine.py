@@ -866,27 +866,16 @@ class _Chunk:
                 reasons.append(f"rule {rule.name!r} found no matching asset")
                 continue
             ordered = _candidate_order(candidates)
-            if len(ordered) == 1:
-                target = ordered[0]
-                reasons.append(f"rule {rule.name!r} matched {_describe(target)} on {', '.join(keys)}")
-                self.record_write(normalized, target, record.updated_at)
-                asset_id, new_asset_key = _targets(target)
-                return _decision(
-                    normalized,
-                    compared,
-                    reasons,
-                    Outcome.MERGED,
-                    rule,
-                    ordered,
-                    asset_id=asset_id,
-                    new_asset_key=new_asset_key,
-                )
-            if self.config.apply_default_rule:
-                target, why = self.tie_break(ordered)
-                reasons.append(
-                    f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose "
-                    f"{_describe(target)}: {why}"
-                )
+            if len(ordered) == 1 or self.config.apply_default_rule:
+                if len(ordered) == 1:
+                    target = ordered[0]
+                    reasons.append(f"rule {rule.name!r} matched {_describe(target)} on {', '.join(keys)}")
+                else:
+                    target, why = self.tie_break(ordered)
+                    reasons.append(
+                        f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose "
+                        f"{_describe(target)}: {why}"
+                    )
                 self.record_write(normalized, target, record.updated_at)
                 asset_id, new_asset_key = _targets(target)
                 return _decision(
