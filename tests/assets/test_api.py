@@ -7,7 +7,7 @@ from assets import inventory
 from assets.choices import AssetKind
 from assets.models import Asset, IdentificationRule
 from connectors.models import ConnectorRule
-from tests.assets.test_inventory import add_source, make_asset
+from tests.assets.factories import add_source, make_asset
 
 ASSETS = reverse("assets-api:asset-list")
 RULES = reverse("assets-api:identification-rule-list")
@@ -20,16 +20,6 @@ def detail(asset) -> str:
 
 def rule_url(rule) -> str:
     return reverse("assets-api:identification-rule-detail", args=[rule.pk])
-
-
-@pytest.fixture
-def cmdb(make_connector):
-    return make_connector("CMDB", trust_rank=80)
-
-
-@pytest.fixture
-def mdm(make_connector):
-    return make_connector("MDM", trust_rank=40)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.utils import timezone
 from assets.choices import AssetKind
 from assets.filtersets import AssetFilterSet, ip_prefix, mac_prefix
 from assets.models import Asset
-from tests.assets.test_inventory import add_source, make_asset
+from tests.assets.factories import add_source, make_asset
 
 
 def names(params: dict) -> set[str]:

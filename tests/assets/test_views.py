@@ -10,7 +10,7 @@ from assets import inventory
 from assets.choices import AssetAction, AssetKind, DecisionOutcome
 from assets.models import AssetEvent, Decision, IdentificationRule, SourceRecord
 from connectors.models import ConnectorRule, Delivery
-from tests.assets.test_inventory import add_source, make_asset
+from tests.assets.factories import add_source, make_asset
 
 LIST = reverse("assets:asset_list")
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -18,16 +18,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def text(response) -> str:
     return response.content.decode()
-
-
-@pytest.fixture
-def cmdb(make_connector):
-    return make_connector("CMDB", trust_rank=80)
-
-
-@pytest.fixture
-def mdm(make_connector):
-    return make_connector("MDM", trust_rank=40)
 
 
 @pytest.fixture

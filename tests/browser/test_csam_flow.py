@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.assets.test_inventory import add_source, make_asset
+from tests.assets.factories import add_source, make_asset
 
 
 @pytest.mark.django_db(transaction=True)
