@@ -22,6 +22,7 @@ from assets.services import reconcile_assets
 
 from .choices import ConnectorAction, Module, PayloadFormat
 from .models import Connector, ConnectorEvent, ConnectorRule
+from .tasks import reconcile_connector_assets_task
 
 TOKEN_PREFIX = "chk_"
 
@@ -134,6 +135,11 @@ def do_update_connector(connector: Connector, *, actor=None, **changes) -> Conne
     if diff:
         connector.save(update_fields=[*diff, "updated_at"])
         record_event(connector, ConnectorAction.EDITED, actor, changes=diff)
+    if "trust_rank" in diff:
+        # Which source's values an asset shows depends on the ranks: re-derive this connector's assets, in the
+        # background (a large connector has many).
+        connector_id = connector.pk
+        transaction.on_commit(lambda: reconcile_connector_assets_task.enqueue(connector_id))
     return connector
 
 

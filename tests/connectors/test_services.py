@@ -286,3 +286,23 @@ def test_deleting_a_connector_shows_what_the_remaining_sources_report(make_conne
     assert do_delete_connector(trusted) == 0  # the asset is still reported by the other source
     asset = Asset.objects.get()
     assert asset.os == "FromOther" and not asset.retired
+
+
+def test_a_new_trust_rank_re_derives_the_connectors_assets(make_connector, django_capture_on_commit_callbacks):
+    from assets.records import AssetRecord
+    from assets.services import process_records
+    from connectors.tasks import reconcile_connector_assets_task
+
+    cmdb, mdm = make_connector("CMDB", trust_rank=60), make_connector("MDM", trust_rank=40)
+    process_records(cmdb, [AssetRecord(source_key="c", serial_number="SN-9", os="FromCMDB")])
+    process_records(mdm, [AssetRecord(source_key="m", serial_number="SN-9", os="FromMDM")])
+    assert Asset.objects.get().os == "FromCMDB"
+    from django.tasks import default_task_backend
+
+    with django_capture_on_commit_callbacks(execute=True):
+        do_update_connector(mdm, trust_rank=90)
+    enqueued = [result.task.name for result in default_task_backend.results]
+    assert "reconcile_connector_assets_task" in enqueued
+    # The test settings' task backend only records the task: run it as the worker would.
+    assert reconcile_connector_assets_task.call(mdm.pk) == 1
+    assert Asset.objects.get().os == "FromMDM"
