@@ -103,6 +103,10 @@ class SourceRecord(models.Model):
     attributes = models.JSONField(default=dict, help_text="Normalized attributes as last reported.")
     extra = models.JSONField(default=dict, blank=True, help_text="Free attributes the source sent.")
     source_updated_at = models.DateTimeField(null=True, blank=True)
+    #: Fingerprint of what the source last reported (asset, attributes, identifiers and its updated-at time): the
+    #: same record sent again (a replay, or a full sync of a source whose timestamps only move on change) only
+    #: refreshes "last seen". The time is part of it because it also decides ties between equally trusted sources.
+    digest = models.CharField(max_length=32, blank=True, editable=False)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
     deleted = models.BooleanField(default=False)

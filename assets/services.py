@@ -8,6 +8,7 @@ records, identifiers and decisions in bulk and re-derive the touched assets' rec
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -116,13 +117,19 @@ def _lock_identities(connector_id: int, source_keys: Iterable[str], keys: Iterab
 
 
 def _source_rows(connector, source_keys: set[str]) -> dict[str, tuple]:
-    """This connector's existing source records for these keys: key -> (id, asset id, first seen, updated at)."""
+    """This connector's existing source records for these keys:
+    key -> (id, asset id, first seen, updated at, digest, deleted)."""
     return {
-        key: (pk, asset_id, first_seen, updated_at)
-        for pk, key, asset_id, first_seen, updated_at in SourceRecord.objects.filter(
-            connector=connector, source_key__in=source_keys
-        ).values_list("pk", "source_key", "asset_id", "first_seen", "source_updated_at")
+        row[1]: (row[0], *row[2:])
+        for row in SourceRecord.objects.filter(connector=connector, source_key__in=source_keys).values_list(
+            "pk", "source_key", "asset_id", "first_seen", "source_updated_at", "digest", "deleted"
+        )
     }
+
+
+def _digest(asset_id: int, attributes: dict, extra: dict, keys: set, updated: datetime | None) -> str:
+    payload = [asset_id, attributes, extra, sorted(keys), updated.isoformat() if updated else None]
+    return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
 def load_index(
@@ -248,7 +255,7 @@ def _apply(
     new_source_ids = dict(zip(new_source_keys, allocate_ids(SourceRecord, len(new_source_keys)), strict=True))
     delivery_id = delivery.pk if delivery else None
 
-    source_inserts, source_updates = [], []
+    source_inserts, source_updates, refreshed = [], [], []
     identifier_inserts: list[tuple] = []
     updated_sources: dict[int, tuple[int, set[tuple[str, str]]]] = {}
     born: dict[int, list[tuple]] = defaultdict(list)  # new asset id -> its sources
@@ -262,14 +269,34 @@ def _apply(
         seen = record.last_seen or now
         updated = record.updated_at or record.last_seen
         keys = {(kind, value) for kind, values in normalized.identifiers.items() for value in values}
+        digest = _digest(asset_id, attributes, extra, keys, updated)
         if key in source_rows:
-            source_id = source_rows[key][0]
-            source_updates.append((source_id, asset_id, attributes, extra, updated, seen, False, None, delivery_id))
+            source_id, _, _, _, previous_digest, was_deleted = source_rows[key]
+            if digest == previous_digest and not was_deleted:
+                # The same report again (a scheduled full sync): nothing to re-derive, only "last seen" moves.
+                refreshed.append((source_id, asset_id, seen, delivery_id))
+                continue
+            source_updates.append(
+                (source_id, asset_id, attributes, extra, updated, digest, seen, False, None, delivery_id)
+            )
             updated_sources[source_id] = (asset_id, keys)
         else:
             source_id = new_source_ids[key]
             source_inserts.append(
-                (source_id, connector.pk, key, asset_id, attributes, extra, updated, seen, seen, False, delivery_id)
+                (
+                    source_id,
+                    connector.pk,
+                    key,
+                    asset_id,
+                    attributes,
+                    extra,
+                    updated,
+                    digest,
+                    seen,
+                    seen,
+                    False,
+                    delivery_id,
+                )
             )
             identifier_inserts.extend((kind, value, asset_id, source_id) for kind, value in keys)
         if decision.asset_id is None:
@@ -320,10 +347,14 @@ def _apply(
     delete_rows(Identifier, stale)
     insert_rows(Identifier, ("kind", "value", "asset_id", "source_record_id"), identifier_inserts)
 
-    # Existing assets that gained, kept or lost a source are re-derived from all their live sources.
-    touched = {d.asset_id for d in final.values() if d.asset_id}
-    touched |= {index.sources[key].asset_id for key in final if key in index.sources}
+    # Existing assets whose sources changed are re-derived from all their live sources.
+    changed_keys = [key for key in final if key in new_source_ids] + [
+        key for key in final if key in source_rows and source_rows[key][0] in updated_sources
+    ]
+    touched = {final[key].asset_id for key in changed_keys if final[key].asset_id}
+    touched |= {index.sources[key].asset_id for key in changed_keys if key in index.sources}
     reconcile_assets(touched)
+    _refresh_last_seen(refreshed, skip_assets=touched)
     target_to_asset.update({d.asset_id: d.asset_id for d in decisions if d.asset_id})
     return target_to_asset
 
@@ -351,6 +382,7 @@ _NEW_SOURCE_COLUMNS = (
     "attributes",
     "extra",
     "source_updated_at",
+    "digest",
     "first_seen",
     "last_seen",
     "deleted",
@@ -361,11 +393,29 @@ _SOURCE_UPDATE_COLUMNS = (
     "attributes",
     "extra",
     "source_updated_at",
+    "digest",
     "last_seen",
     "deleted",
     "deleted_at",
     "last_delivery_id",
 )
+
+
+def _refresh_last_seen(refreshed: list[tuple], *, skip_assets: set[int]) -> None:
+    """Unchanged reports: move the source's and its asset's "last seen" forward (never back)."""
+    if not refreshed:
+        return
+    update_rows(SourceRecord, ("last_seen", "last_delivery_id"), [(sid, seen, did) for sid, _, seen, did in refreshed])
+    latest: dict[int, datetime] = {}
+    for _, asset_id, seen, _ in refreshed:
+        if asset_id not in skip_assets and (asset_id not in latest or seen > latest[asset_id]):
+            latest[asset_id] = seen
+    stale = Asset.objects.filter(pk__in=list(latest)).values_list("pk", "last_seen")
+    update_rows(
+        Asset,
+        ("last_seen",),
+        [(pk, latest[pk]) for pk, last_seen in stale if last_seen is None or last_seen < latest[pk]],
+    )
 
 
 def _shown_values(shown: dict[str, tuple[object, int]]) -> list:

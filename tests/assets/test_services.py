@@ -231,3 +231,23 @@ def test_processing_the_same_records_twice_changes_nothing(make_connector, recor
     first = _snapshot()
     process_records(connector, records, chunk_size=chunk)
     assert _snapshot() == first
+
+
+def test_the_same_report_again_only_moves_last_seen(connector):
+    first_seen = T0 + timedelta(hours=1)
+    process_records(connector, [machine(1, last_seen=first_seen)])
+    asset = Asset.objects.get()
+    source = SourceRecord.objects.get()
+    later = first_seen + timedelta(days=1)
+    with CaptureQueriesContext(connection) as ctx:
+        result = process_records(connector, [machine(1, last_seen=later)])
+    assert result.updated == 1
+    assert not any("assets_identifier" in q["sql"] and "DELETE" in q["sql"] for q in ctx.captured_queries)
+    source.refresh_from_db()
+    asset.refresh_from_db()
+    assert source.last_seen == later and asset.last_seen == later
+    assert source.digest and asset.os == "Linux"
+    # A changed report goes the whole way again.
+    process_records(connector, [machine(1, os="BSD", last_seen=later)])
+    asset.refresh_from_db()
+    assert asset.os == "BSD"
