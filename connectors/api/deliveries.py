@@ -2,14 +2,60 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+
+from connectors_site.permissions import ReadAnyWriteAdmin
 
 from ..deliveries import replay_delivery
 from ..filtersets import DeliveryFilterSet
 from ..models import Delivery
+from ..services import TOKEN_PREFIX, token_matches
+
+
+class ConnectorBearerAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <connector token>`: lets a sender read the status of its own deliveries.
+
+    It authenticates no user; the token is checked against the delivery's connector by
+    :class:`ConnectorOwnsDelivery`, in constant time.
+    """
+
+    def authenticate(self, request):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip().startswith(TOKEN_PREFIX):
+            return None
+        return AnonymousUser(), token.strip()
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="webhooks"'
+
+
+class ConnectorBearerScheme(OpenApiAuthenticationExtension):
+    target_class = ConnectorBearerAuthentication
+    name = "connectorToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "The connector's webhook bearer token."}
+
+
+class ConnectorOwnsDelivery(BasePermission):
+    """Staff and viewers as usual; a connector token only for that connector's own delivery status."""
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, str):
+            return view.action == "retrieve"
+        return ReadAnyWriteAdmin().has_permission(request, view)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if isinstance(request.auth, str):
+            return token_matches(obj.connector, request.auth)
+        return True
 
 
 class DeliveryErrorSerializer(serializers.Serializer):
@@ -74,13 +120,16 @@ class DeliveryDetailSerializer(DeliverySerializer):
     ),
     retrieve=extend_schema(
         summary="A delivery's status",
-        description="The status URL of a 202 reply. `status` moves queued → processing → processed / partial / "
-        "failed; `rejected` bodies could not be parsed and `dead` ones failed every attempt (their body is kept: "
-        "replay them). `errors` lists per-record problems by index.",
+        description="The status URL of a 202 reply, readable with an API token or session, or with the "
+        "connector's own bearer token (for its own deliveries). `status` moves queued → processing → "
+        "processed / partial / failed; `rejected` bodies could not be parsed and `dead` ones failed every "
+        "attempt (their body is kept: replay them). `errors` lists per-record problems by index.",
     ),
 )
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Delivery.objects.select_related("connector").defer("body").order_by("-id")
+    authentication_classes = [SessionAuthentication, TokenAuthentication, ConnectorBearerAuthentication]
+    permission_classes = [ConnectorOwnsDelivery]
     lookup_field = "uuid"
     filterset_class = DeliveryFilterSet
 
