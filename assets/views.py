@@ -33,7 +33,7 @@ from . import inventory
 from .choices import AssetAction, AssetKind, IdentifierKind
 from .filtersets import AssetFilterSet
 from .forms import MergeForm, RuleForm
-from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, SourceRecord
+from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, SourceRecord
 from .records import REPORTED_ATTRIBUTES
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
@@ -555,6 +555,9 @@ def merge(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------------------------------------------
 
 
+RULE_EVENTS_SHOWN = 10
+
+
 @require_GET
 def rule_list(request: HttpRequest) -> HttpResponse:
     rules = IdentificationRule.objects.annotate(
@@ -563,7 +566,11 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "assets/rule_list.html",
-        {"rules": list(rules), "connector_count": Connector.objects.count()},
+        {
+            "rules": list(rules),
+            "connector_count": Connector.objects.count(),
+            "events": list(RuleEvent.objects.select_related("actor")[:RULE_EVENTS_SHOWN]),
+        },
     )
 
 

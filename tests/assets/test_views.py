@@ -488,3 +488,15 @@ def test_viewer_gets_403_on_every_write_url(viewer_ui, web, twins):
 def test_anonymous_is_sent_to_login(client, defaults):
     response = client.get(LIST)
     assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_rule_list_shows_recent_rule_changes(admin_ui, connector_admin):
+    from assets.inventory import create_identification_rule, update_identification_rule
+
+    rule = create_identification_rule(
+        name="Serial + MAC", attributes=["serial_number", "mac_address"], actor=connector_admin
+    )
+    update_identification_rule(rule, name="Serial and MAC", actor=connector_admin)
+    page = admin_ui.get(reverse("assets:rule_list")).content.decode()
+    assert "Recent changes" in page and "Created" in page and "Changed" in page
+    assert "name: Serial + MAC → Serial and MAC" in page and "carol" in page
