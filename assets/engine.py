@@ -14,7 +14,7 @@ aimed at a new asset (``CREATED``, ``AMBIGUOUS`` with creation, or a later ``MER
 the same chunk that joined that new asset) has ``asset_id`` ``None`` and ``new_asset_key`` set.
 ``Decision.candidates`` may contain provisional keys for the same reason.
 
-See ``/work/shared/DESIGN.md``, "Identification semantics", for the product rules implemented here.
+The product rules implemented here are summarized in the README ("How identification works").
 """
 
 from __future__ import annotations
