@@ -14,7 +14,3 @@ def fail_first_attempts(delivery) -> None:
 def always_fail(delivery) -> None:
     if os.environ.get("FAULT_BROKEN", "1") == "1":
         raise RuntimeError("injected permanent failure")
-
-
-def slow_chunks(delivery) -> None:
-    """Nothing fails; the tests use it with a tiny chunk size to have time to kill a worker mid-delivery."""

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from connectors.choices import ConnectorStatus, Module, PayloadFormat
 from connectors.models import Connector, ConnectorRule
+from connectors.services import EDITABLE_FIELDS
 
 SECRET_PREFIX = "whsec_"
 
@@ -99,14 +100,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
         model = Connector
         fields = [
             "uuid",
-            "name",
-            "description",
-            "modules",
-            "payload_format",
-            "trust_rank",
-            "require_signature",
-            "create_unmanaged",
-            "apply_default_rule",
+            *EDITABLE_FIELDS,
             "enabled",
             "state",
             "status",
