@@ -188,6 +188,21 @@ def assert_no_duplicate_identities():
     assert not shared.exists(), list(shared[:5])
 
 
+def replay_everything_in_this_process(workers) -> list:
+    """Stop the workers, wipe the inventory and process every delivery again here, in order; the new inventory.
+
+    The workers stop first: a replay enqueues a task, and a running worker would take it from under this loop.
+    """
+    for worker in workers:
+        worker.kill()
+        worker.wait(timeout=10)
+    wipe_inventory()
+    for delivery in Delivery.objects.order_by("pk"):
+        replay_delivery(delivery)
+        assert process_delivery(delivery.pk) == DeliveryStatus.PROCESSED
+    return canonical_inventory()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
 def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector, start_worker):
@@ -195,7 +210,7 @@ def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector
     plan = overlapping_batches(connectors)
     for connector, payload in plan:
         deliver(connector, payload)
-    start_worker(), start_worker()
+    workers = start_worker(), start_worker()
     wait_for(
         lambda: not Delivery.objects.exclude(status=DeliveryStatus.PROCESSED).exists(),
         timeout=120,
@@ -206,11 +221,7 @@ def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector
     assert Asset.objects.filter(merged_into__isnull=True).count() <= 120
     parallel = canonical_inventory()
     # The same deliveries, processed one by one in a single process, give the same inventory.
-    wipe_inventory()
-    for delivery in Delivery.objects.order_by("pk"):
-        replay_delivery(delivery)
-        process_delivery(delivery.pk)
-    assert canonical_inventory() == parallel
+    assert replay_everything_in_this_process(workers) == parallel
 
 
 @pytest.mark.django_db(transaction=True)
@@ -230,7 +241,7 @@ def test_killing_a_worker_mid_delivery_loses_nothing(connector, start_worker):
     assert f":{first.pid}:" in victim
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
-    start_worker(env=env)
+    second = start_worker(env=env)
     wait_for(
         lambda: Delivery.objects.filter(status="processed").count() == 1 + len(small),
         timeout=120,
@@ -239,11 +250,7 @@ def test_killing_a_worker_mid_delivery_loses_nothing(connector, start_worker):
     big.refresh_from_db()
     assert big.attempts >= 2 and big.records_created + big.records_updated == 2500
     after_crash = canonical_inventory()
-    wipe_inventory()
-    for delivery in Delivery.objects.order_by("pk"):
-        replay_delivery(delivery)
-        process_delivery(delivery.pk)
-    assert canonical_inventory() == after_crash
+    assert replay_everything_in_this_process([second]) == after_crash
     assert Asset.objects.count() == 2505
 
 
