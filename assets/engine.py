@@ -19,6 +19,7 @@ The product rules implemented here are summarized in the README ("How identifica
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
@@ -117,7 +118,10 @@ def normalize_ip(value: object) -> str:
 _IPV4_SHAPE = re.compile(r"[0-9./]+")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``text`` spells, or None. Cached: a record's addresses are parsed when it is normalized and
+    again when its asset is reconciled, and ``ipaddress`` is the slowest step of both."""
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     # Cheap shape test first: most values checked here are host names, and ipaddress is slow to say "no".
@@ -1032,6 +1036,13 @@ def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
     otherwise a trusted source's placeholder would hide another source's real serial. Attributes nobody
     reported are absent.
     """
+    if len(sources) == 1:  # most assets: nothing to choose between
+        only = sources[0]
+        return {
+            attribute: (value, only.source_id)
+            for attribute in REPORTED_ATTRIBUTES
+            if not _is_empty(value := only.attributes.get(attribute))
+        }
     shown: dict[str, tuple[object, int]] = {}
     for attribute in REPORTED_ATTRIBUTES:
         reported = [(source, value) for source in sources if not _is_empty(value := source.attributes.get(attribute))]

@@ -97,9 +97,13 @@ class Asset(models.Model):
 class SourceRecord(models.Model):
     """What one connector last reported about one of its records (keyed by the source's own key)."""
 
-    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="source_records")
+    # No index of their own: the unique (connector, source_key) and (asset, deleted) indexes lead with them, and
+    # every index is written on each identification chunk.
+    connector = models.ForeignKey(
+        "connectors.Connector", on_delete=models.CASCADE, related_name="source_records", db_index=False
+    )
     source_key = models.CharField(max_length=255)
-    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="sources")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="sources", db_index=False)
     attributes = models.JSONField(default=dict, help_text="Normalized attributes as last reported.")
     extra = models.JSONField(default=dict, blank=True, help_text="Free attributes the source sent.")
     source_updated_at = models.DateTimeField(null=True, blank=True)
@@ -129,7 +133,10 @@ class Identifier(models.Model):
     kind = models.CharField(max_length=20, choices=IdentifierKind.choices)
     value = models.CharField(max_length=255)
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="identifiers")
-    source_record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="identifiers")
+    # Served by the unique (source_record, kind, value) index.
+    source_record = models.ForeignKey(
+        SourceRecord, on_delete=models.CASCADE, related_name="identifiers", db_index=False
+    )
 
     class Meta:
         indexes = [
@@ -148,7 +155,10 @@ class Identifier(models.Model):
 class Decision(models.Model):
     """How one record of one delivery was identified, and why."""
 
-    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="decisions")
+    # Served by decision_source_idx (connector, source_key).
+    connector = models.ForeignKey(
+        "connectors.Connector", on_delete=models.CASCADE, related_name="decisions", db_index=False
+    )
     delivery = models.ForeignKey(
         "connectors.Delivery", null=True, blank=True, on_delete=models.CASCADE, related_name="decisions"
     )

@@ -6,7 +6,6 @@ turns them into what the database driver expects, the same representation Django
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -18,8 +17,12 @@ from django.db import connections, router
 MAX_PARAMETERS = 30_000
 
 
+#: One encoder for every row: ``json.dumps(cls=…)`` would build a new one per value.
+_encode_json = DjangoJSONEncoder(separators=(",", ":")).encode
+
+
 def _json(value) -> str | None:
-    return None if value is None else json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return None if value is None else _encode_json(value)
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
