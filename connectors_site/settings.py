@@ -121,7 +121,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # chunk dirties thousands of index pages: a 32 MiB page cache keeps them (memory-mapped I/O would add the
     # whole file to the worker's resident size), and a checkpoint every ~40 MiB of WAL instead of every 4 MiB
     # (after nearly every chunk) halves commit time.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; "
