@@ -140,9 +140,14 @@ class Identifier(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["kind", "value"], name="identifier_lookup_idx"),
-            # Prefix search (PostgreSQL's LIKE 'x%' needs pattern ops under a non-C collation; ignored elsewhere).
-            models.Index(fields=["value"], name="identifier_value_idx", opclasses=["varchar_pattern_ops"]),
+            # One index serves both the engine's lookups (value = … and kind = …) and the prefix search (value
+            # LIKE 'x%' on PostgreSQL, which needs pattern ops under a non-C collation; pattern ops also serve
+            # equality; SQLite ignores opclasses and searches by range). Every index costs writes on each chunk.
+            models.Index(
+                fields=["value", "kind"],
+                name="identifier_value_kind_idx",
+                opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["source_record", "kind", "value"], name="unique_identifier_per_source")
