@@ -23,6 +23,9 @@ from .choices import AssetKind
 from .engine import normalize_ip
 from .models import Asset, Identifier, SourceRecord
 
+#: Up to this many matches, the search and connector filters select assets by a list of ids (``_few_ids_or``).
+FILTER_ID_LIST_LIMIT = 5_000
+
 #: Public ordering name -> model field. ``created`` is the inventory's own creation time.
 ORDERING_FIELDS: dict[str, str] = {
     "hostname": "hostname",
@@ -108,6 +111,18 @@ def _any_prefix(field: str, prefixes: set[str]) -> Q:
     return condition
 
 
+def _few_ids_or(asset_ids: QuerySet, otherwise: Q) -> Q:
+    """The condition selecting the assets ``asset_ids`` lists: their ids when there are few, else ``otherwise``.
+
+    Given ``id IN (subquery) ORDER BY id DESC LIMIT 50``, the databases walk the primary key backwards testing
+    each asset, expecting to meet the matches early; when the matches are a few old assets under a million newer
+    ones, that walk reads the whole table. A list of ids is looked up directly. Many matches keep the subquery:
+    one more query reading them all would cost more than it saves.
+    """
+    found = list(asset_ids[: FILTER_ID_LIST_LIMIT + 1])
+    return Q(pk__in=set(found)) if len(found) <= FILTER_ID_LIST_LIMIT else otherwise
+
+
 class AssetFilterSet(filters.FilterSet):
     q = filters.CharFilter(
         method="search",
@@ -158,10 +173,11 @@ class AssetFilterSet(filters.FilterSet):
         return queryset  # applied in filter_queryset, because "hidden" is the default when the filter is absent
 
     def from_connector(self, queryset: QuerySet, name: str, value: Connector) -> QuerySet:
-        sources = SourceRecord.objects.filter(asset=OuterRef("pk"), connector=value)
+        sources = SourceRecord.objects.filter(connector=value)
         if not self.form.cleaned_data.get("include_retired"):
             sources = sources.filter(deleted=False)
-        return queryset.filter(Exists(sources))
+        ids = sources.values_list("asset_id", flat=True)
+        return queryset.filter(_few_ids_or(ids, Q(Exists(sources.filter(asset=OuterRef("pk"))))))
 
     def not_seen_for(self, queryset: QuerySet, name: str, value) -> QuerySet:
         cutoff = timezone.now() - timedelta(days=float(value))
@@ -174,8 +190,8 @@ class AssetFilterSet(filters.FilterSet):
         # Identifier values are normalized (host names lower-case, serials and UUIDs upper-case, MACs and IPs in
         # canonical form), so a prefix search there is one index range scan, whatever the inventory's size.
         prefixes = {text.lower(), text.upper(), mac_prefix(text), ip_prefix(text)} - {""}
-        identifiers = Identifier.objects.filter(_any_prefix("value", prefixes)).values("asset_id")
-        condition = Q(pk__in=identifiers)
+        identifiers = Identifier.objects.filter(_any_prefix("value", prefixes)).values_list("asset_id", flat=True)
+        condition = _few_ids_or(identifiers, Q(pk__in=identifiers))
         if self.form.cleaned_data.get("include_retired"):
             # Retired assets have no live source, hence no identifiers: their last known names are on the asset.
             condition |= _any_prefix("hostname", prefixes) | _any_prefix("serial_number", prefixes)

@@ -12,8 +12,9 @@ COUNT_CAP = 10_000
 
 def capped_count(queryset, limit: int) -> tuple[int, bool]:
     """The number of rows, counting at most ``limit``: ``(count, exact)``. ``SELECT COUNT(*) FROM (… LIMIT n)``
-    stops reading at the limit, where a plain COUNT reads every matching row."""
-    count = queryset[: limit + 1].count()
+    stops reading at the limit, where a plain COUNT reads every matching row. The ordering is dropped: which rows
+    are counted does not matter, and an ORDER BY … LIMIT would make the database walk the sort order."""
+    count = queryset.order_by()[: limit + 1].count()
     return (count, True) if count <= limit else (limit, False)
 
 

@@ -52,6 +52,17 @@ def test_connector_matches_live_sources_only_unless_retired_are_included(invento
     assert names({"connector": str(mdm.uuid), "include_retired": "true"}) == {"db-01", "old-01"}
 
 
+@pytest.mark.parametrize("limit", [0, 5_000], ids=["many matches: a subquery", "few matches: a list of ids"])
+def test_connector_and_search_filters_select_the_same_assets_by_ids_or_subquery(inventory, monkeypatch, limit):
+    from assets import filtersets
+
+    monkeypatch.setattr(filtersets, "FILTER_ID_LIST_LIMIT", limit)
+    _, mdm = inventory
+    assert names({"connector": str(mdm.uuid), "include_retired": "true"}) == {"db-01", "old-01"}
+    assert names({"connector": str(mdm.uuid), "q": "10.0"}) == {"db-01"}
+    assert names({"q": "10.0"}) == {"web-01", "db-01"}
+
+
 def test_connector_shared_by_two_sources_lists_the_asset_once(inventory):
     _, mdm = inventory
     web = Asset.objects.get(hostname="web-01")
@@ -150,3 +161,15 @@ def test_mac_prefix(typed, expected):
 )
 def test_ip_prefix(typed, expected):
     assert ip_prefix(typed) == expected
+
+
+def test_broad_search_filters_by_subquery_and_finds_the_same_assets(cmdb, monkeypatch):
+    from assets import filtersets
+
+    for index in range(6):
+        make_asset(cmdb, f"k{index}", hostname=f"web-{index:02d}")
+    narrow = names({"q": "web-0"})
+    monkeypatch.setattr(filtersets, "FILTER_ID_LIST_LIMIT", 3)
+    broad = AssetFilterSet({"q": "web-0"}, queryset=Asset.objects.all()).qs
+    assert "SELECT" in str(broad.query).split("WHERE", 1)[1]  # more matches than the limit: a subquery
+    assert names({"q": "web-0"}) == narrow == {f"web-{index:02d}" for index in range(6)}
