@@ -17,10 +17,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from connectors_site.db import allocate_ids, delete_rows, insert_rows, update_rows
+from connectors_site.db import allocate_ids, delete_rows, insert_rows, select_by_keys, update_rows
 
 from . import engine
 from .choices import AssetKind, DecisionOutcome
@@ -139,16 +139,10 @@ def load_index(
     if source_rows is None:
         source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
     sources = {key: engine.ExistingSource(row[1], row[3]) for key, row in source_rows.items()}
-    by_kind: dict[str, set[str]] = defaultdict(set)
-    for kind, value in engine.index_keys(normalized):
-        by_kind[kind].add(value)
     identifiers: dict[tuple[str, str], set[int]] = defaultdict(set)
-    if by_kind:
-        condition = Q()
-        for kind, values in by_kind.items():
-            condition |= Q(kind=kind, value__in=values)
-        for kind, value, asset_id in Identifier.objects.filter(condition).values_list("kind", "value", "asset_id"):
-            identifiers[(kind, value)].add(asset_id)
+    keys = ((value, kind) for kind, value in engine.index_keys(normalized))
+    for value, kind, asset_id in select_by_keys(Identifier, ("value", "kind"), keys, ("value", "kind", "asset_id")):
+        identifiers[(kind, value)].add(asset_id)
     # Ranks only matter for the default rule's tie-break: where one record's keys reach several assets.
     contested: set[int] = set()
     for item in normalized:
