@@ -144,15 +144,20 @@ def update_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None
                 _columns(params),
             )
             return
-        placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        batch = max(1, MAX_PARAMETERS // len(fields))
-        for start in range(0, len(params), batch):
-            chunk = params[start : start + batch]
+        for values, flat in _values_lists(params, len(fields)):
             cursor.execute(
-                f"WITH v ({names}) AS (VALUES {', '.join([placeholder] * len(chunk))}) "
-                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.{pk}",
-                [value for row in chunk for value in row],
+                f"WITH v ({names}) AS ({values}) UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.{pk}",
+                flat,
             )
+
+
+def _values_lists(rows: Sequence[Sequence], width: int):
+    """SQLite: ``(VALUES (%s, …), …, flat parameters)`` for the rows, in batches under the parameter limit."""
+    placeholder = "(" + ", ".join(["%s"] * width) + ")"
+    batch = max(1, MAX_PARAMETERS // width)
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        yield "VALUES " + ", ".join([placeholder] * len(chunk)), [value for row in chunk for value in row]
 
 
 def delete_rows(model, pks: Sequence[int]) -> None:
@@ -195,14 +200,7 @@ def select_by_keys(model, key_columns: Sequence[str], keys: Iterable[Sequence], 
                 _columns(keys),
             )
             return cursor.fetchall()
-        placeholder = "(" + ", ".join(["%s"] * len(key_fields)) + ")"
-        batch = max(1, MAX_PARAMETERS // len(key_fields))
-        for start in range(0, len(keys), batch):
-            chunk = keys[start : start + batch]
-            cursor.execute(
-                f"WITH k ({names}) AS (VALUES {', '.join([placeholder] * len(chunk))}) "
-                f"SELECT {selected} FROM k JOIN {table} t ON {on}",
-                [value for key in chunk for value in key],
-            )
+        for values, flat in _values_lists(keys, len(key_fields)):
+            cursor.execute(f"WITH k ({names}) AS ({values}) SELECT {selected} FROM k JOIN {table} t ON {on}", flat)
             rows.extend(cursor.fetchall())
     return rows
