@@ -23,7 +23,7 @@ from .choices import AssetKind
 from .engine import normalize_ip
 from .models import Asset, Identifier, SourceRecord
 
-#: Up to this many matches, the search and connector filters select assets by a list of ids (``_few_ids_or``).
+#: Up to this many matches, the search and connector filters select assets by a list of ids (``_few_ids``).
 FILTER_ID_LIST_LIMIT = 5_000
 
 #: Public ordering name -> model field. ``created`` is the inventory's own creation time.
@@ -111,8 +111,8 @@ def _any_prefix(field: str, prefixes: set[str]) -> Q:
     return condition
 
 
-def _few_ids_or(asset_ids: QuerySet, otherwise: Q) -> Q:
-    """The condition selecting the assets ``asset_ids`` lists: their ids when there are few, else ``otherwise``.
+def _few_ids(asset_ids: QuerySet) -> set[int] | None:
+    """The ids ``asset_ids`` selects when they are few (else None), for filtering the assets by a list.
 
     Given ``id IN (subquery) ORDER BY id DESC LIMIT 50``, the databases walk the primary key backwards testing
     each asset, expecting to meet the matches early; when the matches are a few old assets under a million newer
@@ -120,7 +120,7 @@ def _few_ids_or(asset_ids: QuerySet, otherwise: Q) -> Q:
     one more query reading them all would cost more than it saves.
     """
     found = list(asset_ids[: FILTER_ID_LIST_LIMIT + 1])
-    return Q(pk__in=set(found)) if len(found) <= FILTER_ID_LIST_LIMIT else otherwise
+    return set(found) if len(found) <= FILTER_ID_LIST_LIMIT else None
 
 
 class AssetFilterSet(filters.FilterSet):
@@ -176,8 +176,18 @@ class AssetFilterSet(filters.FilterSet):
         sources = SourceRecord.objects.filter(connector=value)
         if not self.form.cleaned_data.get("include_retired"):
             sources = sources.filter(deleted=False)
+        found = _few_ids(sources.values_list("asset_id", flat=True))
+        if found is not None:
+            return queryset.filter(pk__in=found)
+        # Many assets: bound the scan to the range of their ids too, so a walk in id order starts at the first
+        # match rather than under every newer asset of other connectors. The bounds are read first (one index
+        # lookup each) so that the planner sees them as values and estimates the range.
         ids = sources.values_list("asset_id", flat=True)
-        return queryset.filter(_few_ids_or(ids, Q(Exists(sources.filter(asset=OuterRef("pk"))))))
+        return queryset.filter(
+            Exists(sources.filter(asset=OuterRef("pk"))),
+            pk__gte=ids.order_by("asset_id").first(),
+            pk__lte=ids.order_by("-asset_id").first(),
+        )
 
     def not_seen_for(self, queryset: QuerySet, name: str, value) -> QuerySet:
         cutoff = timezone.now() - timedelta(days=float(value))
@@ -191,7 +201,8 @@ class AssetFilterSet(filters.FilterSet):
         # canonical form), so a prefix search there is one index range scan, whatever the inventory's size.
         prefixes = {text.lower(), text.upper(), mac_prefix(text), ip_prefix(text)} - {""}
         identifiers = Identifier.objects.filter(_any_prefix("value", prefixes)).values_list("asset_id", flat=True)
-        condition = _few_ids_or(identifiers, Q(pk__in=identifiers))
+        found = _few_ids(identifiers)
+        condition = Q(pk__in=identifiers if found is None else found)
         if self.form.cleaned_data.get("include_retired"):
             # Retired assets have no live source, hence no identifiers: their last known names are on the asset.
             condition |= _any_prefix("hostname", prefixes) | _any_prefix("serial_number", prefixes)

@@ -121,7 +121,11 @@ class SourceRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["connector", "source_key"], name="unique_source_key_per_connector")
         ]
-        indexes = [models.Index(fields=["asset", "deleted"], name="source_asset_idx")]
+        indexes = [
+            models.Index(fields=["asset", "deleted"], name="source_asset_idx"),
+            # A connector's assets in id order: the asset list's connector filter (see AssetFilterSet).
+            models.Index(fields=["connector", "asset"], name="source_connector_asset_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.connector_id}:{self.source_key}"

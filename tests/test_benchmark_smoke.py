@@ -66,7 +66,7 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
     assert memory["status"] == "processed" and memory["records_received"] == memory["records"]
     listing = results["list_page"]
     assert listing["assets"] >= 2000
-    for page in ("first_page", "filtered_page"):
+    for page in ("first_page", "filtered_page", "connector_page"):
         _positive(listing[page], "median_ms", "queries", "table_rows")  # the search finds generated assets too
     assert results["targets"] and all(target["pass"] is not None for target in results["targets"])
     output = (tmp_path / "out.txt").read_text()

@@ -55,7 +55,7 @@ from assets import services
 from assets.models import Asset
 from assets.services import engine_config, process_records
 from connectors.deliveries import store_delivery
-from connectors.models import Delivery
+from connectors.models import Connector, Delivery
 from connectors.services import do_create_connector
 from connectors_site.bench import memory as memory_probe
 from connectors_site.bench.database import BenchDatabase
@@ -243,7 +243,8 @@ class Command(BaseCommand):
                 "List page: the assets beyond the inventory are generated in SQL, each with one source record and "
                 "its identifiers (host name, FQDN, serial, IP, MAC) as identification writes them, so search and "
                 "filters see all of them; times are server-side (Django test client, logged-in superuser), "
-                "median of 5 after one warm-up.",
+                "median of 5 after one warm-up. The connector page is View Assets in CSAM for the inventory's "
+                "connector, whose assets are the oldest ids under all the list assets (the same target applies).",
             ],
         }
         workdir = Path(tempfile.mkdtemp(prefix="connector-hub-bench-run-"))
@@ -594,7 +595,14 @@ class Command(BaseCommand):
             client.force_login(user)
             url = reverse("assets:asset_list")
             out: dict = {"assets": count, "added": added, "insert_seconds": round(inserted_seconds, 2)}
-            for name, target in (("first_page", url), ("filtered_page", url + FILTERED_QUERY)):
+            # View Assets in CSAM for the inventory's connector: its assets are the oldest, under every list asset.
+            oldest = Connector.objects.get(name="Bench inventory")
+            pages = (
+                ("first_page", url),
+                ("filtered_page", url + FILTERED_QUERY),
+                ("connector_page", f"{url}?connector={oldest.uuid}"),
+            )
+            for name, target in pages:
                 response = client.get(target)  # warm-up (templates, URL resolver, connection)
                 if response.status_code != 200:
                     raise RuntimeError(f"GET {target} answered {response.status_code}")
