@@ -6,6 +6,7 @@ turns them into what the database driver expects, the same representation Django
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -91,8 +92,8 @@ def allocate_ids(model, count: int) -> list[int]:
 def insert_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
     """INSERT plain value tuples (in ``columns`` order; names are model field names or attnames).
 
-    SQLite: ``executemany`` of one short statement. PostgreSQL: one ``INSERT … SELECT FROM unnest(arrays)``, a
-    parameter per column whatever the number of rows (a multi-row VALUES list would be re-parsed on every call).
+    SQLite: ``executemany`` of one short statement. PostgreSQL: ``COPY … FROM STDIN``, more than twice as fast as
+    ``INSERT … SELECT FROM unnest(arrays)`` for a chunk's rows (foreign keys are still checked at commit).
     """
     if not rows:
         return
@@ -104,9 +105,15 @@ def insert_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None
     table = quote(model._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(connection, fields)}", _columns(params)
-            )
+            sql = f"COPY {table} ({names}) FROM STDIN"
+            started = time.monotonic()
+            with cursor.cursor.copy(sql) as copy:
+                for row in params:
+                    copy.write_row(row)
+            if connection.queries_logged:  # COPY bypasses Django's cursor wrapper; count it like any statement
+                connection.queries_log.append(
+                    {"sql": f"{sql} -- {len(params)} rows", "time": f"{time.monotonic() - started:.3f}"}
+                )
         else:
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})", params)
 
