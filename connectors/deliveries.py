@@ -358,3 +358,24 @@ def recover_deliveries(*, requeue_after: float | None = None) -> int:
     if ids:
         logger.info("re-enqueued %d deliveries whose processing was lost", len(ids))
     return len(ids)
+
+
+#: Statuses a delivery never leaves by itself: retention may delete them. Dead deliveries wait for a person.
+FINISHED = (DeliveryStatus.PROCESSED, DeliveryStatus.PARTIAL, DeliveryStatus.FAILED, DeliveryStatus.REJECTED)
+
+
+def prune_deliveries(*, days: float | None = None, batch: int = 20) -> int:
+    """Delete finished deliveries received more than ``days`` ago (default ``DELIVERY_RETENTION_DAYS``; 0 keeps
+    everything), with their decisions; source records keep everything but the link to the delivery. A few
+    deliveries per transaction, so a big backlog never holds SQLite's write lock for long. Returns how many."""
+    days = settings.DELIVERY_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    old = Delivery.objects.filter(status__in=FINISHED, received_at__lt=timezone.now() - timedelta(days=days))
+    pruned = 0
+    while ids := list(old.values_list("pk", flat=True)[:batch]):
+        with transaction.atomic():
+            pruned += Delivery.objects.filter(pk__in=ids).only("pk").delete()[1].get(Delivery._meta.label, 0)
+    if pruned:
+        logger.info("deleted %d deliveries older than %g days", pruned, days)
+    return pruned

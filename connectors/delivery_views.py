@@ -167,6 +167,7 @@ def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
         "filtered": any(value not in (None, "", []) for value in cleaned.values()),
         "selected_status": (cleaned.get("status") or [""])[0],
         "statuses": DeliveryStatus.choices,
+        "retention_days": settings.DELIVERY_RETENTION_DAYS,
     }
     template = "connectors/delivery_list.html"
     if _wants_partial(request):

@@ -232,6 +232,9 @@ DELIVERY_REQUEUE_AFTER_SECONDS = float(os.environ.get("DELIVERY_REQUEUE_AFTER_SE
 DELIVERY_FAULT_HOOK = os.environ.get("DELIVERY_FAULT_HOOK", "")
 #: Attempts before a delivery that keeps failing on transient errors goes to "dead".
 DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "5"))
+#: Finished deliveries (body, per-record errors and decisions) are deleted this many days after receipt by the
+#: workers' hourly housekeeping; dead ones are kept until replayed or deleted. 0 keeps everything.
+DELIVERY_RETENTION_DAYS = float(os.environ.get("DELIVERY_RETENTION_DAYS", "90"))
 
 #: Secrets shown once travel in messages: keep them server-side, not in a readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

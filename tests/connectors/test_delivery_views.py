@@ -71,6 +71,13 @@ def test_log_lists_deliveries_newest_first_with_their_counts(admin_ui, connector
     assert 'href="/connectors/' in page and ">Refresh</a>" in page
 
 
+def test_log_says_how_long_deliveries_are_kept(admin_ui, connector, settings):
+    settings.DELIVERY_RETENTION_DAYS = 30
+    assert "kept for 30 days" in text(admin_ui.get(url("delivery_list", connector.uuid)))
+    settings.DELIVERY_RETENTION_DAYS = 0
+    assert "kept for" not in text(admin_ui.get(url("delivery_list", connector.uuid)))
+
+
 def test_log_shows_the_test_flag_and_human_readable_sizes(admin_ui, connector):
     deliver(connector, {"assets": [asset(i, attributes={"pad": "x" * 500}) for i in range(5)]}, is_test=True)
     page = text(admin_ui.get(url("delivery_list", connector.uuid)))

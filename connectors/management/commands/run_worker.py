@@ -2,7 +2,8 @@
 
 Start as many as you like, on any host that reaches the database. Each one beats into WorkerHeartbeat (read by
 the health check) and every SWEEP_INTERVAL seconds re-enqueues deliveries whose processing was lost (a worker
-killed mid-delivery, a task row that vanished), so the task queue is never the only record of pending work.
+killed mid-delivery, a task row that vanished), so the task queue is never the only record of pending work. Hourly,
+it deletes deliveries past DELIVERY_RETENTION_DAYS and finished task rows older than a day.
 """
 
 from __future__ import annotations
@@ -13,22 +14,34 @@ import socket
 import threading
 import time
 
+from django.core.management import call_command
 from django.db import close_old_connections, connection
+from django.tasks import task_backends
 from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands import db_worker
 
-from connectors.deliveries import WORKER_ID, recover_deliveries
+from connectors.deliveries import WORKER_ID, prune_deliveries, recover_deliveries
 from connectors.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 10
 SWEEP_INTERVAL = int(os.environ.get("SWEEP_INTERVAL", "30"))
+#: Retention runs hourly, the first time a minute after start (not in the way of a worker's first deliveries).
+PRUNE_DELAY, PRUNE_INTERVAL = 60, 3600
+
+
+def _prune_task_results() -> None:
+    """The task rows only trigger processing (the Delivery row is the record): keep a day of finished ones."""
+    if isinstance(task_backends["default"], DatabaseBackend):
+        call_command("prune_db_task_results", min_age_days=1, queue_name="*", verbosity=0)
 
 
 def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
     started = timezone.now()
     next_sweep = 0.0
+    next_prune = time.monotonic() + PRUNE_DELAY
     while not stop.is_set():
         try:
             close_old_connections()
@@ -44,6 +57,10 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
             if time.monotonic() >= next_sweep:
                 recover_deliveries()
                 next_sweep = time.monotonic() + sweep_interval
+            if time.monotonic() >= next_prune:
+                prune_deliveries()
+                _prune_task_results()
+                next_prune = time.monotonic() + PRUNE_INTERVAL
         except Exception:  # the database may be briefly away; the worker itself reports real trouble
             logger.exception("worker housekeeping failed; retrying")
         finally:
