@@ -183,11 +183,10 @@ class AssetFilterSet(filters.FilterSet):
         # match rather than under every newer asset of other connectors. The bounds are read first (one index
         # lookup each) so that the planner sees them as values and estimates the range.
         ids = sources.values_list("asset_id", flat=True)
-        return queryset.filter(
-            Exists(sources.filter(asset=OuterRef("pk"))),
-            pk__gte=ids.order_by("asset_id").first(),
-            pk__lte=ids.order_by("-asset_id").first(),
-        )
+        low, high = ids.order_by("asset_id").first(), ids.order_by("-asset_id").first()
+        if low is None or high is None:  # its sources went in the meantime
+            return queryset.none()
+        return queryset.filter(Exists(sources.filter(asset=OuterRef("pk"))), pk__gte=low, pk__lte=high)
 
     def not_seen_for(self, queryset: QuerySet, name: str, value) -> QuerySet:
         cutoff = timezone.now() - timedelta(days=float(value))
