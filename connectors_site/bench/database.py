@@ -1,4 +1,4 @@
-"""The benchmark's own database, and fast bulk loading into it.
+"""The benchmark's own database, and the helpers its raw SQL loading needs (value preparation, sequences, ANALYZE).
 
 :class:`BenchDatabase` never touches the configured database's data: on SQLite it migrates a fresh file in a
 temporary folder, on PostgreSQL a fresh ``bench_<timestamp>_<random>`` database on the same server (created and
@@ -15,7 +15,6 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,7 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.core.management.color import no_style
-from django.db import connection, transaction
+from django.db import connection
 
 
 class BenchDatabase:
@@ -152,20 +151,6 @@ class Prep:
     @staticmethod
     def json(value) -> str:
         return json.dumps(value)
-
-
-def insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
-    """Insert rows as fast as the database allows: COPY on PostgreSQL, ``executemany`` on SQLite."""
-    quote_name = connection.ops.quote_name
-    names = ", ".join(quote_name(column) for column in columns)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {quote_name(table)} ({names}) FROM STDIN") as copy_in:
-                for row in rows:
-                    copy_in.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {quote_name(table)} ({names}) VALUES ({placeholders})", list(rows))
 
 
 def reset_sequences(*models) -> None:

@@ -18,8 +18,9 @@ from assets.engine import normalize_record
 from assets.models import Asset, Identifier, SourceRecord
 from assets.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from assets.services import ASSET_INSERT_COLUMNS
+from connectors_site.db import insert_rows
 
-from .database import Prep, analyze, insert_rows, reset_sequences
+from .database import Prep, analyze, reset_sequences
 from .generator import Inventory
 
 ASSET_COLUMNS = ASSET_INSERT_COLUMNS
@@ -39,22 +40,15 @@ IDENTIFIER_COLUMNS = ("kind", "value", "asset_id", "source_record_id")
 
 
 def _with_defaults(model, given: tuple[str, ...]) -> tuple[list[str], tuple]:
-    """Database columns for ``given`` field names plus every other concrete field (its default), so a field
-    added to the model later does not break the raw inserts. Returns the columns and the extra constants."""
-    prep = Prep()
-    columns = [model._meta.get_field(name).column for name in given]
-    extra_values = []
+    """``given`` field names plus every other concrete field (with its default), so a field added to the model
+    later does not break the raw inserts. Returns the field names and the extra values."""
+    names, extra_values = list(given), []
     for model_field in model._meta.concrete_fields:
-        if model_field.attname in given or model_field.column in columns or model_field.primary_key:
+        if model_field.name in given or model_field.attname in given or model_field.primary_key:
             continue
-        value = model_field.get_default()
-        if model_field.get_internal_type() == "JSONField":
-            value = prep.json(value)
-        elif model_field.get_internal_type() in ("DateTimeField",):
-            value = prep.dt(value)
-        columns.append(model_field.column)
-        extra_values.append(value)
-    return columns, tuple(extra_values)
+        names.append(model_field.attname)
+        extra_values.append(model_field.get_default())
+    return names, tuple(extra_values)
 
 
 def _jsonable(value):
@@ -63,9 +57,7 @@ def _jsonable(value):
 
 def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, progress: Callable | None = None) -> dict:
     """Write one asset, one source record (of ``connector``) and its identifiers per inventory machine."""
-    prep = Prep()
     now = timezone.now()
-    stamp = prep.dt(now)
     asset_base = Asset.objects.aggregate(top=Max("id"))["top"] or 0
     source_base = SourceRecord.objects.aggregate(top=Max("id"))["top"] or 0
     asset_columns, asset_extra = _with_defaults(Asset, ASSET_COLUMNS)
@@ -80,25 +72,25 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
             normalized = normalize_record(record)
             shown = normalized.attributes
             asset_id, source_id = asset_base + i + 1, source_base + i + 1
-            seen = prep.dt(record.last_seen)
+            seen = record.last_seen
             values = []
             for name in REPORTED_ATTRIBUTES:
                 value = shown[name]
-                values.append(prep.json(_jsonable(value) or []) if name in LIST_ATTRIBUTES else value or "")
+                values.append(_jsonable(value) or [] if name in LIST_ATTRIBUTES else value or "")
             provenance = {name: source_id for name in REPORTED_ATTRIBUTES if shown[name]}
             assets.append(
                 (
                     asset_id,
-                    prep.uuid(inventory.uuids[i]),
+                    inventory.uuids[i],
                     "managed" if i % 7 == 0 else "unmanaged",
                     *values,
-                    prep.json(provenance),
+                    provenance,
                     seen,
                     seen,
                     False,
                     False,
-                    stamp,
-                    stamp,
+                    now,
+                    now,
                     *asset_extra,
                 )
             )
@@ -108,9 +100,9 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
                     connector.pk,
                     record.source_key,
                     asset_id,
-                    prep.json({name: _jsonable(shown[name]) for name in REPORTED_ATTRIBUTES}),
-                    prep.json(shown.get("attributes") or {}),
-                    prep.dt(record.updated_at),
+                    {name: _jsonable(shown[name]) for name in REPORTED_ATTRIBUTES},
+                    shown.get("attributes") or {},
+                    record.updated_at,
                     seen,
                     seen,
                     False,
@@ -121,9 +113,9 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
                 for value in kind_values:
                     identifiers.append((kind, value, asset_id, source_id, *identifier_extra))
         with transaction.atomic():
-            insert_rows(Asset._meta.db_table, asset_columns, assets)
-            insert_rows(SourceRecord._meta.db_table, source_columns, sources)
-            insert_rows(Identifier._meta.db_table, identifier_columns, identifiers)
+            insert_rows(Asset, asset_columns, assets)
+            insert_rows(SourceRecord, source_columns, sources)
+            insert_rows(Identifier, identifier_columns, identifiers)
         counts["assets"] += len(assets)
         counts["source_records"] += len(sources)
         counts["identifiers"] += len(identifiers)
