@@ -1,4 +1,4 @@
-"""The benchmark's own database, and the helpers its raw SQL loading needs (value preparation, sequences, ANALYZE).
+"""The benchmark's own database, and the helpers its raw SQL loading needs (sequences, ANALYZE).
 
 :class:`BenchDatabase` never touches the configured database's data: on SQLite it migrates a fresh file in a
 temporary folder, on PostgreSQL a fresh ``bench_<timestamp>_<random>`` database on the same server (created and
@@ -10,7 +10,6 @@ benchmark goes on with its own test database).
 from __future__ import annotations
 
 import copy
-import json
 import secrets
 import shutil
 import tempfile
@@ -134,23 +133,6 @@ class BenchDatabase:
 
 
 # --- fast loading ---------------------------------------------------------------------------------------------
-
-
-class Prep:
-    """Python values as the current database expects them in a raw INSERT/COPY (what Django's fields do)."""
-
-    def __init__(self):
-        self.native = connection.vendor == "postgresql"
-
-    def dt(self, value):
-        return value if self.native or value is None else connection.ops.adapt_datetimefield_value(value)
-
-    def uuid(self, value):
-        return value if self.native else value.hex
-
-    @staticmethod
-    def json(value) -> str:
-        return json.dumps(value)
 
 
 def reset_sequences(*models) -> None:

@@ -8,6 +8,7 @@ database (one ``INSERT … SELECT`` per 100,000 rows), since only the asset tabl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from django.db import connection, transaction
@@ -20,7 +21,7 @@ from assets.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from assets.services import ASSET_INSERT_COLUMNS
 from connectors_site.db import insert_rows
 
-from .database import Prep, analyze, reset_sequences
+from .database import analyze, reset_sequences
 from .generator import Inventory
 
 ASSET_COLUMNS = ASSET_INSERT_COLUMNS
@@ -158,7 +159,7 @@ class _Dialect:
     def days_ago(self, days: str) -> str:
         if self.postgres:
             return f"{self.now} - ({days}) * interval '1 day'"
-        return f"datetime(%(now_text)s, '-' || ({days}) || ' days')"
+        return f"datetime(%(now)s, '-' || ({days}) || ' days')"
 
     def insert_select(self, table: str, columns: list[str], select: str, where: str = "") -> str:
         where = f" WHERE {where}" if where else ""
@@ -249,7 +250,6 @@ def _source_expressions(sql: _Dialect, v: dict[str, str]) -> dict[str, str]:
 
 def _insert_statement(sql: _Dialect, model, expressions: dict[str, str], params: dict, where: str = "") -> str:
     """``INSERT … SELECT`` over the generated numbers; a column without an expression gets its model default."""
-    prep = Prep()
     columns, select = [], []
     for model_field in model._meta.concrete_fields:
         if model_field.primary_key and model_field.name not in expressions:
@@ -259,7 +259,7 @@ def _insert_statement(sql: _Dialect, model, expressions: dict[str, str], params:
         if expression is None:
             value = model_field.get_default()
             json_field = model_field.get_internal_type() == "JSONField"
-            params[f"d_{model_field.column}"] = prep.json(value) if json_field else value
+            params[f"d_{model_field.column}"] = json.dumps(value) if json_field else value
             expression = sql.json(f"%(d_{model_field.column})s") if json_field else f"%(d_{model_field.column})s"
         select.append(expression)
     return sql.insert_select(connection.ops.quote_name(model._meta.db_table), columns, ", ".join(select), where)
@@ -277,11 +277,8 @@ def insert_list_assets(
     counts = {"assets": 0, "source_records": 0, "identifiers": 0}
     if missing <= 0:
         return counts
-    prep = Prep()
-    now = timezone.now()
     params = {
-        "now": prep.dt(now),
-        "now_text": prep.dt(now),
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
         "asset_base": Asset.objects.aggregate(top=Max("id"))["top"] or 0,
         "source_base": SourceRecord.objects.aggregate(top=Max("id"))["top"] or 0,
         "connector": connector.pk,
