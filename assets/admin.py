@@ -13,11 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 
-from connectors.models import Connector, ConnectorRule
+from connectors.models import Connector
 
 from . import inventory
 from .choices import IdentifierKind
-from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, SourceRecord
+from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, RuleSelection, SourceRecord
 from .records import REPORTED_ATTRIBUTES
 
 
@@ -98,6 +98,25 @@ class AssetEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["action", "undone"]
     search_fields = ["asset__hostname", "asset__uuid"]
     list_select_related = ["asset", "actor"]
+
+
+class RuleSelectionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """A connector's rule selection, shown on the connector's admin page. Read only: it has invariants (system rule
+    first and on, one rule on) that the rules page and the API enforce through ``update_rule_selection``."""
+
+    model = RuleSelection
+    verbose_name = "identification rule"
+    verbose_name_plural = "Identification rules (change them on the connector's rules page or with the API)"
+    fields = ["position", "rule", "attributes", "enabled"]
+    readonly_fields = fields
+    extra = 0
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("rule")
+
+    @admin.display(description="Attributes (all must match)")
+    def attributes(self, item: RuleSelection) -> str:
+        return " + ".join(item.rule.attribute_labels)
 
 
 @admin.register(RuleEvent)
@@ -199,7 +218,7 @@ class IdentificationRuleAdmin(admin.ModelAdmin):
         """Refuse to delete the last rule turned on for some connector: it would identify nothing."""
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
         rule_ids = [rule.pk for rule in objs]
-        other_rule_on = ConnectorRule.objects.filter(
+        other_rule_on = RuleSelection.objects.filter(
             connector=OuterRef("pk"), enabled=True, rule__is_system=False
         ).exclude(rule_id__in=rule_ids)
         stranded = (

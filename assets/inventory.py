@@ -17,11 +17,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from connectors.models import Connector, ConnectorRule
+from connectors.models import Connector
+from connectors_site.audit import acting_user
 
 from . import services
 from .choices import AssetAction, AssetKind, IdentifierKind
-from .models import Asset, AssetEvent, IdentificationRule, Identifier, RuleEvent, SourceRecord
+from .models import Asset, AssetEvent, IdentificationRule, Identifier, RuleEvent, RuleSelection, SourceRecord
 
 #: Longest chain of merged assets followed to find the survivor (a guard against a cycle made by hand in admin).
 MAX_MERGE_CHAIN = 50
@@ -33,10 +34,6 @@ class InventoryError(Exception):
 
 class ReadOnlyRuleError(InventoryError):
     """System rules are read only."""
-
-
-def _user(actor):
-    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
 
 
 def resolve_survivor(asset: Asset) -> Asset:
@@ -106,7 +103,9 @@ def merge_assets(survivor: Asset, others: Iterable[Asset], actor=None) -> AssetE
     survivor.possible_duplicate = False
     survivor.save(update_fields=["kind", "possible_duplicate", "updated_at"])
     services.reconcile_assets([survivor.pk])
-    return AssetEvent.objects.create(asset=survivor, action=AssetAction.MERGED, actor=_user(actor), details=details)
+    return AssetEvent.objects.create(
+        asset=survivor, action=AssetAction.MERGED, actor=acting_user(actor), details=details
+    )
 
 
 @transaction.atomic
@@ -148,7 +147,7 @@ def undo_merge(event: AssetEvent, actor=None) -> AssetEvent:
     return AssetEvent.objects.create(
         asset=survivor,
         action=AssetAction.UNMERGED,
-        actor=_user(actor),
+        actor=acting_user(actor),
         details={"undoes": event.pk, "restored": [entry["uuid"] for entry in merged]},
     )
 
@@ -179,7 +178,7 @@ def split_source(source_record: SourceRecord, actor=None) -> AssetEvent:
     return AssetEvent.objects.create(
         asset=original,
         action=AssetAction.SPLIT,
-        actor=_user(actor),
+        actor=acting_user(actor),
         details={
             "source_record_id": source.pk,
             "connector": source.connector.name,
@@ -224,7 +223,7 @@ def undo_split(event: AssetEvent, actor=None) -> AssetEvent:
     return AssetEvent.objects.create(
         asset=original,
         action=AssetAction.UNSPLIT,
-        actor=_user(actor),
+        actor=acting_user(actor),
         details={
             "undoes": event.pk,
             "source_record_id": source.pk,
@@ -282,10 +281,6 @@ def clean_rule_definition(
     return name, attributes
 
 
-def _rule_event(rule: IdentificationRule, action: str, actor, **details) -> RuleEvent:
-    return RuleEvent.objects.create(rule=rule, rule_name=rule.name, action=action, actor=_user(actor), details=details)
-
-
 def _refuse_system(rule: IdentificationRule) -> None:
     if rule.is_system:
         raise ReadOnlyRuleError(f"{rule.name} is a system rule and is read only.")
@@ -307,13 +302,13 @@ def create_identification_rule(
         default_enabled=False,
         position=last + 10,
     )
-    ConnectorRule.objects.bulk_create(
-        ConnectorRule(connector_id=connector_id, rule=rule, position=(position or 0) + 1, enabled=False)
+    RuleSelection.objects.bulk_create(
+        RuleSelection(connector_id=connector_id, rule=rule, position=(position or 0) + 1, enabled=False)
         for connector_id, position in Connector.objects.annotate(last=Max("rule_selection__position")).values_list(
             "pk", "last"
         )
     )
-    _rule_event(rule, RuleEvent.Action.CREATED, actor, attributes=attributes)
+    RuleEvent.record(rule, RuleEvent.Action.CREATED, actor, attributes=attributes)
     return rule
 
 
@@ -339,16 +334,16 @@ def update_identification_rule(
     after = {"name": rule.name, "attributes": rule.attributes, "description": rule.description}
     changes = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
     if changes:
-        _rule_event(rule, RuleEvent.Action.CHANGED, actor, changes=changes)
+        RuleEvent.record(rule, RuleEvent.Action.CHANGED, actor, changes=changes)
     return rule
 
 
 def connectors_left_without_rules(rule: IdentificationRule) -> list[str]:
     """Names of the connectors for which ``rule`` is the only rule turned on besides the system rule: deleting
     it would leave them unable to match anything, which their rules page does not allow either."""
-    using = ConnectorRule.objects.filter(rule=rule, enabled=True).values("connector_id")
+    using = RuleSelection.objects.filter(rule=rule, enabled=True).values("connector_id")
     others_on = (
-        ConnectorRule.objects.filter(connector_id__in=using, enabled=True, rule__is_system=False)
+        RuleSelection.objects.filter(connector_id__in=using, enabled=True, rule__is_system=False)
         .exclude(rule=rule)
         .values("connector_id")
     )
@@ -366,5 +361,5 @@ def delete_identification_rule(rule: IdentificationRule, actor=None) -> None:
         raise InventoryError(
             f"{rule.name} is the only rule turned on for {', '.join(stranded)}; turn another rule on there first."
         )
-    _rule_event(rule, RuleEvent.Action.DELETED, actor, attributes=rule.attributes)
+    RuleEvent.record(rule, RuleEvent.Action.DELETED, actor, attributes=rule.attributes)
     rule.delete()

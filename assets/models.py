@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from connectors_site.audit import AuditEvent
+
 from .choices import AssetAction, AssetKind, DecisionOutcome, IdentifierKind
 
 
@@ -36,6 +38,28 @@ class IdentificationRule(models.Model):
     def attribute_labels(self) -> list[str]:
         labels = dict(IdentifierKind.choices) | {"source_native_key": "Source native key"}
         return [labels.get(attribute, attribute) for attribute in self.attributes]
+
+
+class RuleSelection(models.Model):
+    """One rule of a connector's ordered selection: whether the connector applies it, and when.
+
+    It lives with the rules, not with the connector, so that the apps' models depend one way: the inventory's
+    models point at connectors, connectors' models know nothing of the inventory. The table keeps the name it was
+    created with in the connectors app.
+    """
+
+    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="rule_selection")
+    rule = models.ForeignKey(IdentificationRule, on_delete=models.CASCADE, related_name="selections")
+    position = models.PositiveIntegerField()
+    enabled = models.BooleanField("Required", default=True)
+
+    class Meta:
+        db_table = "connectors_connectorrule"
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["connector", "rule"], name="unique_rule_per_connector")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}#{self.position} {self.rule_id}"
 
 
 class AssetQuerySet(models.QuerySet):
@@ -206,7 +230,7 @@ class AssetEvent(models.Model):
         return f"{self.action} {self.asset_id}"
 
 
-class RuleEvent(models.Model):
+class RuleEvent(AuditEvent):
     """Audit row for changes to identification rule definitions. Survives the rule's deletion."""
 
     class Action(models.TextChoices):
@@ -214,17 +238,10 @@ class RuleEvent(models.Model):
         CHANGED = "changed", "Changed"
         DELETED = "deleted", "Deleted"
 
+    subject_field = "rule"
+
     rule = models.ForeignKey(
         IdentificationRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     rule_name = models.CharField(max_length=100)
     action = models.CharField(max_length=10, choices=Action.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    details = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"{self.rule_name}: {self.action}"

@@ -15,14 +15,14 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from assets.admin import ReadOnlyAdminMixin
+from assets.admin import ReadOnlyAdminMixin, RuleSelectionInline
 
 from . import services
 from .api.serializers import mask_secret
 from .choices import ConnectorStatus, Module
 from .deliveries import replay_delivery
 from .filtersets import with_module
-from .models import Connector, ConnectorEvent, ConnectorRule, Delivery, WorkerHeartbeat
+from .models import Connector, ConnectorEvent, Delivery, WorkerHeartbeat
 
 FINISHED_RESULTS = [ConnectorStatus.SUCCESS, ConnectorStatus.PARTIAL, ConnectorStatus.ERROR]
 
@@ -87,12 +87,12 @@ class ConnectorAdminForm(forms.ModelForm):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        others = Connector.objects.filter(name__iexact=name).exclude(pk=self.instance.pk)
-        if others.exists():
+        holder = Connector.objects.holding_name(name, exclude=self.instance)
+        if holder is not None:
             raise forms.ValidationError(
                 "A connector named “%(name)s” already exists (names are compared ignoring case).",
                 code="unique",
-                params={"name": others.first().name},
+                params={"name": holder.name},
             )
         return name
 
@@ -100,25 +100,6 @@ class ConnectorAdminForm(forms.ModelForm):
         chosen = set(self.cleaned_data["modules"])
         # The model's column is comma separated; a stable order keeps the audit diff quiet.
         return ",".join(code for code in Module.values if code in chosen)
-
-
-class ConnectorRuleInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """The rule selection, read only: it has invariants (system rule first and on, one rule on) that the rules page
-    and the API enforce through ``do_update_rule_selection``."""
-
-    model = ConnectorRule
-    verbose_name = "identification rule"
-    verbose_name_plural = "Identification rules (change them on the connector's rules page or with the API)"
-    fields = ["position", "rule", "attributes", "enabled"]
-    readonly_fields = fields
-    extra = 0
-
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("rule")
-
-    @admin.display(description="Attributes (all must match)")
-    def attributes(self, item: ConnectorRule) -> str:
-        return " + ".join(item.rule.attribute_labels)
 
 
 @admin.register(Connector)
@@ -148,7 +129,7 @@ class ConnectorAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    inlines = [ConnectorRuleInline]
+    inlines = [RuleSelectionInline]
     actions = ["enable_connectors", "disable_connectors", "rotate_secrets", "rotate_tokens"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Connector | None = None):
@@ -203,23 +184,23 @@ class ConnectorAdmin(admin.ModelAdmin):
             if change:
                 # ``obj`` already carries the form's values; the service must diff against what is stored.
                 connector = Connector.objects.select_for_update().get(pk=obj.pk)
-                services.do_update_connector(connector, actor=request.user, **data)
+                services.update_connector(connector, actor=request.user, **data)
             else:
                 options = {key: data.pop(key) for key in ("create_unmanaged", "apply_default_rule")}
-                connector, credentials = services.do_create_connector(actor=request.user, **data)
-                services.do_update_connector(connector, actor=request.user, **options)
+                connector, credentials = services.create_connector(actor=request.user, **data)
+                services.update_connector(connector, actor=request.user, **options)
                 self._show_once(request, connector, credentials)
-            services.do_set_enabled(connector, enabled, actor=request.user)
+            services.set_enabled(connector, enabled, actor=request.user)
         for field in Connector._meta.concrete_fields:
             setattr(obj, field.attname, getattr(connector, field.attname))
         obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: Connector) -> None:
-        retired = services.do_delete_connector(obj, actor=request.user)
+        retired = services.delete_connector(obj, actor=request.user)
         self._report_retired(request, retired)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
-        retired = sum(services.do_delete_connector(connector, actor=request.user) for connector in queryset)
+        retired = sum(services.delete_connector(connector, actor=request.user) for connector in queryset)
         self._report_retired(request, retired)
 
     def _report_retired(self, request: HttpRequest, retired: int) -> None:
@@ -245,13 +226,13 @@ class ConnectorAdmin(admin.ModelAdmin):
     @admin.action(description="Enable selected connectors", permissions=["change"])
     def enable_connectors(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
         for connector in queryset:
-            services.do_set_enabled(connector, True, actor=request.user)
+            services.set_enabled(connector, True, actor=request.user)
         self.message_user(request, f"Enabled {len(queryset)} connector(s).", messages.SUCCESS)
 
     @admin.action(description="Disable selected connectors", permissions=["change"])
     def disable_connectors(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
         for connector in queryset:
-            services.do_set_enabled(connector, False, actor=request.user)
+            services.set_enabled(connector, False, actor=request.user)
         self.message_user(request, f"Disabled {len(queryset)} connector(s).", messages.SUCCESS)
 
     @admin.action(
@@ -259,7 +240,7 @@ class ConnectorAdmin(admin.ModelAdmin):
     )
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
         for connector in queryset:
-            self._show_once(request, connector, services.do_rotate_secret(connector, actor=request.user))
+            self._show_once(request, connector, services.rotate_secret(connector, actor=request.user))
             self.message_user(
                 request,
                 f"{connector.name}: the previous signing secret keeps verifying until "
@@ -269,7 +250,7 @@ class ConnectorAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate bearer token (the previous one stops working at once)", permissions=["change"])
     def rotate_tokens(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
         for connector in queryset:
-            self._show_once(request, connector, services.do_rotate_token(connector, actor=request.user))
+            self._show_once(request, connector, services.rotate_token(connector, actor=request.user))
 
 
 @admin.register(ConnectorEvent)

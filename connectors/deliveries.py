@@ -25,9 +25,8 @@ from assets.models import Decision
 from assets.services import ProcessResult, engine_config, process_chunk, process_deletions
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
-from .models import Connector, Delivery
+from .models import Connector, ConnectorEvent, Delivery
 from .parsers import PARSERS, PayloadError, decode_json
-from .services import record_event
 from .tasks import process_delivery_task
 
 logger = logging.getLogger(__name__)
@@ -168,7 +167,7 @@ def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
             authenticated_by="test",
             is_test=True,
         )
-        record_event(connector, ConnectorAction.TEST_SENT, actor, delivery=str(received.delivery.uuid))
+        ConnectorEvent.record(connector, ConnectorAction.TEST_SENT, actor, delivery=str(received.delivery.uuid))
     return received.delivery
 
 
@@ -184,7 +183,7 @@ def replay_delivery(delivery: Delivery, *, actor=None) -> Delivery:
         last_error="",
     )
     enqueue(delivery)
-    record_event(delivery.connector, ConnectorAction.REPLAYED, actor, delivery=str(delivery.uuid))
+    ConnectorEvent.record(delivery.connector, ConnectorAction.REPLAYED, actor, delivery=str(delivery.uuid))
     delivery.refresh_from_db()
     return delivery
 

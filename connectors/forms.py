@@ -92,14 +92,12 @@ class ConnectorForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        others = Connector.objects.filter(name__iexact=name)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.exists():
+        holder = Connector.objects.holding_name(name, exclude=self.instance)
+        if holder is not None:
             raise forms.ValidationError(
                 "A connector named “%(name)s” already exists (names are compared ignoring case).",
                 code="unique",
-                params={"name": others.first().name},
+                params={"name": holder.name},
             )
         return name
 

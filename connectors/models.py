@@ -1,4 +1,4 @@
-"""Connectors, their identification rule selection, their audit trail and the delivery inbox."""
+"""Connectors, their audit trail and the delivery inbox."""
 
 from __future__ import annotations
 
@@ -7,29 +7,23 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce, Lower
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.urls import reverse
+
+from connectors_site.audit import AuditEvent
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, Module, PayloadFormat
 
 
 class ConnectorQuerySet(models.QuerySet):
-    def with_asset_count(self) -> ConnectorQuerySet:
-        """Annotate ``asset_count``: distinct live assets (not retired, not merged away) that the connector's live
-        source records point to. A correlated subquery, so a list runs the same number of queries at any size."""
-        from assets.models import SourceRecord
-
-        per_connector = (
-            SourceRecord.objects.filter(
-                connector=OuterRef("pk"), deleted=False, asset__retired=False, asset__merged_into__isnull=True
-            )
-            .order_by()
-            .values("connector")
-            .annotate(count=Count("asset", distinct=True))
-            .values("count")
-        )
-        return self.annotate(asset_count=Coalesce(Subquery(per_connector, output_field=models.IntegerField()), 0))
+    def holding_name(self, name: str, *, exclude: Connector | None = None) -> Connector | None:
+        """The connector that already has ``name``, compared the way ``connector_name_unique_ci`` compares (lower
+        case); ``exclude`` is the connector being renamed, which may keep its own name."""
+        others = self.annotate(lower_name=Lower("name")).filter(lower_name=Lower(Value(name)))
+        if exclude is not None and exclude.pk is not None:
+            others = others.exclude(pk=exclude.pk)
+        return others.first()
 
 
 class Connector(models.Model):
@@ -112,37 +106,14 @@ class Connector(models.Model):
         return reverse("webhook", args=[self.uuid])
 
 
-class ConnectorRule(models.Model):
-    """One rule of a connector's ordered selection."""
-
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="rule_selection")
-    rule = models.ForeignKey("assets.IdentificationRule", on_delete=models.CASCADE, related_name="selections")
-    position = models.PositiveIntegerField()
-    enabled = models.BooleanField("Required", default=True)
-
-    class Meta:
-        ordering = ["position", "id"]
-        constraints = [models.UniqueConstraint(fields=["connector", "rule"], name="unique_rule_per_connector")]
-
-    def __str__(self) -> str:
-        return f"{self.connector_id}#{self.position} {self.rule_id}"
-
-
-class ConnectorEvent(models.Model):
+class ConnectorEvent(AuditEvent):
     """Audit trail: who did what to a connector, and when. Survives the connector's deletion."""
+
+    subject_field = "connector"
 
     connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
     connector_name = models.CharField(max_length=100)
     action = models.CharField(max_length=20, choices=ConnectorAction.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    details = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"{self.connector_name}: {self.action}"
 
 
 class Delivery(models.Model):

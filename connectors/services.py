@@ -1,7 +1,8 @@
 """Every write to a connector goes through one of these functions.
 
 Each owns its transaction and writes the audit row next to the change, so the UI, the API, Django admin and
-management commands behave the same and nothing changes without a trace.
+management commands behave the same and nothing changes without a trace. A connector's rule selection is written
+by :mod:`assets.rule_selection`, next to the rules it orders.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from assets.models import Asset, IdentificationRule
+from assets.models import Asset
+from assets.rule_selection import install_default_rules
 from assets.services import reconcile_assets
+from connectors_site.audit import acting_user
 
 from .choices import ConnectorAction, Module, PayloadFormat
-from .models import Connector, ConnectorEvent, ConnectorRule
+from .models import Connector, ConnectorEvent
 from .tasks import reconcile_connector_assets_task
 
 TOKEN_PREFIX = "chk_"
@@ -52,26 +55,8 @@ def _new_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def record_event(connector: Connector, action: str, actor=None, **details) -> ConnectorEvent:
-    return ConnectorEvent.objects.create(
-        connector=connector, connector_name=connector.name, action=action, actor=_user(actor), details=details
-    )
-
-
-def _user(actor):
-    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-
-
-def install_default_rules(connector: Connector) -> None:
-    """Give a connector the default selection: every rule in its default order, on if the rule says so."""
-    ConnectorRule.objects.bulk_create(
-        ConnectorRule(connector=connector, rule=rule, position=index, enabled=rule.default_enabled or rule.is_system)
-        for index, rule in enumerate(IdentificationRule.objects.order_by("-is_system", "position", "id"))
-    )
-
-
 @transaction.atomic
-def do_create_connector(
+def create_connector(
     *,
     name: str,
     actor=None,
@@ -96,10 +81,10 @@ def do_create_connector(
         token_hash=hash_token(token),
         token_hint=token[: len(TOKEN_PREFIX) + 4],
         signing_secret=secret,
-        created_by=_user(actor),
+        created_by=acting_user(actor),
     )
     install_default_rules(connector)
-    record_event(connector, ConnectorAction.CREATED, actor, modules=connector.module_list)
+    ConnectorEvent.record(connector, ConnectorAction.CREATED, actor, modules=connector.module_list)
     return connector, Credentials(token=token, signing_secret=secret)
 
 
@@ -116,7 +101,7 @@ EDITABLE_FIELDS = (
 
 
 @transaction.atomic
-def do_update_connector(connector: Connector, *, actor=None, **changes) -> Connector:
+def update_connector(connector: Connector, *, actor=None, **changes) -> Connector:
     """Change editable fields; the audit row lists each changed field with its old and new value."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
@@ -134,7 +119,7 @@ def do_update_connector(connector: Connector, *, actor=None, **changes) -> Conne
             setattr(connector, key, value)
     if diff:
         connector.save(update_fields=[*diff, "updated_at"])
-        record_event(connector, ConnectorAction.EDITED, actor, changes=diff)
+        ConnectorEvent.record(connector, ConnectorAction.EDITED, actor, changes=diff)
     if "trust_rank" in diff:
         # Which source's values an asset shows depends on the ranks: re-derive this connector's assets, in the
         # background (a large connector has many).
@@ -144,22 +129,22 @@ def do_update_connector(connector: Connector, *, actor=None, **changes) -> Conne
 
 
 @transaction.atomic
-def do_set_enabled(connector: Connector, enabled: bool, *, actor=None) -> Connector:
+def set_enabled(connector: Connector, enabled: bool, *, actor=None) -> Connector:
     if connector.enabled != enabled:
         connector.enabled = enabled
         connector.save(update_fields=["enabled", "updated_at"])
-        record_event(connector, ConnectorAction.ENABLED if enabled else ConnectorAction.DISABLED, actor)
+        ConnectorEvent.record(connector, ConnectorAction.ENABLED if enabled else ConnectorAction.DISABLED, actor)
     return connector
 
 
 @transaction.atomic
-def do_delete_connector(connector: Connector, *, actor=None) -> int:
+def delete_connector(connector: Connector, *, actor=None) -> int:
     """Delete a connector and its source records; assets no other source reports are retired, not erased.
 
     Returns how many assets were retired.
     """
     asset_ids = set(connector.source_records.values_list("asset_id", flat=True))
-    record_event(connector, ConnectorAction.DELETED, actor, uuid=str(connector.uuid))
+    ConnectorEvent.record(connector, ConnectorAction.DELETED, actor, uuid=str(connector.uuid))
     connector.delete()
     before = set(Asset.objects.filter(pk__in=asset_ids, retired=True).values_list("pk", flat=True))
     # What the others still report is shown again; assets nobody reports any more are retired.
@@ -168,18 +153,18 @@ def do_delete_connector(connector: Connector, *, actor=None) -> int:
 
 
 @transaction.atomic
-def do_rotate_token(connector: Connector, *, actor=None) -> Credentials:
+def rotate_token(connector: Connector, *, actor=None) -> Credentials:
     """A new bearer token; the old one stops working at once (tokens have no overlap: nothing signs with them)."""
     token = _new_token()
     connector.token_hash = hash_token(token)
     connector.token_hint = token[: len(TOKEN_PREFIX) + 4]
     connector.save(update_fields=["token_hash", "token_hint", "updated_at"])
-    record_event(connector, ConnectorAction.TOKEN_ROTATED, actor)
+    ConnectorEvent.record(connector, ConnectorAction.TOKEN_ROTATED, actor)
     return Credentials(token=token)
 
 
 @transaction.atomic
-def do_rotate_secret(connector: Connector, *, actor=None) -> Credentials:
+def rotate_secret(connector: Connector, *, actor=None) -> Credentials:
     """A new signing secret; the previous one keeps verifying for the configured overlap so senders can switch."""
     secret = _new_signing_secret()
     overlap = timedelta(hours=settings.SECRET_ROTATION_OVERLAP_HOURS)
@@ -189,7 +174,7 @@ def do_rotate_secret(connector: Connector, *, actor=None) -> Credentials:
     connector.save(
         update_fields=["signing_secret", "previous_signing_secret", "previous_secret_expires_at", "updated_at"]
     )
-    record_event(
+    ConnectorEvent.record(
         connector,
         ConnectorAction.SECRET_ROTATED,
         actor,
@@ -208,61 +193,3 @@ def verification_secrets(connector: Connector) -> list[str]:
     ):
         found.append(connector.previous_signing_secret)
     return found
-
-
-class RuleSelectionError(ValueError):
-    pass
-
-
-@transaction.atomic
-def do_update_rule_selection(
-    connector: Connector,
-    *,
-    actor=None,
-    order: list[int] | None = None,
-    enabled: dict[int, bool] | None = None,
-    create_unmanaged: bool | None = None,
-    apply_default_rule: bool | None = None,
-) -> list[ConnectorRule]:
-    """Reorder and toggle a connector's rules and set its two options, keeping the invariants.
-
-    ``order`` lists rule ids (all of the connector's rules, in the new order); ``enabled`` maps rule id -> on/off.
-    The Source native key rule always stays first and on, and at least one other rule must stay on.
-    """
-    selection = list(connector.rule_selection.select_related("rule").select_for_update())
-    by_rule = {item.rule_id: item for item in selection}
-    changes: dict[str, object] = {}
-    if order is not None:
-        if sorted(order) != sorted(by_rule):
-            raise RuleSelectionError("The new order must list each of the connector's rules once.")
-        system = [rule_id for rule_id in order if by_rule[rule_id].rule.is_system]
-        order = system + [rule_id for rule_id in order if rule_id not in system]
-        if [item.rule_id for item in selection] != order:
-            changes["order"] = [by_rule[rule_id].rule.name for rule_id in order]
-        for position, rule_id in enumerate(order):
-            by_rule[rule_id].position = position
-    for rule_id, on in (enabled or {}).items():
-        item = by_rule.get(rule_id)
-        if item is None:
-            raise RuleSelectionError("That rule is not part of this connector's selection.")
-        if item.rule.is_system and not on:
-            raise RuleSelectionError(f"{item.rule.name} is a system rule and cannot be turned off.")
-        if item.enabled != on:
-            item.enabled = on
-            changes.setdefault("required", {})[item.rule.name] = on
-    if not any(item.enabled for item in selection if not item.rule.is_system):
-        raise RuleSelectionError("At least one identification rule besides Source native key must stay on.")
-    ConnectorRule.objects.bulk_update(selection, ["position", "enabled"])
-    options = {}
-    if create_unmanaged is not None and create_unmanaged != connector.create_unmanaged:
-        options["create_unmanaged"] = create_unmanaged
-    if apply_default_rule is not None and apply_default_rule != connector.apply_default_rule:
-        options["apply_default_rule"] = apply_default_rule
-    for key, value in options.items():
-        setattr(connector, key, value)
-        changes[key] = value
-    if options:
-        connector.save(update_fields=[*options, "updated_at"])
-    if changes:
-        record_event(connector, ConnectorAction.RULES_CHANGED, actor, **changes)
-    return sorted(selection, key=lambda item: item.position)

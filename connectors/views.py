@@ -27,7 +27,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from assets.models import Asset, SourceRecord
+from assets.models import Asset, RuleSelection, SourceRecord
+from assets.queries import with_asset_count
+from assets.rule_selection import RuleSelectionError, update_rule_selection
 from connectors_site.roles import admin_required
 
 from .choices import Module, PayloadFormat
@@ -42,17 +44,15 @@ from .forms import (
     RuleOptionForm,
     RuleRequiredForm,
 )
-from .models import Connector, ConnectorRule, Delivery
+from .models import Connector, Delivery
 from .services import (
     Credentials,
-    RuleSelectionError,
-    do_create_connector,
-    do_delete_connector,
-    do_rotate_secret,
-    do_rotate_token,
-    do_set_enabled,
-    do_update_connector,
-    do_update_rule_selection,
+    create_connector,
+    delete_connector,
+    rotate_secret,
+    rotate_token,
+    set_enabled,
+    update_connector,
     verification_secrets,
 )
 
@@ -170,7 +170,7 @@ class DeletionImpact:
 
 
 def deletion_impact(connectors: Iterable[Connector]) -> DeletionImpact:
-    """Counts for the confirmation page, computed the way ``do_delete_connector`` will act."""
+    """Counts for the confirmation page, computed the way ``delete_connector`` will act."""
     ids = [connector.pk for connector in connectors]
     records = SourceRecord.objects.filter(connector_id__in=ids)
     reported_elsewhere = SourceRecord.objects.filter(asset=OuterRef("pk"), deleted=False).exclude(connector_id__in=ids)
@@ -213,7 +213,7 @@ def _ordering(sort: str) -> tuple[str, list]:
 
 @vary_on_headers("HX-Request")
 def connector_list(request: HtmxHttpRequest) -> HttpResponse:
-    filterset = ConnectorFilterSet(request.GET, queryset=Connector.objects.with_asset_count())
+    filterset = ConnectorFilterSet(request.GET, queryset=with_asset_count(Connector.objects.all()))
     sort, ordering = _ordering(request.GET.get("sort", DEFAULT_SORT))
     page = Paginator(filterset.qs.order_by(*ordering), PAGE_SIZE).get_page(request.GET.get("page"))
     cleaned = filterset.form.cleaned_data if filterset.is_valid() else {}
@@ -252,7 +252,7 @@ def connector_bulk(request: HtmxHttpRequest) -> HttpResponse:
         if not form.cleaned_data["confirm"]:
             context = {"connectors": chosen, "impact": deletion_impact(chosen), "next": back}
             return render(request, "connectors/connector_bulk_delete.html", context)
-        retired = sum(do_delete_connector(connector, actor=request.user) for connector in chosen)
+        retired = sum(delete_connector(connector, actor=request.user) for connector in chosen)
         messages.success(
             request,
             f"Deleted {_count(len(chosen), 'connector')}; {_count(retired, 'asset')} no other source "
@@ -262,7 +262,7 @@ def connector_bulk(request: HtmxHttpRequest) -> HttpResponse:
     enable = action == BulkActionForm.ENABLE
     changed = [c for c in chosen if c.enabled != enable]
     for connector in changed:
-        do_set_enabled(connector, enable, actor=request.user)
+        set_enabled(connector, enable, actor=request.user)
     verb = "Enabled" if enable else "Disabled"
     unchanged = len(chosen) - len(changed)
     note = f" ({unchanged} already {verb.lower()})" if unchanged else ""
@@ -282,7 +282,7 @@ def connector_create(request: HtmxHttpRequest) -> HttpResponse:
     form = ConnectorForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         try:
-            connector, credentials = do_create_connector(actor=request.user, **form.cleaned_data)
+            connector, credentials = create_connector(actor=request.user, **form.cleaned_data)
         except IntegrityError:  # a concurrent create took the name between validation and insert
             form.add_error("name", DUPLICATE_NAME)
         else:
@@ -311,7 +311,7 @@ def connector_ready(request: HttpRequest, connector_uuid) -> HttpResponse:
 
 def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
     connector = get_object_or_404(
-        Connector.objects.with_asset_count().select_related("created_by"),
+        with_asset_count(Connector.objects.select_related("created_by")),
         uuid=connector_uuid,
     )
     webhook_url = request.build_absolute_uri(connector.webhook_path)
@@ -337,7 +337,7 @@ def connector_edit(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     if form.is_bound and form.is_valid():
         before = connector.updated_at
         try:
-            do_update_connector(connector, actor=request.user, **form.cleaned_data)
+            update_connector(connector, actor=request.user, **form.cleaned_data)
         except IntegrityError:
             form.add_error("name", DUPLICATE_NAME)
         else:
@@ -351,7 +351,7 @@ def connector_edit(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
 
 def _set_enabled(request: HtmxHttpRequest, connector_uuid, enabled: bool) -> HttpResponse:
     connector = _get_connector(connector_uuid)
-    do_set_enabled(connector, enabled, actor=request.user)
+    set_enabled(connector, enabled, actor=request.user)
     if enabled:
         messages.success(request, f"{connector.name} is enabled: it accepts deliveries.")
     else:
@@ -377,7 +377,7 @@ def connector_delete(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     connector = _get_connector(connector_uuid)
     if request.method == "POST":
         name = connector.name
-        retired = do_delete_connector(connector, actor=request.user)
+        retired = delete_connector(connector, actor=request.user)
         messages.success(request, f"Deleted {name}; {_count(retired, 'asset')} no other source reports were retired.")
         return _redirect(request, reverse("connectors:connector_list"))
     context = {"connector": connector, "impact": deletion_impact([connector])}
@@ -388,9 +388,9 @@ def _rotate(request: HtmxHttpRequest, connector_uuid, kind: str) -> HttpResponse
     connector = _get_connector(connector_uuid)
     if request.method == "POST":
         if kind == "secret":
-            credentials = do_rotate_secret(connector, actor=request.user)
+            credentials = rotate_secret(connector, actor=request.user)
         else:
-            credentials = do_rotate_token(connector, actor=request.user)
+            credentials = rotate_token(connector, actor=request.user)
         _remember_secrets(request, connector, credentials, reason=f"{kind}_rotated")
         return _redirect(request, reverse("connectors:connector_ready", args=[connector.uuid]))
     context = {
@@ -417,7 +417,7 @@ def connector_rotate_token(request: HtmxHttpRequest, connector_uuid) -> HttpResp
 
 def _rules_context(connector: Connector, *, focus: str = "", **extra) -> dict:
     """The rules page. ``focus`` names the button to focus after an HTMX swap (``toggle-<id>``, ``move-up-<id>``…)."""
-    selection: list[ConnectorRule] = list(connector.rule_selection.select_related("rule"))
+    selection: list[RuleSelection] = list(connector.rule_selection.select_related("rule"))
     for item in selection:
         item.focus = focus.removesuffix(f"-{item.rule_id}") if focus.endswith(f"-{item.rule_id}") else ""
     movable = [item.rule_id for item in selection if not item.rule.is_system]
@@ -460,7 +460,7 @@ def _rules_changed(
 def _apply_rule_change(connector: Connector, request: HttpRequest, **change) -> str:
     """Run the service; return its refusal as text (empty when it worked)."""
     try:
-        do_update_rule_selection(connector, actor=request.user, **change)
+        update_rule_selection(connector, actor=request.user, **change)
     except RuleSelectionError as exc:
         return str(exc)
     return ""

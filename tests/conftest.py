@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth.models import Group
 
-from connectors.services import do_create_connector
+from connectors.services import create_connector
 from connectors_site.roles import CONNECTOR_ADMINS, VIEWERS
 
 
@@ -54,7 +54,7 @@ def viewer_ui(client, viewer):
 @pytest.fixture
 def make_connector(connector_admin):
     def make(name="CMDB", **kwargs):
-        connector, credentials = do_create_connector(name=name, actor=connector_admin, **kwargs)
+        connector, credentials = create_connector(name=name, actor=connector_admin, **kwargs)
         connector.credentials = credentials
         return connector
 

@@ -6,12 +6,12 @@ changes nothing the UI and Django admin could not, and every change leaves its a
 
 from __future__ import annotations
 
-from django.db.models.functions import Lower
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from assets.models import RuleSelection
 from connectors.choices import ConnectorStatus, Module, PayloadFormat
-from connectors.models import Connector, ConnectorRule
+from connectors.models import Connector
 from connectors.services import EDITABLE_FIELDS
 
 SECRET_PREFIX = "whsec_"
@@ -149,10 +149,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
 
     def validate_name(self, value: str) -> str:
         value = value.strip()
-        taken = Connector.objects.annotate(lower_name=Lower("name")).filter(lower_name=value.lower())
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
+        if Connector.objects.holding_name(value, exclude=self.instance) is not None:
             raise serializers.ValidationError(f"A connector named “{value}” already exists (names ignore case).")
         return value
 
@@ -220,7 +217,7 @@ class RuleSelectionItemSerializer(serializers.ModelSerializer):
     position = serializers.IntegerField(read_only=True, help_text="0-based; rules are tried in this order.")
 
     class Meta:
-        model = ConnectorRule
+        model = RuleSelection
         fields = ["id", "name", "description", "attributes", "is_system", "required", "position"]
 
 
@@ -264,7 +261,7 @@ class RuleSelectionUpdateSerializer(serializers.Serializer):
         return value
 
     def service_arguments(self, *, partial: bool) -> dict:
-        """Keyword arguments for ``do_update_rule_selection``: PUT sets the order, PATCH only toggles."""
+        """Keyword arguments for ``update_rule_selection``: PUT sets the order, PATCH only toggles."""
         data = self.validated_data
         arguments = {key: data[key] for key in ("create_unmanaged", "apply_default_rule") if key in data}
         if "rules" in data:

@@ -14,6 +14,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from assets import rule_selection
+from assets.queries import with_asset_count
 from connectors import services
 from connectors.filtersets import ConnectorFilterSet
 from connectors.models import Connector
@@ -130,7 +132,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return Connector.objects.select_related("created_by").with_asset_count()
+        return with_asset_count(Connector.objects.select_related("created_by"))
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -139,9 +141,9 @@ class ConnectorViewSet(viewsets.ModelViewSet):
         options = {key: changes.pop(key) for key in ("create_unmanaged", "apply_default_rule") if key in changes}
         try:
             with transaction.atomic():
-                connector, credentials = services.do_create_connector(actor=request.user, **changes)
+                connector, credentials = services.create_connector(actor=request.user, **changes)
                 if options:
-                    services.do_update_connector(connector, actor=request.user, **options)
+                    services.update_connector(connector, actor=request.user, **options)
         except IntegrityError:
             # Two creates with the same name raced past validation; the unique constraint caught the second.
             raise ValidationError(
@@ -155,14 +157,14 @@ class ConnectorViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer: ConnectorSerializer) -> None:
         try:
-            services.do_update_connector(serializer.instance, actor=self.request.user, **serializer.validated_changes())
+            services.update_connector(serializer.instance, actor=self.request.user, **serializer.validated_changes())
         except IntegrityError:
             raise ValidationError(
                 {"name": ["A connector with this name already exists (names ignore case)."]}
             ) from None
 
     def perform_destroy(self, instance: Connector) -> None:
-        services.do_delete_connector(instance, actor=self.request.user)
+        services.delete_connector(instance, actor=self.request.user)
 
     def _connector_reply(self, connector: Connector) -> Response:
         return Response(ConnectorSerializer(connector, context=self.get_serializer_context()).data)
@@ -176,7 +178,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, uuid=None) -> Response:
-        return self._connector_reply(services.do_set_enabled(self.get_object(), True, actor=request.user))
+        return self._connector_reply(services.set_enabled(self.get_object(), True, actor=request.user))
 
     @extend_schema(
         summary="Disable a connector",
@@ -187,7 +189,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, uuid=None) -> Response:
-        return self._connector_reply(services.do_set_enabled(self.get_object(), False, actor=request.user))
+        return self._connector_reply(services.set_enabled(self.get_object(), False, actor=request.user))
 
     @extend_schema(
         summary="Rotate the signing secret",
@@ -200,7 +202,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="rotate-secret", url_name="rotate-secret")
     def rotate_secret(self, request: Request, uuid=None) -> Response:
         connector = self.get_object()
-        credentials = services.do_rotate_secret(connector, actor=request.user)
+        credentials = services.rotate_secret(connector, actor=request.user)
         reply = RotatedSecretSerializer(
             {
                 "signing_secret": credentials.signing_secret,
@@ -221,7 +223,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="rotate-token", url_name="rotate-token")
     def rotate_token(self, request: Request, uuid=None) -> Response:
         connector = self.get_object()
-        credentials = services.do_rotate_token(connector, actor=request.user)
+        credentials = services.rotate_token(connector, actor=request.user)
         return Response(RotatedTokenSerializer({"token": credentials.token, "token_hint": connector.token_hint}).data)
 
     @extend_schema(
@@ -283,10 +285,10 @@ class ConnectorViewSet(viewsets.ModelViewSet):
             body = RuleSelectionUpdateSerializer(data=request.data, partial=partial)
             body.is_valid(raise_exception=True)
             try:
-                services.do_update_rule_selection(
+                rule_selection.update_rule_selection(
                     connector, actor=request.user, **body.service_arguments(partial=partial)
                 )
-            except services.RuleSelectionError as error:
+            except rule_selection.RuleSelectionError as error:
                 return problem(400, "Invalid rule selection", str(error), errors={"rules": [str(error)]})
         selection = connector.rule_selection.select_related("rule").order_by("position", "id")
         return Response(

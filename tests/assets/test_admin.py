@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from assets.models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, SourceRecord
 from assets.records import AssetRecord
+from assets.rule_selection import update_rule_selection
 from assets.services import process_records
-from connectors.services import do_update_rule_selection
 
 pytestmark = pytest.mark.django_db
 
@@ -205,7 +205,7 @@ def test_a_rule_needs_known_attributes(admin_client, defaults):
 
 def test_a_connectors_last_rule_cannot_be_deleted(admin_client, connector):
     serial = IdentificationRule.objects.get(name="Serial number")
-    do_update_rule_selection(
+    update_rule_selection(
         connector,
         enabled={
             item.rule_id: item.rule_id == serial.pk or item.rule.is_system

@@ -5,8 +5,7 @@ from django.urls import reverse
 
 from assets import inventory
 from assets.choices import AssetKind
-from assets.models import Asset, IdentificationRule
-from connectors.models import ConnectorRule
+from assets.models import Asset, IdentificationRule, RuleSelection
 from tests.assets.factories import add_source, make_asset
 
 ASSETS = reverse("assets-api:asset-list")
@@ -152,7 +151,7 @@ def test_create_rule_through_the_service(admin_ui, cmdb):
     body = response.json()
     assert body["attributes"] == ["serial_number", "mac_address"] and body["is_system"] is False
     assert body["used_by"] == 0
-    assert ConnectorRule.objects.get(connector=cmdb, rule_id=body["id"]).enabled is False
+    assert RuleSelection.objects.get(connector=cmdb, rule_id=body["id"]).enabled is False
 
 
 @pytest.mark.parametrize(
@@ -200,7 +199,7 @@ def test_system_rule_is_protected(admin_ui, defaults):
 
 
 def test_deleting_a_connectors_only_rule_is_a_conflict(admin_ui, cmdb):
-    selection = ConnectorRule.objects.filter(connector=cmdb, rule__is_system=False)
+    selection = RuleSelection.objects.filter(connector=cmdb, rule__is_system=False)
     only = selection.get(rule__name="FQDN")
     selection.exclude(pk=only.pk).update(enabled=False)
     response = admin_ui.delete(rule_url(only.rule))

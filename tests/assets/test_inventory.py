@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from assets import inventory
 from assets.choices import AssetAction, AssetKind, IdentifierKind
-from assets.models import Asset, AssetEvent, IdentificationRule, Identifier, SourceRecord
-from connectors.models import ConnectorRule
+from assets.models import Asset, AssetEvent, IdentificationRule, Identifier, RuleSelection, SourceRecord
 from tests.assets.factories import add_source, make_asset
 
 
@@ -189,7 +188,7 @@ def test_create_rule_is_added_off_at_the_end_of_every_connector(make_connector, 
     )
     assert rule.attributes == ["serial_number", "mac_address"] and not rule.is_system
     for connector in (first, second):
-        selection = list(ConnectorRule.objects.filter(connector=connector).order_by("position"))
+        selection = list(RuleSelection.objects.filter(connector=connector).order_by("position"))
         assert selection[-1].rule == rule and selection[-1].enabled is False
         assert len({item.position for item in selection}) == len(selection)
 
@@ -221,7 +220,7 @@ def test_system_rules_are_read_only(defaults):
 
 
 def test_delete_rule_refused_when_it_is_a_connectors_only_rule(connector):
-    selection = ConnectorRule.objects.filter(connector=connector, rule__is_system=False)
+    selection = RuleSelection.objects.filter(connector=connector, rule__is_system=False)
     only = selection.get(rule__name="Serial number")
     selection.exclude(pk=only.pk).update(enabled=False)
     with pytest.raises(inventory.InventoryError, match="only rule turned on for CMDB"):
@@ -229,7 +228,7 @@ def test_delete_rule_refused_when_it_is_a_connectors_only_rule(connector):
     hostname = IdentificationRule.objects.get(name="Hostname")
     inventory.delete_identification_rule(hostname)
     assert not IdentificationRule.objects.filter(name="Hostname").exists()
-    assert not ConnectorRule.objects.filter(rule_id=hostname.pk).exists()
+    assert not RuleSelection.objects.filter(rule_id=hostname.pk).exists()
 
 
 def test_stale_assets_helper_sets_last_seen(connector):

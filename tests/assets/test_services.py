@@ -10,7 +10,7 @@ from assets.models import Asset, Decision, Identifier, SourceRecord
 from assets.records import AssetRecord
 from assets.services import preview_identification, process_records
 from connectors.choices import Module
-from connectors.services import do_update_connector
+from connectors.services import update_connector
 
 pytestmark = pytest.mark.django_db
 
@@ -112,14 +112,14 @@ def test_an_older_record_changes_nothing(connector):
 
 
 def test_create_unmanaged_off_skips_with_reason(connector):
-    do_update_connector(connector, create_unmanaged=False)
+    update_connector(connector, create_unmanaged=False)
     result = process_records(connector, [machine(1)])
     assert result.skipped == 1 and not Asset.objects.exists()
     assert "Create unmanaged asset is off" in " ".join(Decision.objects.get().reasons)
 
 
 def test_connector_without_csam_records_decisions_but_changes_nothing(connector):
-    do_update_connector(connector, modules=[Module.DELIVERY_LOG])
+    update_connector(connector, modules=[Module.DELIVERY_LOG])
     process_records(connector, [machine(1)], deleted=["k-9"])
     assert not Asset.objects.exists() and not SourceRecord.objects.exists()
     decision = Decision.objects.get(source_key="k-1")

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from assets import inventory
 from assets.choices import AssetAction, AssetKind, DecisionOutcome
-from assets.models import AssetEvent, Decision, IdentificationRule, SourceRecord
-from connectors.models import ConnectorRule, Delivery
+from assets.models import AssetEvent, Decision, IdentificationRule, RuleSelection, SourceRecord
+from connectors.models import Delivery
 from tests.assets.factories import add_source, make_asset
 
 LIST = reverse("assets:asset_list")
@@ -388,9 +388,9 @@ def test_rule_create_keeps_the_order_and_adds_it_off_to_connectors(admin_ui, cmd
     assert response.status_code == 302
     rule = IdentificationRule.objects.get(name="Serial + MAC")
     assert rule.attributes == ["serial_number", "mac_address"]
-    selection = ConnectorRule.objects.get(connector=cmdb, rule=rule)
+    selection = RuleSelection.objects.get(connector=cmdb, rule=rule)
     assert selection.enabled is False
-    assert selection.position == ConnectorRule.objects.filter(connector=cmdb).order_by("-position")[0].position
+    assert selection.position == RuleSelection.objects.filter(connector=cmdb).order_by("-position")[0].position
 
 
 def test_rule_edit_and_delete(admin_ui, cmdb):
@@ -426,7 +426,7 @@ def test_system_rule_is_read_only(admin_ui, defaults):
 
 
 def test_delete_of_a_connectors_only_rule_is_explained(admin_ui, cmdb):
-    selection = ConnectorRule.objects.filter(connector=cmdb, rule__is_system=False)
+    selection = RuleSelection.objects.filter(connector=cmdb, rule__is_system=False)
     only = selection.get(rule__name="FQDN")
     selection.exclude(pk=only.pk).update(enabled=False)
     delete = reverse("assets:rule_delete", args=[only.rule_id])

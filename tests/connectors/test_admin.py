@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from connectors.choices import ConnectorAction
 from connectors.models import Connector, ConnectorEvent, WorkerHeartbeat
-from connectors.services import do_set_enabled, do_update_connector, token_matches
+from connectors.services import set_enabled, token_matches, update_connector
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +104,7 @@ def three(make_connector):
     cmdb = make_connector("ServiceNow CMDB", description="Server CIs")
     mdm = make_connector("Intune", description="Laptops", modules=["csam", "log"], payload_format="csam")
     script = make_connector("Cloud script", modules=["log"])
-    do_set_enabled(script, False)
+    set_enabled(script, False)
     return cmdb, mdm, script
 
 
@@ -260,7 +260,7 @@ def test_a_viewer_with_staff_status_but_no_permissions_cannot_use_the_admin(clie
 
 
 def test_audit_trail_is_read_only(admin_client, connector):
-    do_update_connector(connector, description="changed")
+    update_connector(connector, description="changed")
     event = ConnectorEvent.objects.filter(connector=connector).first()
     changelist = admin_client.get(reverse("admin:connectors_connectorevent_changelist"))
     assert changelist.status_code == 200
@@ -279,7 +279,7 @@ def test_audit_trail_is_read_only(admin_client, connector):
 def test_audit_trail_filters_and_search(admin_client, make_connector):
     first = make_connector("CMDB")
     make_connector("MDM")
-    do_set_enabled(first, False)
+    set_enabled(first, False)
     url = reverse("admin:connectors_connectorevent_changelist")
     actions = [str(event.action) for event in admin_client.get(url, {"action": "disabled"}).context["cl"].result_list]
     assert actions == ["disabled"]

@@ -16,7 +16,7 @@ from assets.records import AssetRecord
 from assets.services import process_records
 from connectors.choices import ConnectorAction
 from connectors.models import Connector, ConnectorEvent
-from connectors.services import do_set_enabled, token_matches
+from connectors.services import set_enabled, token_matches
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,7 @@ def test_delete_retires_the_assets_only_it_reports(api, connector):
 
 
 def test_disabled_connector_shows_disabled(api, connector):
-    do_set_enabled(connector, False)
+    set_enabled(connector, False)
     item = api.get(detail_url(connector)).json()
     assert item["status"] == {"value": "disabled", "label": "Disabled"}
     assert item["state"] == "disabled"
@@ -146,7 +146,7 @@ def test_filters_and_search(api, make_connector):
     make_connector("ServiceNow CMDB", description="Server CIs")
     make_connector("Intune", description="Laptops from MDM", modules=["csam", "log"], payload_format="csam")
     make_connector("Cloud script", modules=["log"])
-    do_set_enabled(Connector.objects.get(name="Cloud script"), False)
+    set_enabled(Connector.objects.get(name="Cloud script"), False)
 
     def names(**params):
         response = api.get(LIST_URL, params)

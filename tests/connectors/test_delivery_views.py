@@ -16,7 +16,7 @@ from connectors.choices import ConnectorAction, DeliveryStatus, PayloadFormat
 from connectors.deliveries import process_delivery, store_delivery
 from connectors.delivery_views import BODY_PREVIEW_BYTES, body_preview, reindent_json
 from connectors.models import ConnectorEvent, Delivery
-from connectors.services import do_set_enabled
+from connectors.services import set_enabled
 
 from .helpers import asset
 
@@ -478,7 +478,7 @@ def test_send_test_delivery_with_htmx_redirects_on_the_client(admin_ui, connecto
 
 
 def test_send_test_delivery_is_disabled_with_a_reason_for_a_disabled_connector(admin_ui, connector):
-    do_set_enabled(connector, False)
+    set_enabled(connector, False)
     page = text(admin_ui.get(url("connector_detail", connector.uuid)))
     assert '<button class="btn" type="submit" disabled aria-describedby="test-delivery-off">Send test delivery' in page
     assert "Enable the connector to send a test delivery." in page

@@ -11,7 +11,7 @@ from assets.models import Asset, SourceRecord
 from connectors.choices import DeliveryStatus, PayloadFormat
 from connectors.deliveries import process_delivery
 from connectors.models import Connector, Delivery
-from connectors.services import do_rotate_secret, do_set_enabled, do_update_connector
+from connectors.services import rotate_secret, set_enabled, update_connector
 
 from .helpers import TOO_OLD, asset, post_bearer, post_signed, signed_headers
 
@@ -86,7 +86,7 @@ def test_expired_and_future_timestamps_are_refused(client, connector, offset):
 
 def test_previous_secret_works_during_the_rotation_overlap_only(client, connector):
     old = connector.credentials.signing_secret
-    new = do_rotate_secret(connector).signing_secret
+    new = rotate_secret(connector).signing_secret
     assert post_signed(client, connector, asset(1), secret=old).status_code == 202
     assert post_signed(client, connector, asset(2), secret=new).status_code == 202
     Connector.objects.filter(pk=connector.pk).update(previous_secret_expires_at=timezone.now() - timedelta(seconds=1))
@@ -133,13 +133,13 @@ def test_unknown_connector_looks_like_bad_credentials(client, connector):
 
 
 def test_required_signature_refuses_bearer_tokens(client, connector):
-    do_update_connector(connector, require_signature=True)
+    update_connector(connector, require_signature=True)
     assert post_bearer(client, connector, asset(1)).status_code == 401
     assert post_signed(client, connector, asset(1)).status_code == 202
 
 
 def test_disabled_connector_is_403(client, connector):
-    do_set_enabled(connector, False)
+    set_enabled(connector, False)
     response = post_bearer(client, connector, asset(1))
     assert response.status_code == 403
     assert "disabled" in problem(response)["detail"]

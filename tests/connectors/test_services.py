@@ -8,21 +8,20 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from assets.models import Asset, IdentificationRule, SourceRecord
+from assets.models import Asset, IdentificationRule, RuleSelection, SourceRecord
+from assets.rule_selection import RuleSelectionError, update_rule_selection
 from connectors.choices import ConnectorAction, Module, PayloadFormat
-from connectors.models import Connector, ConnectorEvent, ConnectorRule
+from connectors.models import Connector, ConnectorEvent
 from connectors.services import (
     TOKEN_PREFIX,
-    RuleSelectionError,
-    do_create_connector,
-    do_delete_connector,
-    do_rotate_secret,
-    do_rotate_token,
-    do_set_enabled,
-    do_update_connector,
-    do_update_rule_selection,
+    create_connector,
+    delete_connector,
     hash_token,
+    rotate_secret,
+    rotate_token,
+    set_enabled,
     token_matches,
+    update_connector,
     verification_secrets,
 )
 
@@ -53,7 +52,7 @@ def rule_ids(*names: str) -> list[int]:
 
 
 def test_create_stores_hashes_installs_default_rules_and_audits(connector_admin, defaults):
-    connector, credentials = do_create_connector(
+    connector, credentials = create_connector(
         name="  CMDB  ",
         description=" export ",
         modules=[Module.CSAM, Module.DELIVERY_LOG],
@@ -91,7 +90,7 @@ def test_create_refuses_a_name_differing_only_in_case(make_connector):
 def test_anonymous_actor_is_recorded_as_nobody(defaults, django_user_model):
     from django.contrib.auth.models import AnonymousUser
 
-    connector, _ = do_create_connector(name="X", actor=AnonymousUser())
+    connector, _ = create_connector(name="X", actor=AnonymousUser())
     assert ConnectorEvent.objects.get().actor is None
     assert connector.created_by is None
 
@@ -100,7 +99,7 @@ def test_anonymous_actor_is_recorded_as_nobody(defaults, django_user_model):
 
 
 def test_update_changes_fields_and_audits_the_diff(connector, connector_admin):
-    do_update_connector(connector, actor=connector_admin, name=" CMDB 2 ", trust_rank=90, modules=["log"])
+    update_connector(connector, actor=connector_admin, name=" CMDB 2 ", trust_rank=90, modules=["log"])
     connector.refresh_from_db()
     assert (connector.name, connector.trust_rank, connector.modules) == ("CMDB 2", 90, "log")
     assert not connector.csam_enabled
@@ -112,24 +111,24 @@ def test_update_changes_fields_and_audits_the_diff(connector, connector_admin):
 
 
 def test_update_without_change_writes_nothing(connector):
-    do_update_connector(connector, name="CMDB", trust_rank=50)
+    update_connector(connector, name="CMDB", trust_rank=50)
     assert actions(connector) == [ConnectorAction.CREATED]
 
 
 def test_update_refuses_fields_that_are_not_editable(connector):
     with pytest.raises(TypeError, match="token_hash"):
-        do_update_connector(connector, token_hash="x")
+        update_connector(connector, token_hash="x")
 
 
 def test_set_enabled_audits_only_real_changes(connector, connector_admin):
-    do_set_enabled(connector, False, actor=connector_admin)
-    do_set_enabled(connector, False, actor=connector_admin)
-    do_set_enabled(connector, True, actor=connector_admin)
+    set_enabled(connector, False, actor=connector_admin)
+    set_enabled(connector, False, actor=connector_admin)
+    set_enabled(connector, True, actor=connector_admin)
     connector.refresh_from_db()
     assert connector.enabled
     assert actions(connector) == [ConnectorAction.CREATED, ConnectorAction.DISABLED, ConnectorAction.ENABLED]
     assert connector.status == "pending"
-    do_set_enabled(connector, False)
+    set_enabled(connector, False)
     assert connector.status == "disabled"
 
 
@@ -138,7 +137,7 @@ def test_set_enabled_audits_only_real_changes(connector, connector_admin):
 
 def test_rotate_token_stops_the_old_token_at_once(connector, connector_admin):
     old = connector.credentials.token
-    credentials = do_rotate_token(connector, actor=connector_admin)
+    credentials = rotate_token(connector, actor=connector_admin)
     connector.refresh_from_db()
     assert credentials.signing_secret is None
     assert token_matches(connector, credentials.token)
@@ -151,7 +150,7 @@ def test_rotate_secret_keeps_the_previous_secret_during_the_overlap(connector, c
     settings.SECRET_ROTATION_OVERLAP_HOURS = 2
     old = connector.signing_secret
     before = timezone.now()
-    credentials = do_rotate_secret(connector, actor=connector_admin)
+    credentials = rotate_secret(connector, actor=connector_admin)
     connector.refresh_from_db()
     assert credentials.token is None
     assert connector.signing_secret == credentials.signing_secret != old
@@ -165,7 +164,7 @@ def test_rotate_secret_keeps_the_previous_secret_during_the_overlap(connector, c
 
 def test_previous_secret_stops_after_the_overlap(connector):
     old = connector.signing_secret
-    do_rotate_secret(connector)
+    rotate_secret(connector)
     connector.previous_secret_expires_at = timezone.now() - timedelta(seconds=1)
     assert verification_secrets(connector) == [connector.signing_secret]
     assert old not in verification_secrets(connector)
@@ -173,9 +172,9 @@ def test_previous_secret_stops_after_the_overlap(connector):
 
 def test_a_second_rotation_drops_the_oldest_secret(connector):
     first = connector.signing_secret
-    do_rotate_secret(connector)
+    rotate_secret(connector)
     second = connector.signing_secret
-    do_rotate_secret(connector)
+    rotate_secret(connector)
     assert verification_secrets(connector) == [connector.signing_secret, second]
     assert first not in verification_secrets(connector)
 
@@ -194,7 +193,7 @@ def test_delete_retires_assets_no_other_source_reports(make_connector, connector
     left_by_mdm = add_source(cmdb, "mdm-deleted", asset=add_source(mdm, "gone", deleted=True))
     already_retired = add_source(cmdb, "old", asset=Asset.objects.create(hostname="old", retired=True))
 
-    retired = do_delete_connector(cmdb, actor=connector_admin)
+    retired = delete_connector(cmdb, actor=connector_admin)
 
     assert retired == 2
     assert not Connector.objects.filter(name="CMDB").exists()
@@ -212,8 +211,8 @@ def test_delete_retires_assets_no_other_source_reports(make_connector, connector
 
 
 def test_delete_removes_its_rule_selection(connector):
-    do_delete_connector(connector)
-    assert not ConnectorRule.objects.exists()
+    delete_connector(connector)
+    assert not RuleSelection.objects.exists()
 
 
 # --- rule selection -----------------------------------------------------------------------------------------------
@@ -224,7 +223,7 @@ def test_rule_selection_reorders_toggles_and_audits(connector, connector_admin):
     system, serial, hardware, *rest = current
     new_order = [hardware, serial, system, *rest]  # the system rule is put back first whatever is asked
     (hostname,) = rule_ids("Hostname")
-    result = do_update_rule_selection(
+    result = update_rule_selection(
         connector, actor=connector_admin, order=new_order, enabled={serial: False, hostname: True}
     )
     assert [item.rule_id for item in result] == [system, hardware, serial, *rest]
@@ -239,7 +238,7 @@ def test_rule_selection_reorders_toggles_and_audits(connector, connector_admin):
 
 
 def test_rule_selection_sets_the_two_options(connector):
-    do_update_rule_selection(connector, create_unmanaged=False, apply_default_rule=False)
+    update_rule_selection(connector, create_unmanaged=False, apply_default_rule=False)
     connector.refresh_from_db()
     assert not connector.create_unmanaged and not connector.apply_default_rule
     event = ConnectorEvent.objects.get(action=ConnectorAction.RULES_CHANGED)
@@ -248,21 +247,21 @@ def test_rule_selection_sets_the_two_options(connector):
 
 def test_rule_selection_without_change_writes_no_audit_row(connector):
     order = [item.rule_id for item in connector.rule_selection.all()]
-    do_update_rule_selection(connector, order=order, create_unmanaged=True)
+    update_rule_selection(connector, order=order, create_unmanaged=True)
     assert not ConnectorEvent.objects.filter(action=ConnectorAction.RULES_CHANGED).exists()
 
 
 def test_rule_selection_refuses_turning_off_the_system_rule(connector):
     (system,) = rule_ids("Source native key")
     with pytest.raises(RuleSelectionError, match="system rule"):
-        do_update_rule_selection(connector, enabled={system: False})
+        update_rule_selection(connector, enabled={system: False})
     assert connector.rule_selection.get(rule_id=system).enabled
 
 
 def test_rule_selection_keeps_at_least_one_rule_on(connector):
     others = {item.rule_id: False for item in connector.rule_selection.filter(rule__is_system=False)}
     with pytest.raises(RuleSelectionError, match="At least one"):
-        do_update_rule_selection(connector, enabled=others)
+        update_rule_selection(connector, enabled=others)
     assert connector.rule_selection.filter(enabled=True, rule__is_system=False).count() == 6
     assert not ConnectorEvent.objects.filter(action=ConnectorAction.RULES_CHANGED).exists()
 
@@ -270,9 +269,9 @@ def test_rule_selection_keeps_at_least_one_rule_on(connector):
 def test_rule_selection_refuses_an_incomplete_order_or_a_foreign_rule(connector):
     order = [item.rule_id for item in connector.rule_selection.all()]
     with pytest.raises(RuleSelectionError, match="each of the connector's rules once"):
-        do_update_rule_selection(connector, order=order[:-1])
+        update_rule_selection(connector, order=order[:-1])
     with pytest.raises(RuleSelectionError, match="not part of"):
-        do_update_rule_selection(connector, enabled={max(order) + 1000: True})
+        update_rule_selection(connector, enabled={max(order) + 1000: True})
 
 
 def test_deleting_a_connector_shows_what_the_remaining_sources_report(make_connector):
@@ -283,7 +282,7 @@ def test_deleting_a_connector_shows_what_the_remaining_sources_report(make_conne
     process_records(trusted, [AssetRecord(source_key="t", serial_number="SN-1", os="FromTrusted")])
     process_records(other, [AssetRecord(source_key="o", serial_number="SN-1", os="FromOther")])
     assert Asset.objects.get().os == "FromTrusted"
-    assert do_delete_connector(trusted) == 0  # the asset is still reported by the other source
+    assert delete_connector(trusted) == 0  # the asset is still reported by the other source
     asset = Asset.objects.get()
     assert asset.os == "FromOther" and not asset.retired
 
@@ -300,7 +299,7 @@ def test_a_new_trust_rank_re_derives_the_connectors_assets(make_connector, djang
     from django.tasks import default_task_backend
 
     with django_capture_on_commit_callbacks(execute=True):
-        do_update_connector(mdm, trust_rank=90)
+        update_connector(mdm, trust_rank=90)
     enqueued = [result.task.name for result in default_task_backend.results]
     assert "reconcile_connector_assets_task" in enqueued
     # The test settings' task backend only records the task: run it as the worker would.

@@ -13,13 +13,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from assets.models import Asset, IdentificationRule, SourceRecord
+from assets.models import Asset, IdentificationRule, RuleSelection, SourceRecord
 from assets.records import AssetRecord
 from assets.services import engine_config, process_chunk
 from connectors.choices import ConnectorAction, Module, PayloadFormat
-from connectors.models import Connector, ConnectorEvent, ConnectorRule, Delivery
+from connectors.models import Connector, ConnectorEvent, Delivery
 from connectors.parsers import PARSERS
-from connectors.services import do_set_enabled, token_matches, verification_secrets
+from connectors.services import set_enabled, token_matches, verification_secrets
 from connectors.views import ONE_TIME_SECRETS_KEY, sample_payload
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def events(connector, action) -> list[ConnectorEvent]:
 
 def test_integrations_shows_the_webhook_card_with_its_menu(admin_ui, make_connector):
     make_connector("CMDB")
-    do_set_enabled(make_connector("MDM"), False)
+    set_enabled(make_connector("MDM"), False)
     response = admin_ui.get(url("integrations"))
     page = text(response)
     assert response.status_code == 200
@@ -80,7 +80,7 @@ def test_integrations_hides_create_from_viewers(viewer_ui):
 def test_list_shows_each_connector_with_state_status_and_live_asset_count(admin_ui, make_connector):
     cmdb = make_connector("CMDB", description="Nightly CMDB export")
     mdm = make_connector("MDM", modules=[Module.DELIVERY_LOG])
-    do_set_enabled(mdm, False)
+    set_enabled(mdm, False)
     shared = add_source(cmdb, "a")
     add_source(cmdb, "b")
     add_source(mdm, "m", asset=shared)  # another connector's record does not count for cmdb twice
@@ -173,7 +173,7 @@ def test_empty_list_for_a_viewer_has_no_create_button(viewer_ui):
 def test_filters(admin_ui, make_connector, params, expected):
     make_connector("CMDB", payload_format=PayloadFormat.CSAM)
     make_connector("Logger", modules=[Module.DELIVERY_LOG])
-    do_set_enabled(make_connector("Off"), False)
+    set_enabled(make_connector("Off"), False)
     page = text(admin_ui.get(LIST_URL, params, headers=HTMX))
     shown = set(re.findall(r'<td><a href="/connectors/[^"]+/">([^<]+)</a></td>', page))
     assert shown == expected
@@ -203,7 +203,7 @@ def test_sort_by_assets_last_delivery_state_and_created(admin_ui, make_connector
     now = timezone.now()
     Connector.objects.filter(pk=few.pk).update(last_delivery_at=now)
     Connector.objects.filter(pk=many.pk).update(last_delivery_at=now - timedelta(hours=1))
-    do_set_enabled(none, False)
+    set_enabled(none, False)
     assert names_in_order(admin_ui.get(LIST_URL, {"sort": "-assets"})) == ["many", "few", "none"]
     assert names_in_order(admin_ui.get(LIST_URL, {"sort": "assets"})) == ["none", "few", "many"]
     assert names_in_order(admin_ui.get(LIST_URL, {"sort": "-last_delivery"})) == ["few", "many", "none"]
@@ -273,7 +273,7 @@ def test_create_leads_to_ready_page_that_shows_the_secrets_once(admin_ui, connec
     assert connector.description == "Nightly export"
     assert connector.trust_rank == 60
     assert connector.created_by == connector_admin
-    assert ConnectorRule.objects.filter(connector=connector).count() == IdentificationRule.objects.count()
+    assert RuleSelection.objects.filter(connector=connector).count() == IdentificationRule.objects.count()
     assert [event.actor for event in events(connector, ConnectorAction.CREATED)] == [connector_admin]
 
     ready = admin_ui.get(response["Location"])

@@ -56,7 +56,7 @@ from assets.models import Asset
 from assets.services import engine_config, process_records
 from connectors.deliveries import store_delivery
 from connectors.models import Connector, Delivery
-from connectors.services import do_create_connector
+from connectors.services import create_connector
 from connectors_site.bench import memory as memory_probe
 from connectors_site.bench.database import BenchDatabase
 from connectors_site.bench.generator import MAX_INVENTORY, RecordFactory, build_inventory, native_body, to_native
@@ -325,7 +325,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         inventory = build_inventory(options["assets"], options["seed"])
         generated = time.perf_counter() - started
-        owner, _ = do_create_connector(name="Bench inventory", description="benchmark: the existing inventory")
+        owner, _ = create_connector(name="Bench inventory", description="benchmark: the existing inventory")
         started = time.perf_counter()
 
         def progress(counts: dict) -> None:
@@ -349,7 +349,7 @@ class Command(BaseCommand):
     # --- 1-3: throughput, baseline, scaling ---
 
     def _throughput(self, results: dict, factory: RecordFactory, sizes: list[int], chunk_size: int) -> dict:
-        connector, _ = do_create_connector(name="Bench source", description="benchmark: the measured batches")
+        connector, _ = create_connector(name="Bench source", description="benchmark: the measured batches")
         runs, baseline_runs = [], []
         for number, size in enumerate(sizes):
             name = f"m{number}"
@@ -445,7 +445,7 @@ class Command(BaseCommand):
     # --- 4: queries per chunk ---
 
     def _queries(self, factory: RecordFactory, chunk_sizes: list[int]) -> dict:
-        connector, _ = do_create_connector(name="Bench queries", description="benchmark: queries per chunk")
+        connector, _ = create_connector(name="Bench queries", description="benchmark: queries per chunk")
         config = engine_config(connector)
         chunks = {}
         for size in chunk_sizes:
@@ -484,7 +484,7 @@ class Command(BaseCommand):
     ) -> dict:
         from standardwebhooks.webhooks import Webhook
 
-        connector, credentials = do_create_connector(name="Bench HTTP", description="benchmark: intake latency")
+        connector, credentials = create_connector(name="Bench HTTP", description="benchmark: intake latency")
         signer = Webhook(credentials.signing_secret)
         templates = [to_native(record) for record in factory.batch("http", max(senders))]
         paths = {"intake": f"/webhooks/{connector.uuid}", "trivial": "/bench-trivial/"}
@@ -548,7 +548,7 @@ class Command(BaseCommand):
     # --- 6: worker memory ---
 
     def _memory(self, factory: RecordFactory, env: dict, delivery_mib: float) -> dict:
-        connector, _ = do_create_connector(name="Bench memory", description="benchmark: worker memory")
+        connector, _ = create_connector(name="Bench memory", description="benchmark: worker memory")
         limit = min(int(delivery_mib * MIB), settings.WEBHOOK_MAX_BODY_BYTES)
         body, records = native_body(factory.stream("memory"), limit)
         received = store_delivery(
@@ -580,7 +580,7 @@ class Command(BaseCommand):
             if added % 200_000 == 0 or added == missing:
                 self.log(f"[7/7] inserted {added:,} / {missing:,} list assets")
 
-        connector, _ = do_create_connector(name="Bench list", description="benchmark: the list page's assets")
+        connector, _ = create_connector(name="Bench list", description="benchmark: the list page's assets")
         added = insert_list_assets(total, connector, progress=progress)
         inserted_seconds = time.perf_counter() - started
         count = Asset.objects.count()
