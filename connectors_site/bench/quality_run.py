@@ -18,12 +18,10 @@ from django.db import transaction
 from django.test import Client
 
 from assets.models import Asset, IdentificationRule, SourceRecord
+from assets.rule_selection import update_rule_selection
 from connectors.deliveries import process_delivery  # moves to connectors.worker
 from connectors.models import Connector, Delivery
-from connectors.services import (
-    do_create_connector,  # renamed create_connector
-    do_update_rule_selection,
-)
+from connectors.services import create_connector
 
 from .quality import TRAPS, Estate, generate_estate, pairwise_quality
 
@@ -62,7 +60,7 @@ def _apply_order(connector: Connector, names: list[str]) -> None:
     system = set(IdentificationRule.objects.filter(is_system=True).values_list("id", flat=True))
     enabled = {rule_id: rule_id in selected or rule_id in system for rule_id in order}
     with transaction.atomic():
-        do_update_rule_selection(connector, order=order, enabled=enabled)
+        update_rule_selection(connector, order=order, enabled=enabled)
 
 
 def _send(client: Client, connector: Connector, token: str, records: list[dict]) -> list[int]:
@@ -107,9 +105,7 @@ def run_order(estate: Estate, label: str, names: list[str] | None) -> dict:
     connectors: dict[str, Connector] = {}
     tokens: dict[str, str] = {}
     for source in estate.sources:
-        connector, credentials = do_create_connector(
-            name=f"Quality {source.name} ({label})", trust_rank=source.trust_rank
-        )
+        connector, credentials = create_connector(name=f"Quality {source.name} ({label})", trust_rank=source.trust_rank)
         if names is not None:
             _apply_order(connector, names)
         connectors[source.name], tokens[source.name] = connector, credentials.token
