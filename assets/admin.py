@@ -17,8 +17,8 @@ from connectors.models import Connector, ConnectorRule
 
 from . import inventory
 from .choices import IdentifierKind
+from .engine.records import REPORTED_ATTRIBUTES
 from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, SourceRecord
-from .records import REPORTED_ATTRIBUTES
 
 
 class ReadOnlyAdminMixin:
