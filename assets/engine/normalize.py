@@ -53,17 +53,35 @@ def _dedupe(values: list[str]) -> tuple[str, ...]:
 def normalize_record(record: AssetRecord) -> NormalizedRecord:
     """Normalize one record and sort its values into "store" and "match on".
 
-    Host names: a hostname given as an FQDN (``web-01.corp.example.com``) is stored and matched as the short
-    name ``web-01``, and its full name serves as the FQDN when the record has none. When the record has no
-    usable hostname (absent or junk), the first label of its FQDN becomes the hostname identifier (and the
-    stored hostname if none was reported). An ``fqdn`` without a dot is not an FQDN: it is only used as a
-    hostname.
+    Each step fills ``attributes`` (what to store), ``identifiers`` (what to match on) and ``ignored`` (why a
+    reported value is not matched on, in the order the steps run: the decision log lists them so). How a
+    hostname and an FQDN inform each other is told by :func:`_host_names`.
     """
     ignored: list[str] = []
     identifiers: dict[str, tuple[str, ...]] = dict.fromkeys(IDENTIFIER_KINDS, ())
     attributes: dict[str, object] = {}
+    _host_names(record, attributes, identifiers, ignored)
+    _scalar_identifiers(record, attributes, identifiers, ignored)
+    _list_identifiers(record, attributes, identifiers, ignored)
+    _descriptive_attributes(record, attributes)
+    return NormalizedRecord(
+        record=record,
+        attributes={name: attributes[name] for name in (*REPORTED_ATTRIBUTES, "attributes")},
+        identifiers=identifiers,
+        ignored=tuple(dict.fromkeys(ignored)),
+    )
 
-    # --- host names
+
+def _host_names(
+    record: AssetRecord, attributes: dict[str, object], identifiers: dict[str, tuple[str, ...]], ignored: list[str]
+) -> None:
+    """Hostname and FQDN, which inform each other.
+
+    A hostname given as an FQDN (``web-01.corp.example.com``) is stored and matched as the short name
+    ``web-01``, and its full name serves as the FQDN when the record has none. When the record has no usable
+    hostname (absent or junk), the first label of its FQDN becomes the hostname identifier (and the stored
+    hostname if none was reported). An ``fqdn`` without a dot is not an FQDN: it is only used as a hostname.
+    """
     host = normalize_hostname(record.hostname)
     host_why = host_junk(host) if host else None
     short_host, host_fqdn = host, ""
@@ -97,9 +115,11 @@ def normalize_record(record: AssetRecord) -> NormalizedRecord:
     elif fqdn_label and not fqdn_junk:
         identifiers[HOSTNAME] = (fqdn_label,)
 
-    attributes["netbios_name"] = clean_text(record.netbios_name).upper()
 
-    # --- scalar identifiers
+def _scalar_identifiers(
+    record: AssetRecord, attributes: dict[str, object], identifiers: dict[str, tuple[str, ...]], ignored: list[str]
+) -> None:
+    """Serial number, hardware UUID and cloud instance ID: stored normalized, matched on unless junk."""
     for kind, raw, normalizer, junk_test in (
         (SERIAL, record.serial_number, normalize_serial, serial_junk),
         (HARDWARE_UUID, record.hardware_uuid, normalize_uuid, uuid_junk),
@@ -115,7 +135,11 @@ def normalize_record(record: AssetRecord) -> NormalizedRecord:
         else:
             identifiers[kind] = (value,)
 
-    # --- list identifiers: keep every reported value (normalized when it parses), match on the good ones
+
+def _list_identifiers(
+    record: AssetRecord, attributes: dict[str, object], identifiers: dict[str, tuple[str, ...]], ignored: list[str]
+) -> None:
+    """IP and MAC addresses: every reported value is stored (normalized when it parses), the good ones matched."""
     stored: list[str] = []
     usable: list[str] = []
     for raw in as_values(record.ip_addresses):
@@ -149,16 +173,12 @@ def normalize_record(record: AssetRecord) -> NormalizedRecord:
     attributes["mac_addresses"] = _dedupe(stored)
     identifiers[MAC] = _dedupe(usable)
 
-    # --- descriptive attributes
+
+def _descriptive_attributes(record: AssetRecord, attributes: dict[str, object]) -> None:
+    """Attributes that are stored but never matched on."""
+    attributes["netbios_name"] = clean_text(record.netbios_name).upper()
     attributes["cloud_provider"] = clean_text(record.cloud_provider).lower()
     for name in ("os", "os_version", "manufacturer", "model", "asset_type"):
         attributes[name] = clean_text(getattr(record, name))
     attributes["tags"] = _dedupe([clean_text(tag) for tag in as_values(record.tags)])
     attributes["attributes"] = dict(record.attributes or {})
-
-    return NormalizedRecord(
-        record=record,
-        attributes={name: attributes[name] for name in (*REPORTED_ATTRIBUTES, "attributes")},
-        identifiers=identifiers,
-        ignored=tuple(dict.fromkeys(ignored)),
-    )
