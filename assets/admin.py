@@ -17,8 +17,8 @@ from connectors.models import Connector
 
 from . import inventory
 from .choices import IdentifierKind
+from .engine.records import REPORTED_ATTRIBUTES
 from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, RuleSelection, SourceRecord
-from .records import REPORTED_ATTRIBUTES
 
 
 class ReadOnlyAdminMixin:

@@ -25,8 +25,8 @@ from connectors_site.db import allocate_ids, delete_rows, insert_rows, select_by
 from . import engine
 from .choices import AssetKind, DecisionOutcome
 from .engine import Outcome
+from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES, AssetRecord
 from .models import Asset, Decision, Identifier, SourceRecord
-from .records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES, AssetRecord
 
 #: Advisory-lock buckets on PostgreSQL. Bounded so a big chunk never exhausts the shared lock table; records that
 #: share an identity always hash to the same bucket, so they are serialized.

@@ -31,10 +31,10 @@ from connectors_site.roles import admin_required
 
 from . import inventory
 from .choices import AssetAction, AssetKind, IdentifierKind
+from .engine.records import REPORTED_ATTRIBUTES
 from .filtersets import AssetFilterSet
 from .forms import MergeForm, RuleForm
 from .models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, RuleEvent, SourceRecord
-from .records import REPORTED_ATTRIBUTES
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 50

@@ -1,8 +1,8 @@
-"""Pure payload parsers: turn a delivery body into :class:`assets.records.ParsedBatch`.
+"""Pure payload parsers: turn a delivery body into :class:`assets.engine.records.ParsedBatch`.
 
 Nothing here imports Django or touches the database; everything is stdlib and safe to call on untrusted input.
 The intake view does ``PARSERS[connector.payload_format](decode_json(body))`` and maps :class:`PayloadError`
-to a ``400`` problem response, while the per-record :class:`~assets.records.RecordError` list is reported back
+to a ``400`` problem response, while the per-record :class:`~assets.engine.records.RecordError` list is reported back
 next to the accepted records.
 
 Whole-body vs per-record errors
@@ -87,7 +87,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import accumulate
 
-from assets.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecord, ParsedBatch, RecordError
+from assets.engine.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecord, ParsedBatch, RecordError
 
 __all__ = [
     "MAX_ATTRIBUTES",

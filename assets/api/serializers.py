@@ -8,9 +8,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..choices import IdentifierKind
+from ..engine.records import REPORTED_ATTRIBUTES
 from ..inventory import clean_rule_definition
 from ..models import Asset, IdentificationRule, SourceRecord
-from ..records import REPORTED_ATTRIBUTES
 
 
 class AssetListSerializer(serializers.ModelSerializer):

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from assets.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecord
+from assets.engine.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecord
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 #: First machine number of the identities batches create; the inventory may hold at most this many assets.

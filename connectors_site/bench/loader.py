@@ -16,8 +16,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from assets.engine import normalize_record
+from assets.engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from assets.models import Asset, Identifier, SourceRecord
-from assets.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from assets.services import ASSET_INSERT_COLUMNS
 from connectors_site.db import insert_rows
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
+from assets.engine.records import AssetRecord
 from assets.models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, SourceRecord
-from assets.records import AssetRecord
 from assets.rule_selection import update_rule_selection
 from assets.services import process_records
 

@@ -40,7 +40,7 @@ from assets.engine import (
     normalize_uuid,
     reconcile,
 )
-from assets.records import REPORTED_ATTRIBUTES, AssetRecord
+from assets.engine.records import REPORTED_ATTRIBUTES, AssetRecord
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

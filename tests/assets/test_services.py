@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from assets.engine.records import AssetRecord
 from assets.models import Asset, Decision, Identifier, SourceRecord
-from assets.records import AssetRecord
 from assets.services import preview_identification, process_records
 from connectors.choices import Module
 from connectors.services import update_connector

@@ -11,8 +11,8 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from assets.engine.records import AssetRecord
 from assets.models import Asset, IdentificationRule
-from assets.records import AssetRecord
 from assets.services import process_records
 from connectors.choices import ConnectorAction
 from connectors.models import Connector, ConnectorEvent

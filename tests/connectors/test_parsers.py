@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecord, ParsedBatch, RecordError
+from assets.engine.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecord, ParsedBatch, RecordError
 from connectors import parsers
 from connectors.parsers import (
     MAX_RECORDS_PER_DELIVERY,
@@ -154,7 +154,7 @@ def test_module_imports_only_stdlib_and_records():
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
     third_party = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
-    assert third_party == {"assets.records"}
+    assert third_party == {"assets.engine.records"}
 
 
 def test_parsers_registry():

@@ -275,7 +275,7 @@ def test_rule_selection_refuses_an_incomplete_order_or_a_foreign_rule(connector)
 
 
 def test_deleting_a_connector_shows_what_the_remaining_sources_report(make_connector):
-    from assets.records import AssetRecord
+    from assets.engine.records import AssetRecord
     from assets.services import process_records
 
     trusted, other = make_connector("Trusted", trust_rank=90), make_connector("Other", trust_rank=10)
@@ -288,7 +288,7 @@ def test_deleting_a_connector_shows_what_the_remaining_sources_report(make_conne
 
 
 def test_a_new_trust_rank_re_derives_the_connectors_assets(make_connector, django_capture_on_commit_callbacks):
-    from assets.records import AssetRecord
+    from assets.engine.records import AssetRecord
     from assets.services import process_records
     from connectors.tasks import reconcile_connector_assets_task
 

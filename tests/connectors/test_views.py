@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from assets.engine.records import AssetRecord
 from assets.models import Asset, IdentificationRule, RuleSelection, SourceRecord
-from assets.records import AssetRecord
 from assets.services import engine_config, process_chunk
 from connectors.choices import ConnectorAction, Module, PayloadFormat
 from connectors.models import Connector, ConnectorEvent, Delivery

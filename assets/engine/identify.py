@@ -1,0 +1,387 @@
+"""Identification: the connector's rules applied to each record of a chunk, in order, against the index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from .decisions import Decision, Outcome
+from .identifiers import IDENTIFIER_KINDS, SOURCE_NATIVE_KEY
+from .inputs import NATIVE_KEY_RULE, AssetRank, EngineConfig, ExistingSource, IdentityIndex, RuleSpec
+from .normalize import NormalizedRecord, normalize_record
+from .recency import is_older, iso, later, time_key
+from .records import AssetRecord
+
+#: How many "kind=value" keys a decision lists per rule before summarising the rest (keeps decision rows
+#: small).
+MAX_COMPARED_KEYS = 8
+
+
+def identify_records(
+    records: Sequence[AssetRecord],
+    index: IdentityIndex,
+    config: EngineConfig,
+    normalized: Sequence[NormalizedRecord] | None = None,
+) -> list[Decision]:
+    """Decide every record of a chunk, in order, against the index (which is not modified).
+
+    Records of the same chunk see each other: a repeated source key is the native-key match of its first
+    occurrence, and records that describe the same new machine share one ``new_asset_key``. A record that
+    makes the engine fail gets an ``ERROR`` decision instead of failing the chunk. ``normalized`` may carry the
+    records already normalized (the service needs them first to load the index) so the work is not repeated.
+    """
+    chunk = _Chunk(index, config)
+    decisions: list[Decision] = []
+    for position, record in enumerate(records):
+        prepared = normalized[position] if normalized is not None else None
+        try:
+            if prepared is None:
+                prepared = normalize_record(record)
+            decisions.append(chunk.decide(prepared))
+        except Exception as exc:
+            # One bad record must not lose the chunk; its decision says what happened.
+            decisions.append(_error_decision(record, prepared, exc))
+    return decisions
+
+
+class _Chunk:
+    """Working state of one :func:`identify_records` call.
+
+    Overlays (never writes to) the caller's index with what the chunk has decided so far, so a later record
+    sees earlier ones exactly as it would have if they had been written to the database first: the answer does
+    not depend on how a delivery is cut into chunks.
+    """
+
+    __slots__ = (
+        "chunk_sources",
+        "config",
+        "extra_identifiers",
+        "extra_ranks",
+        "index",
+        "next_new_key",
+        "rules",
+    )
+
+    def __init__(self, index: IdentityIndex, config: EngineConfig) -> None:
+        self.index = index
+        self.config = config
+        self.rules = tuple(rule for rule in config.rules if SOURCE_NATIVE_KEY not in rule.attributes)
+        self.extra_identifiers: dict[tuple[str, str], set[int]] = {}
+        self.extra_ranks: dict[int, AssetRank] = {}
+        self.chunk_sources: dict[str, ExistingSource] = {}
+        self.next_new_key = -1
+
+    # -- lookups
+
+    def assets_with(self, kind: str, values: tuple[str, ...]) -> set[int] | frozenset[int]:
+        """Assets carrying any of the values (list attributes match on any shared value). Read-only result."""
+        found: set[int] | frozenset[int] = frozenset()
+        base = self.index.identifiers
+        extra = self.extra_identifiers
+        for value in values:
+            key = (kind, value)
+            for hits in (base.get(key), extra.get(key)):
+                if hits:
+                    found = hits if not found else found | hits
+        return found
+
+    def rank(self, target: int) -> AssetRank:
+        """What the default rule compares for a candidate: what this chunk wrote first, then the index."""
+        return self.extra_ranks.get(target) or self.index.ranks.get(target) or AssetRank(0, None)
+
+    # -- bookkeeping after a write decision
+
+    def record_write(self, normalized: NormalizedRecord, target: int, stored_updated_at: datetime | None) -> None:
+        """Let later records of the chunk see this one: its identifiers, its source key and its target's rank."""
+        extra = self.extra_identifiers
+        for kind, values in normalized.identifiers.items():
+            for value in values:
+                hits = extra.get((kind, value))
+                if hits is None:
+                    extra[kind, value] = {target}
+                else:
+                    hits.add(target)
+        rank = self.rank(target)
+        self.extra_ranks[target] = AssetRank(
+            max(rank.best_trust_rank, self.config.trust_rank),
+            later(rank.last_updated, normalized.record.updated_at),
+        )
+        self.chunk_sources[normalized.record.source_key] = ExistingSource(target, stored_updated_at)
+
+    def new_key(self) -> int:
+        key = self.next_new_key
+        self.next_new_key -= 1
+        return key
+
+    # -- the decision: native key, then the rules in order, then "nothing decided"
+
+    def decide(self, normalized: NormalizedRecord) -> Decision:
+        """What one record becomes. ``reasons`` starts with the values normalization ignored; each step adds
+        why it went on or what it settled, and ``compared`` collects the keys each applied rule compared."""
+        reasons: list[str] = list(normalized.ignored)
+        compared: dict[str, list[str]] = {}
+        source_key = normalized.record.source_key
+        existing = self.chunk_sources.get(source_key)
+        in_chunk = existing is not None
+        if existing is None:
+            existing = self.index.sources.get(source_key)
+        if existing is not None:
+            return self.native_key_match(normalized, existing, in_chunk, reasons, compared)
+        return self.apply_rules(normalized, reasons, compared)
+
+    def native_key_match(
+        self,
+        normalized: NormalizedRecord,
+        existing: ExistingSource,
+        in_chunk: bool,
+        reasons: list[str],
+        compared: dict[str, list[str]],
+    ) -> Decision:
+        """Step 1: this connector already knows the record (from the index or earlier in this chunk), so its
+        source record is updated in place, unless the record is older than what is stored."""
+        record = normalized.record
+        target = existing.asset_id
+        asset_id, new_asset_key = _targets(target)
+        compared[NATIVE_KEY_RULE.name] = [f"{SOURCE_NATIVE_KEY}={record.source_key}"]
+        where = "earlier in this chunk" if in_chunk else "already"
+        if is_older(record.updated_at, existing.updated_at):
+            reasons.append(
+                f"source key {record.source_key!r} {where} matched {_describe(target)}, but the record's "
+                f"updated_at {iso(record.updated_at)} is older than the stored "
+                f"{iso(existing.updated_at)}: nothing changed (out-of-order protection)"
+            )
+            outcome = Outcome.UNCHANGED
+        else:
+            reasons.append(
+                f"source key {record.source_key!r} {where} matched {_describe(target)}: source record updated in place"
+            )
+            self.record_write(normalized, target, later(record.updated_at, existing.updated_at))
+            outcome = Outcome.UPDATED
+        return _decision(
+            normalized,
+            compared,
+            reasons,
+            outcome,
+            NATIVE_KEY_RULE,
+            (target,),
+            asset_id=asset_id,
+            new_asset_key=new_asset_key,
+        )
+
+    def apply_rules(self, normalized: NormalizedRecord, reasons: list[str], compared: dict[str, list[str]]) -> Decision:
+        """Step 2: the connector's rules in order. A rule applies when the record has every attribute it names;
+        the first rule whose candidates settle on one asset decides, else :meth:`nothing_decided` does."""
+        identifiers = normalized.identifiers
+        unions: dict[str, set[int] | frozenset[int]] = {}  # per attribute: rules naming the same one share it
+        applied: list[str] = []
+        not_applicable: list[str] = []
+        ambiguous: tuple[RuleSpec, tuple[int, ...]] | None = None
+        for rule in self.rules:
+            missing = [attribute for attribute in rule.attributes if not identifiers.get(attribute)]
+            if missing or not rule.attributes:
+                not_applicable.append(rule.name)
+                what = ", ".join(missing) if missing else "attributes (the rule names none)"
+                reasons.append(f"rule {rule.name!r} not applicable: the record has no usable {what}")
+                continue
+            applied.append(rule.name)
+            keys = compared[rule.name] = _compared_keys(rule, identifiers)
+            # Candidates are matched, then ordered, then one is picked: a step that drops candidates belongs
+            # between matching and ordering, so the reasons and the decision's candidate list agree.
+            matched = self.matching_assets(rule, identifiers, unions)
+            if not matched:
+                reasons.append(f"rule {rule.name!r} found no matching asset")
+                continue
+            ordered = _candidate_order(matched)
+            if len(ordered) == 1 or self.config.apply_default_rule:
+                return self.rule_match(normalized, rule, ordered, keys, reasons, compared)
+            reasons.append(
+                f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule is off, trying the next rule"
+            )
+            ambiguous = (rule, ordered)
+        return self.nothing_decided(normalized, applied, not_applicable, ambiguous, reasons, compared)
+
+    def matching_assets(
+        self,
+        rule: RuleSpec,
+        identifiers: dict[str, tuple[str, ...]],
+        unions: dict[str, set[int] | frozenset[int]],
+    ) -> set[int] | frozenset[int]:
+        """Assets that carry every attribute of an applicable rule (list attributes: any shared value).
+        ``unions`` caches each attribute's assets for the record. Read-only result."""
+        candidates: set[int] | frozenset[int] = frozenset()
+        for position, attribute in enumerate(rule.attributes):
+            hits = unions.get(attribute)
+            if hits is None:
+                hits = unions[attribute] = self.assets_with(attribute, identifiers[attribute])
+            candidates = hits if position == 0 else candidates & hits
+            if not candidates:
+                break
+        return candidates
+
+    def rule_match(
+        self,
+        normalized: NormalizedRecord,
+        rule: RuleSpec,
+        ordered: tuple[int, ...],
+        keys: list[str],
+        reasons: list[str],
+        compared: dict[str, list[str]],
+    ) -> Decision:
+        """A rule settled: the record merges into its one candidate, or into the default rule's choice."""
+        if len(ordered) == 1:
+            target = ordered[0]
+            reasons.append(f"rule {rule.name!r} matched {_describe(target)} on {', '.join(keys)}")
+        else:
+            target, why = self.tie_break(ordered)
+            reasons.append(
+                f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose {_describe(target)}: {why}"
+            )
+        self.record_write(normalized, target, normalized.record.updated_at)
+        asset_id, new_asset_key = _targets(target)
+        return _decision(
+            normalized,
+            compared,
+            reasons,
+            Outcome.MERGED,
+            rule,
+            ordered,
+            asset_id=asset_id,
+            new_asset_key=new_asset_key,
+        )
+
+    def nothing_decided(
+        self,
+        normalized: NormalizedRecord,
+        applied: list[str],
+        not_applicable: list[str],
+        ambiguous: tuple[RuleSpec, tuple[int, ...]] | None,
+        reasons: list[str],
+        compared: dict[str, list[str]],
+    ) -> Decision:
+        """Step 3: no rule decided. The record is ``AMBIGUOUS`` if a rule saw several candidates; a new
+        unmanaged asset is created when the connector allows it, else nothing is written. Either way the
+        reasons end with which rules applied."""
+        summary = (
+            f"rules applied: {', '.join(applied) or 'none'}; not applicable: {', '.join(not_applicable) or 'none'}"
+        )
+        create = self.config.create_unmanaged
+        if ambiguous is not None:
+            rule, ordered = ambiguous
+            if not create:
+                reasons.append(
+                    f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates; "
+                    "Create unmanaged asset is off, nothing written"
+                )
+                reasons.append(summary)
+                return _decision(normalized, compared, reasons, Outcome.AMBIGUOUS, rule, ordered)
+            key = self.new_key()
+            reasons.append(
+                f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates: created a new "
+                "unmanaged asset flagged as a possible duplicate"
+            )
+            reasons.append(summary)
+            self.record_write(normalized, key, normalized.record.updated_at)
+            return _decision(
+                normalized,
+                compared,
+                reasons,
+                Outcome.AMBIGUOUS,
+                rule,
+                ordered,
+                new_asset_key=key,
+                possible_duplicate=True,
+            )
+        if not self.rules:
+            reasons.append("no identification rule is enabled for this connector besides the source native key")
+        if not create:
+            reasons.append("no rule matched and Create unmanaged asset is off")
+            reasons.append(summary)
+            return _decision(normalized, compared, reasons, Outcome.SKIPPED, None)
+        key = self.new_key()
+        reasons.append("no rule matched: created a new unmanaged asset")
+        reasons.append(summary)
+        self.record_write(normalized, key, normalized.record.updated_at)
+        return _decision(normalized, compared, reasons, Outcome.CREATED, None, new_asset_key=key)
+
+    def tie_break(self, ordered: tuple[int, ...]) -> tuple[int, str]:
+        """The default rule: best trust rank, then most recent update (None oldest), then the lowest asset id
+        (existing assets before this chunk's new ones) so the same input always gives the same answer."""
+
+        def key(target: int) -> tuple:
+            rank = self.rank(target)
+            return (rank.best_trust_rank, time_key(rank.last_updated), target > 0, -abs(target))
+
+        ranked = sorted(ordered, key=key, reverse=True)
+        winner, runner_up = ranked[0], ranked[1]
+        best, second = self.rank(winner), self.rank(runner_up)
+        if best.best_trust_rank > second.best_trust_rank:
+            return winner, f"highest trust rank ({best.best_trust_rank})"
+        if time_key(best.last_updated) > time_key(second.last_updated):
+            return winner, (f"same trust rank ({best.best_trust_rank}), most recent update ({iso(best.last_updated)})")
+        return winner, "same trust rank and last update; lowest asset id chosen for determinism"
+
+
+def _compared_keys(rule: RuleSpec, identifiers: dict[str, tuple[str, ...]]) -> list[str]:
+    """The "kind=value" keys an applicable rule compares, at most :data:`MAX_COMPARED_KEYS` of them listed."""
+    keys = [f"{attribute}={value}" for attribute in rule.attributes for value in identifiers[attribute]]
+    if len(keys) > MAX_COMPARED_KEYS:
+        keys = [*keys[:MAX_COMPARED_KEYS], f"... (+{len(keys) - MAX_COMPARED_KEYS} more)"]
+    return keys
+
+
+def _describe(target: int) -> str:
+    # Reasons are read by people: database ids and provisional keys mean nothing to them (the decision row
+    # carries the candidates' public ids).
+    return "an existing asset" if target > 0 else "a new asset created earlier in this delivery"
+
+
+def _candidate_order(candidates: Iterable[int]) -> tuple[int, ...]:
+    """Existing assets by id, then this chunk's new assets in creation order (-1, -2, ...)."""
+    return tuple(sorted(candidates, key=lambda target: (target < 0, abs(target))))
+
+
+def _targets(target: int) -> tuple[int | None, int | None]:
+    return (target, None) if target > 0 else (None, target)
+
+
+def _decision(
+    normalized: NormalizedRecord,
+    compared: dict[str, list[str]],
+    reasons: list[str],
+    outcome: Outcome,
+    rule: RuleSpec | None,
+    candidates: Iterable[int] = (),
+    *,
+    asset_id: int | None = None,
+    new_asset_key: int | None = None,
+    possible_duplicate: bool = False,
+) -> Decision:
+    return Decision(
+        source_key=normalized.record.source_key,
+        outcome=outcome,
+        rule=rule,
+        compared=compared,
+        candidates=_candidate_order(candidates),
+        asset_id=asset_id,
+        new_asset_key=new_asset_key,
+        possible_duplicate=possible_duplicate,
+        reasons=tuple(reasons),
+        normalized=normalized,
+    )
+
+
+def _error_decision(record: AssetRecord, normalized: NormalizedRecord | None, exc: Exception) -> Decision:
+    if normalized is None:
+        normalized = NormalizedRecord(record, {}, {kind: () for kind in IDENTIFIER_KINDS}, ())
+    return Decision(
+        source_key=str(getattr(record, "source_key", "")),
+        outcome=Outcome.ERROR,
+        rule=None,
+        compared={},
+        candidates=(),
+        asset_id=None,
+        new_asset_key=None,
+        possible_duplicate=False,
+        reasons=(f"internal error while identifying the record: {type(exc).__name__}: {exc}",),
+        normalized=normalized,
+    )

@@ -1,0 +1,97 @@
+"""Reconciliation: which source's value each asset attribute shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .identifiers import (
+    as_values,
+    normalize_cloud_instance_id,
+    normalize_hostname,
+    normalize_ip,
+    normalize_mac,
+    normalize_serial,
+    normalize_uuid,
+)
+from .junk import cloud_instance_junk, host_junk, ip_junk, mac_junk, serial_junk, uuid_junk
+from .recency import time_key
+from .records import REPORTED_ATTRIBUTES
+
+
+@dataclass(frozen=True, slots=True)
+class SourceValues:
+    """One live source record of an asset, as reconciliation needs it."""
+
+    source_id: int
+    trust_rank: int
+    updated_at: datetime | None
+    attributes: dict[str, object]
+
+
+def _is_empty(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (tuple, list, set, frozenset, dict)):
+        return not value
+    return False
+
+
+def _is_placeholder(attribute: str, value: object) -> bool:
+    """Whether a stored value is one the engine would not match on (placeholder serial, localhost,
+    127.0.0.1...)."""
+    if attribute == "serial_number":
+        return serial_junk(normalize_serial(value)) is not None
+    if attribute == "hardware_uuid":
+        return uuid_junk(normalize_uuid(value)) is not None
+    if attribute == "cloud_instance_id":
+        return cloud_instance_junk(normalize_cloud_instance_id(value)) is not None
+    if attribute in ("hostname", "fqdn"):
+        return host_junk(normalize_hostname(value)) is not None
+    if attribute == "ip_addresses":
+        return all(ip_junk(normalize_ip(item)) for item in as_values(value))
+    if attribute == "mac_addresses":
+        return all(mac_junk(normalize_mac(item)) for item in as_values(value))
+    return False
+
+
+def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
+    """The value each asset attribute shows, with its provenance: ``attribute -> (value, source_id)``.
+
+    The most trusted source that reported a non-empty value wins; ties go to the most recent ``updated_at``
+    (``None`` oldest), then to the highest source id so the result is deterministic. A placeholder value (junk
+    by the engine's rules, e.g. serial "To be filled by O.E.M.") only wins when no source reported a real one:
+    otherwise a trusted source's placeholder would hide another source's real serial. Attributes nobody
+    reported are absent.
+    """
+    if len(sources) == 1:  # most assets: nothing to choose between
+        only = sources[0]
+        return {
+            attribute: (value, only.source_id)
+            for attribute in REPORTED_ATTRIBUTES
+            if not _is_empty(value := only.attributes.get(attribute))
+        }
+    shown: dict[str, tuple[object, int]] = {}
+    for attribute in REPORTED_ATTRIBUTES:
+        reported = [(source, value) for source in sources if not _is_empty(value := source.attributes.get(attribute))]
+        if len(reported) > 1:
+            first = reported[0][1]
+            if any(value != first for _, value in reported):
+                # Only sources that disagree need the (costly) placeholder test.
+                reported.sort(
+                    key=lambda item: (
+                        not _is_placeholder(attribute, item[1]),
+                        item[0].trust_rank,
+                        time_key(item[0].updated_at),
+                        item[0].source_id,
+                    )
+                )
+            else:
+                reported.sort(key=lambda item: (item[0].trust_rank, time_key(item[0].updated_at), item[0].source_id))
+        if reported:
+            source, value = reported[-1]
+            shown[attribute] = (value, source.source_id)
+    return shown
