@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from connectors import services
 from connectors.filtersets import ConnectorFilterSet
 from connectors.models import Connector
-from connectors_site.api import problem
+from connectors_site.common.api import problem
 
 from .serializers import (
     ConnectorSerializer,
