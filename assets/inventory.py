@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from connectors.models import Connector
-from connectors_site.audit import acting_user
+from connectors_site.common.audit import acting_user
 
 from . import services
 from .choices import AssetAction, AssetKind, IdentifierKind

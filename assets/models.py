@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from connectors_site.audit import AuditEvent
+from connectors_site.common.audit import AuditEvent
 
 from .choices import AssetAction, AssetKind, DecisionOutcome, IdentifierKind
 

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from connectors_site.db import allocate_ids, delete_rows, insert_rows, select_by_keys, update_rows
+from connectors_site.common.db import allocate_ids, delete_rows, insert_rows, select_by_keys, update_rows
 
 from . import engine
 from .choices import AssetKind, DecisionOutcome
@@ -233,7 +233,7 @@ def _apply(
 ) -> dict[int, int]:
     """Write what the decisions say. Returns a map from engine targets (asset ids, new keys) to asset ids.
 
-    Rows are built as plain tuples and written with one statement per table (see connectors_site.db): ids of new
+    Rows are built as tuples and written with one statement per table (see connectors_site.common.db): ids of new
     assets and source records are reserved first, so a new asset is inserted already reconciled from the sources
     that create it, and only existing assets are re-read to be reconciled.
     """

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views
+from . import duplicate_views, rule_views, views
 
 app_name = "assets"
 urlpatterns = [
@@ -11,10 +11,10 @@ urlpatterns = [
     path("assets/<uuid:uuid>/", views.asset_detail, name="asset_detail"),
     path("sources/<int:pk>/split/", views.source_split, name="source_split"),
     path("events/<int:pk>/undo/", views.event_undo, name="event_undo"),
-    path("duplicates/", views.duplicates, name="duplicates"),
-    path("duplicates/merge/", views.merge, name="merge"),
-    path("rules/", views.rule_list, name="rule_list"),
-    path("rules/new/", views.rule_create, name="rule_create"),
-    path("rules/<int:pk>/", views.rule_edit, name="rule_edit"),
-    path("rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
+    path("duplicates/", duplicate_views.duplicates, name="duplicates"),
+    path("duplicates/merge/", duplicate_views.merge, name="merge"),
+    path("rules/", rule_views.rule_list, name="rule_list"),
+    path("rules/new/", rule_views.rule_create, name="rule_create"),
+    path("rules/<int:pk>/", rule_views.rule_edit, name="rule_edit"),
+    path("rules/<int:pk>/delete/", rule_views.rule_delete, name="rule_delete"),
 ]

@@ -20,16 +20,15 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count
 from django.db.models.functions import Length, Substr
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from assets.choices import DecisionOutcome
 from assets.models import Decision
-from connectors_site.roles import admin_required
+from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
+from connectors_site.common.roles import admin_required
 
 from .choices import DeliveryStatus
 from .deliveries import replay_delivery, send_test_delivery
@@ -42,21 +41,6 @@ DECISIONS_PER_PAGE = 50
 BODY_PREVIEW_BYTES = 256 * 1024
 #: A body that is not text is shown as a hex dump, which is four times longer: show less of it.
 HEX_PREVIEW_BYTES = 16 * 1024
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
-    """After a POST: a client-side redirect for HTMX, an ordinary 302 otherwise."""
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
-
-
-def _wants_partial(request: HtmxHttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 # --- the raw body ------------------------------------------------------------------------------------------------
@@ -170,7 +154,7 @@ def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
         "retention_days": settings.DELIVERY_RETENTION_DAYS,
     }
     template = "connectors/delivery_list.html"
-    if _wants_partial(request):
+    if wants_partial(request):
         template += "#results"
     return render(request, template, context)
 
@@ -209,7 +193,7 @@ def delivery_detail(request: HtmxHttpRequest, delivery_uuid) -> HttpResponse:
     part (status, counts, errors), with the decisions swapped out-of-band so they fill in while it processes.
     """
     partial = ""
-    if _wants_partial(request):
+    if wants_partial(request):
         partial = "decisions" if request.htmx.target == "decisions" else "live"
     queryset = Delivery.objects.select_related("connector").defer("body")
     if not partial:
@@ -257,7 +241,7 @@ def delivery_replay(request: HtmxHttpRequest, delivery_uuid) -> HttpResponse:
     else:
         replay_delivery(delivery, actor=request.user)
         messages.success(request, "Delivery queued again.")
-    return _redirect(request, delivery.get_absolute_url())
+    return redirect_after_post(request, delivery.get_absolute_url())
 
 
 @admin_required
@@ -267,7 +251,7 @@ def connector_test_delivery(request: HtmxHttpRequest, connector_uuid) -> HttpRes
     connector = get_object_or_404(Connector, uuid=connector_uuid)
     if not connector.enabled:
         messages.error(request, f"{connector.name} is disabled: enable it before sending a test delivery.")
-        return _redirect(request, connector.get_absolute_url())
+        return redirect_after_post(request, connector.get_absolute_url())
     delivery = send_test_delivery(connector, actor=request.user)
     if connector.csam_enabled:
         messages.success(request, "Test delivery queued; it appears in the inventory once processed.")
@@ -275,4 +259,4 @@ def connector_test_delivery(request: HtmxHttpRequest, connector_uuid) -> HttpRes
         messages.success(
             request, "Test delivery queued; CSAM is off for this connector, so it is identified and logged only."
         )
-    return _redirect(request, delivery.get_absolute_url())
+    return redirect_after_post(request, delivery.get_absolute_url())

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from standardwebhooks.webhooks import Webhook
 
-from connectors_site.api import problem
+from connectors_site.common.api import problem
 
 from .choices import PayloadFormat
 from .deliveries import Received, store_delivery

@@ -11,7 +11,7 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-from connectors_site.audit import AuditEvent
+from connectors_site.common.audit import AuditEvent
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, Module, PayloadFormat
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from assets.models import Asset
 from assets.rule_selection import install_default_rules
 from assets.services import reconcile_assets
-from connectors_site.audit import acting_user
+from connectors_site.common.audit import acting_user
 
 from .choices import ConnectorAction, Module, PayloadFormat
 from .models import Connector, ConnectorEvent

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import delivery_views, views
+from . import delivery_views, rule_views, views
 
 app_name = "connectors"
 
@@ -19,11 +19,13 @@ urlpatterns = [
     path(connector + "delete/", views.connector_delete, name="connector_delete"),
     path(connector + "rotate-secret/", views.connector_rotate_secret, name="connector_rotate_secret"),
     path(connector + "rotate-token/", views.connector_rotate_token, name="connector_rotate_token"),
-    path(connector + "rules/", views.connector_rules, name="connector_rules"),
-    path(connector + "rules/options/", views.connector_rule_options, name="connector_rule_options"),
-    path(connector + "rules/preview/", views.connector_rule_preview, name="connector_rule_preview"),
-    path(connector + "rules/<int:rule_id>/required/", views.connector_rule_required, name="connector_rule_required"),
-    path(connector + "rules/<int:rule_id>/move/", views.connector_rule_move, name="connector_rule_move"),
+    path(connector + "rules/", rule_views.connector_rules, name="connector_rules"),
+    path(connector + "rules/options/", rule_views.connector_rule_options, name="connector_rule_options"),
+    path(connector + "rules/preview/", rule_views.connector_rule_preview, name="connector_rule_preview"),
+    path(
+        connector + "rules/<int:rule_id>/required/", rule_views.connector_rule_required, name="connector_rule_required"
+    ),
+    path(connector + "rules/<int:rule_id>/move/", rule_views.connector_rule_move, name="connector_rule_move"),
     path(connector + "deliveries/", delivery_views.delivery_list, name="delivery_list"),
     path(connector + "test-delivery/", delivery_views.connector_test_delivery, name="connector_test_delivery"),
     path("deliveries/<uuid:delivery_uuid>/", delivery_views.delivery_detail, name="delivery_detail"),

@@ -1,4 +1,5 @@
-"""The Connectors app: integrations, the connector list, a connector's pages and its identification rules.
+"""The Connectors app: integrations, the connector list and a connector's pages (its rules page is in
+:mod:`connectors.rule_views`, its delivery log in :mod:`connectors.delivery_views`).
 
 Views are thin: forms validate, ``connectors.services`` writes (and audits), templates render. Pages render in full
 for a normal request and only the part that changed for an HTMX request (Django template partials). Every write
@@ -8,7 +9,7 @@ view is POST-only behind ``admin_required``; a Viewer gets 403 on them whatever 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,32 +19,22 @@ from django.db import IntegrityError
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
-from assets.models import Asset, RuleSelection, SourceRecord
+from assets.models import Asset, SourceRecord
 from assets.queries import with_asset_count
-from assets.rule_selection import RuleSelectionError, update_rule_selection
-from connectors_site.roles import admin_required
+from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
+from connectors_site.common.navigation import next_url
+from connectors_site.common.roles import admin_required
+from connectors_site.common.sorting import Sorting
 
 from .choices import Module, PayloadFormat
 from .filtersets import ConnectorFilterSet
-from .forms import (
-    PREVIEW_SAMPLE,
-    PREVIEW_SAMPLE_TEXT,
-    BulkActionForm,
-    ConnectorForm,
-    PreviewForm,
-    RuleMoveForm,
-    RuleOptionForm,
-    RuleRequiredForm,
-)
+from .forms import PREVIEW_SAMPLE, BulkActionForm, ConnectorForm
 from .models import Connector, Delivery
 from .services import (
     Credentials,
@@ -64,32 +55,11 @@ ONE_TIME_SECRETS_KEY = "connector-secrets:"
 DUPLICATE_NAME = "A connector with this name already exists (names are compared ignoring case)."
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
 # --- helpers --------------------------------------------------------------------------------------------------
 
 
-def _get_connector(connector_uuid) -> Connector:
+def connector_or_404(connector_uuid) -> Connector:
     return get_object_or_404(Connector, uuid=connector_uuid)
-
-
-def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
-    """After a POST: a client-side redirect for HTMX, an ordinary 302 otherwise."""
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
-
-
-def _next_url(request: HttpRequest, default: str) -> str:
-    """Where to go after an action: the ``next`` field if it points into this site, else ``default``."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return default
 
 
 def _remember_secrets(request: HttpRequest, connector: Connector, credentials: Credentials, reason: str) -> None:
@@ -201,33 +171,33 @@ SORT_FIELDS = {
 DEFAULT_SORT = "name"
 
 
-def _ordering(sort: str) -> tuple[str, list]:
-    """The validated sort key (``name`` / ``-name`` …) and the ``order_by`` arguments it stands for."""
-    key = sort.removeprefix("-")
-    if key not in SORT_FIELDS:
-        sort = key = DEFAULT_SORT
-    field = SORT_FIELDS[key]
-    ordered = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_first=True)
-    return sort, [ordered, "pk"]
+#: The list's links carry ``sort`` (see :mod:`connectors_site.common.sorting`).
+SORT_PARAM = "sort"
+
+
+def _order_by(sorting: Sorting) -> list:
+    """The ``order_by`` arguments of a validated sort (``name`` / ``-name`` …)."""
+    field = SORT_FIELDS[sorting.key]
+    return [field.desc(nulls_last=True) if sorting.descending else field.asc(nulls_first=True), "pk"]
 
 
 @vary_on_headers("HX-Request")
 def connector_list(request: HtmxHttpRequest) -> HttpResponse:
     filterset = ConnectorFilterSet(request.GET, queryset=with_asset_count(Connector.objects.all()))
-    sort, ordering = _ordering(request.GET.get("sort", DEFAULT_SORT))
-    page = Paginator(filterset.qs.order_by(*ordering), PAGE_SIZE).get_page(request.GET.get("page"))
+    sorting = Sorting.from_request(request, SORT_FIELDS, default=DEFAULT_SORT, param=SORT_PARAM)
+    page = Paginator(filterset.qs.order_by(*_order_by(sorting)), PAGE_SIZE).get_page(request.GET.get("page"))
     cleaned = filterset.form.cleaned_data if filterset.is_valid() else {}
     context = {
         "filterset": filterset,
         "page": page,
-        "sort": sort,
+        "sorting": sorting,
         "filtered": any(value not in (None, "") for value in cleaned.values()),
         "query": cleaned.get("q", ""),
         "modules": Module.choices,
         "payload_formats": PayloadFormat.choices,
     }
     template = "connectors/connector_list.html"
-    if request.htmx and not request.htmx.history_restore_request:
+    if wants_partial(request):
         template += "#results"
     return render(request, template, context)
 
@@ -236,18 +206,18 @@ def connector_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 def connector_bulk(request: HtmxHttpRequest) -> HttpResponse:
     """Enable, disable or delete the ticked connectors; deleting asks for confirmation on a page first."""
-    back = _next_url(request, reverse("connectors:connector_list"))
+    back = next_url(request, reverse("connectors:connector_list"))
     form = BulkActionForm(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
-        return _redirect(request, back)
+        return redirect_after_post(request, back)
     action = form.cleaned_data["action"]
     chosen = list(Connector.objects.filter(uuid__in=form.cleaned_data["selected"]).order_by(Lower("name")))
     if not chosen:
         messages.error(request, "None of the selected connectors exists any more.")
-        return _redirect(request, back)
+        return redirect_after_post(request, back)
     if action == BulkActionForm.DELETE:
         if not form.cleaned_data["confirm"]:
             context = {"connectors": chosen, "impact": deletion_impact(chosen), "next": back}
@@ -258,7 +228,7 @@ def connector_bulk(request: HtmxHttpRequest) -> HttpResponse:
             f"Deleted {_count(len(chosen), 'connector')}; {_count(retired, 'asset')} no other source "
             "reports were retired.",
         )
-        return _redirect(request, back)
+        return redirect_after_post(request, back)
     enable = action == BulkActionForm.ENABLE
     changed = [c for c in chosen if c.enabled != enable]
     for connector in changed:
@@ -267,7 +237,7 @@ def connector_bulk(request: HtmxHttpRequest) -> HttpResponse:
     unchanged = len(chosen) - len(changed)
     note = f" ({unchanged} already {verb.lower()})" if unchanged else ""
     messages.success(request, f"{verb} {_count(len(changed), 'connector')}{note}.")
-    return _redirect(request, back)
+    return redirect_after_post(request, back)
 
 
 def _count(number: int, noun: str) -> str:
@@ -287,7 +257,7 @@ def connector_create(request: HtmxHttpRequest) -> HttpResponse:
             form.add_error("name", DUPLICATE_NAME)
         else:
             _remember_secrets(request, connector, credentials, reason="created")
-            return _redirect(request, reverse("connectors:connector_ready", args=[connector.uuid]))
+            return redirect_after_post(request, reverse("connectors:connector_ready", args=[connector.uuid]))
     return render(request, "connectors/connector_form.html", {"form": form, "connector": None})
 
 
@@ -295,7 +265,7 @@ def connector_create(request: HtmxHttpRequest) -> HttpResponse:
 @admin_required
 def connector_ready(request: HttpRequest, connector_uuid) -> HttpResponse:
     """The webhook URL, and the new credentials exactly once: a reload no longer shows them."""
-    connector = _get_connector(connector_uuid)
+    connector = connector_or_404(connector_uuid)
     shown = _pop_secrets(request, connector)
     webhook_url = request.build_absolute_uri(connector.webhook_path)
     context = {
@@ -332,7 +302,7 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
 
 @admin_required
 def connector_edit(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
-    connector = _get_connector(connector_uuid)
+    connector = connector_or_404(connector_uuid)
     form = ConnectorForm(request.POST if request.method == "POST" else None, instance=connector)
     if form.is_bound and form.is_valid():
         before = connector.updated_at
@@ -345,18 +315,18 @@ def connector_edit(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
                 messages.success(request, f"Saved the changes to {connector.name}.")
             else:
                 messages.info(request, "Nothing changed.")
-            return _redirect(request, connector.get_absolute_url())
+            return redirect_after_post(request, connector.get_absolute_url())
     return render(request, "connectors/connector_form.html", {"form": form, "connector": connector})
 
 
 def _set_enabled(request: HtmxHttpRequest, connector_uuid, enabled: bool) -> HttpResponse:
-    connector = _get_connector(connector_uuid)
+    connector = connector_or_404(connector_uuid)
     set_enabled(connector, enabled, actor=request.user)
     if enabled:
         messages.success(request, f"{connector.name} is enabled: it accepts deliveries.")
     else:
         messages.success(request, f"{connector.name} is disabled: deliveries are refused until you enable it.")
-    return _redirect(request, _next_url(request, connector.get_absolute_url()))
+    return redirect_after_post(request, next_url(request, connector.get_absolute_url()))
 
 
 @admin_required
@@ -374,25 +344,25 @@ def connector_disable(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
 @admin_required
 def connector_delete(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     """GET: what deleting will do (counts); POST: delete."""
-    connector = _get_connector(connector_uuid)
+    connector = connector_or_404(connector_uuid)
     if request.method == "POST":
         name = connector.name
         retired = delete_connector(connector, actor=request.user)
         messages.success(request, f"Deleted {name}; {_count(retired, 'asset')} no other source reports were retired.")
-        return _redirect(request, reverse("connectors:connector_list"))
+        return redirect_after_post(request, reverse("connectors:connector_list"))
     context = {"connector": connector, "impact": deletion_impact([connector])}
     return render(request, "connectors/connector_delete.html", context)
 
 
 def _rotate(request: HtmxHttpRequest, connector_uuid, kind: str) -> HttpResponse:
-    connector = _get_connector(connector_uuid)
+    connector = connector_or_404(connector_uuid)
     if request.method == "POST":
         if kind == "secret":
             credentials = rotate_secret(connector, actor=request.user)
         else:
             credentials = rotate_token(connector, actor=request.user)
         _remember_secrets(request, connector, credentials, reason=f"{kind}_rotated")
-        return _redirect(request, reverse("connectors:connector_ready", args=[connector.uuid]))
+        return redirect_after_post(request, reverse("connectors:connector_ready", args=[connector.uuid]))
     context = {
         "connector": connector,
         "kind": kind,
@@ -410,182 +380,3 @@ def connector_rotate_secret(request: HtmxHttpRequest, connector_uuid) -> HttpRes
 @admin_required
 def connector_rotate_token(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     return _rotate(request, connector_uuid, "token")
-
-
-# --- asset identification rules ---------------------------------------------------------------------------------
-
-
-def _rules_context(connector: Connector, *, focus: str = "", **extra) -> dict:
-    """The rules page. ``focus`` names the button to focus after an HTMX swap (``toggle-<id>``, ``move-up-<id>``…)."""
-    selection: list[RuleSelection] = list(connector.rule_selection.select_related("rule"))
-    for item in selection:
-        item.focus = focus.removesuffix(f"-{item.rule_id}") if focus.endswith(f"-{item.rule_id}") else ""
-    movable = [item.rule_id for item in selection if not item.rule.is_system]
-    return {
-        "connector": connector,
-        "selection": selection,
-        "first_movable": movable[0] if movable else None,
-        "last_movable": movable[-1] if movable else None,
-        "focus": focus,
-        "preview_form": PreviewForm(initial={"record": PREVIEW_SAMPLE_TEXT}),
-        **extra,
-    }
-
-
-def connector_rules(request: HttpRequest, connector_uuid) -> HttpResponse:
-    connector = _get_connector(connector_uuid)
-    return render(request, "connectors/connector_rules.html", _rules_context(connector))
-
-
-def _rules_changed(
-    request: HtmxHttpRequest,
-    connector: Connector,
-    *,
-    partial: str,
-    error: str = "",
-    saved: str = "",
-    focus: str = "",
-) -> HttpResponse:
-    """The answer to a rules write: the changed part for HTMX; otherwise back to the page with a message, or the
-    page with the error (400). Either way a refusal shows next to what it is about, never as a 500."""
-    context = _rules_context(connector, focus=focus, error=error, error_in=partial, saved=saved)
-    if request.htmx:
-        return render(request, f"connectors/connector_rules.html#{partial}", context)
-    if error:
-        return render(request, "connectors/connector_rules.html", context, status=400)
-    messages.success(request, saved)
-    return redirect("connectors:connector_rules", connector_uuid=connector.uuid)
-
-
-def _apply_rule_change(connector: Connector, request: HttpRequest, **change) -> str:
-    """Run the service; return its refusal as text (empty when it worked)."""
-    try:
-        update_rule_selection(connector, actor=request.user, **change)
-    except RuleSelectionError as exc:
-        return str(exc)
-    return ""
-
-
-@admin_required
-@require_POST
-def connector_rule_required(request: HtmxHttpRequest, connector_uuid, rule_id: int) -> HttpResponse:
-    """Turn one rule on or off."""
-    connector = _get_connector(connector_uuid)
-    item = connector.rule_selection.select_related("rule").filter(rule_id=rule_id).first()
-    form = RuleRequiredForm(request.POST)
-    if item is None:
-        error = "That rule is not part of this connector's selection."
-    elif not form.is_valid():
-        error = "Choose whether the rule is required."
-    else:
-        error = _apply_rule_change(connector, request, enabled={rule_id: form.cleaned_data["required"]})
-    saved = ""
-    if not error:
-        state = "required" if form.cleaned_data["required"] else "off"
-        saved = f"{item.rule.name} is now {state}."
-    return _rules_changed(request, connector, partial="rule_list", error=error, saved=saved, focus=f"toggle-{rule_id}")
-
-
-def moved(order: list[int], rule_id: int, offset: int, fixed: set[int]) -> list[int] | None:
-    """``order`` with ``rule_id`` swapped with its neighbour ``offset`` places away, or None when it cannot go
-    there (the end of the list, or a fixed rule such as the system one)."""
-    index = order.index(rule_id)
-    other = index + offset
-    if rule_id in fixed or not 0 <= other < len(order) or order[other] in fixed:
-        return None
-    result = list(order)
-    result[index], result[other] = result[other], result[index]
-    return result
-
-
-def _focus_after_move(order: list[int], rule_id: int, up: bool, fixed: set[int]) -> str:
-    """Keep focus on the button just used, unless the rule reached the end of the list and that button is now
-    disabled: then on its other move button."""
-    movable = [other for other in order if other not in fixed]
-    if rule_id in movable and len(movable) > 1:
-        if up and rule_id == movable[0]:
-            return f"move-down-{rule_id}"
-        if not up and rule_id == movable[-1]:
-            return f"move-up-{rule_id}"
-    return f"move-{'up' if up else 'down'}-{rule_id}"
-
-
-@admin_required
-@require_POST
-def connector_rule_move(request: HtmxHttpRequest, connector_uuid, rule_id: int) -> HttpResponse:
-    """Move one rule a place up or down (Source native key stays first)."""
-    connector = _get_connector(connector_uuid)
-    selection = list(connector.rule_selection.select_related("rule"))
-    item = next((item for item in selection if item.rule_id == rule_id), None)
-    form = RuleMoveForm(request.POST)
-    if item is None or not form.is_valid():
-        error = "Choose a rule of this connector and a direction to move it."
-        return _rules_changed(request, connector, partial="rule_list", error=error)
-    up = form.cleaned_data["direction"] == RuleMoveForm.UP
-    order = [other.rule_id for other in selection]
-    fixed = {other.rule_id for other in selection if other.rule.is_system}
-    new_order = moved(order, rule_id, -1 if up else 1, fixed)
-    if new_order is None:
-        if item.rule.is_system:
-            error = f"{item.rule.name} is a system rule: it always comes first."
-        elif up:
-            error = f"{item.rule.name} is already first after the system rule."
-        else:
-            error = f"{item.rule.name} is already last."
-    else:
-        error = _apply_rule_change(connector, request, order=new_order)
-    final_order = order if error else new_order
-    saved = (
-        ""
-        if error
-        else f"{item.rule.name} moved {'up' if up else 'down'} to position {final_order.index(rule_id) + 1}."
-    )
-    focus = _focus_after_move(final_order, rule_id, up, fixed)
-    return _rules_changed(request, connector, partial="rule_list", error=error, saved=saved, focus=focus)
-
-
-@admin_required
-@require_POST
-def connector_rule_options(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
-    """Turn Create unmanaged asset or Apply default rule on or off."""
-    connector = _get_connector(connector_uuid)
-    form = RuleOptionForm(request.POST)
-    error = saved = ""
-    option = request.POST.get("option", "")
-    if not form.is_valid():
-        error = "Choose an option and whether it is on."
-    else:
-        option, on = form.cleaned_data["option"], form.cleaned_data["value"]
-        error = _apply_rule_change(connector, request, **{option: on})
-        label = Connector._meta.get_field(option).verbose_name
-        saved = "" if error else f"{label} is now {'on' if on else 'off'}."
-    return _rules_changed(request, connector, partial="options", error=error, saved=saved, focus=f"option-{option}")
-
-
-def _preview_function() -> Callable[[Connector, dict], dict] | None:
-    # assets.services.preview_identification is written alongside this UI; until it exists the preview says so
-    # instead of breaking the whole page.
-    from assets import services as asset_services
-
-    return getattr(asset_services, "preview_identification", None)
-
-
-@require_POST
-def connector_rule_preview(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
-    """Which rule would decide one pasted record, and why. Writes nothing, so Viewers may use it too."""
-    connector = _get_connector(connector_uuid)
-    form = PreviewForm(request.POST)
-    preview = None
-    unavailable = False
-    if form.is_valid():
-        preview_identification = _preview_function()
-        if preview_identification is None:
-            unavailable = True
-        else:
-            preview = preview_identification(connector, form.cleaned_data["record"])
-    context = _rules_context(connector, preview=preview, preview_unavailable=unavailable)
-    context["preview_form"] = form
-    template = "connectors/connector_rules.html"
-    if request.htmx:
-        template += "#preview"
-    return render(request, template, context)

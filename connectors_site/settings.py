@@ -101,8 +101,9 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "connectors_site.context_processors.roles",
+                "connectors_site.common.context_processors.roles",
             ],
+            "libraries": {"sorting": "connectors_site.common.sorting"},
         },
     },
 ]
@@ -189,12 +190,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["connectors_site.permissions.ReadAnyWriteAdmin"],
+    "DEFAULT_PERMISSION_CLASSES": ["connectors_site.common.permissions.ReadAnyWriteAdmin"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "connectors_site.pagination.CappedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "connectors_site.common.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "connectors_site.api.exception_handler",
+    "EXCEPTION_HANDLER": "connectors_site.common.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Connector hub API",

@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from connectors import intake
-from connectors_site.health import healthz
+from connectors_site.common.health import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:integrations"), name="home"),

@@ -5,7 +5,7 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 
 from connectors.services import create_connector
-from connectors_site.roles import CONNECTOR_ADMINS, VIEWERS
+from connectors_site.common.roles import CONNECTOR_ADMINS, VIEWERS
 
 
 @pytest.fixture(autouse=True)

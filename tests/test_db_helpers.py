@@ -3,7 +3,7 @@
 import pytest
 
 from assets.models import Identifier
-from connectors_site.db import MAX_PARAMETERS, select_by_keys
+from connectors_site.common.db import MAX_PARAMETERS, select_by_keys
 from tests.assets.factories import make_asset
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@
 import pytest
 
 from assets.models import Asset
-from connectors_site import pagination
+from connectors_site.common import pagination
 
 pytestmark = pytest.mark.django_db
 

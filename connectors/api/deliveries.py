@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from connectors_site.permissions import ReadAnyWriteAdmin
+from connectors_site.common.permissions import ReadAnyWriteAdmin
 
 from ..deliveries import replay_delivery
 from ..filtersets import DeliveryFilterSet

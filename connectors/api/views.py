@@ -19,7 +19,7 @@ from assets.queries import with_asset_count
 from connectors import services
 from connectors.filtersets import ConnectorFilterSet
 from connectors.models import Connector
-from connectors_site.api import problem
+from connectors_site.common.api import problem
 
 from .serializers import (
     ConnectorSerializer,

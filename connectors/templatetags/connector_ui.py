@@ -1,4 +1,4 @@
-"""Small helpers for the Connectors templates: sortable column headers and readable audit details."""
+"""Small helpers for the Connectors templates: readable values and audit details."""
 
 from __future__ import annotations
 
@@ -6,43 +6,11 @@ import json
 from datetime import datetime
 
 from django import template
-from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
-from django.utils.html import format_html
 
 register = template.Library()
-
-
-@register.simple_tag(takes_context=True)
-def sortable_th(context, label: str, key: str, css_class: str = "") -> str:
-    """A table header that sorts by ``key`` (a second click reverses), as a real link that HTMX enhances.
-
-    The current sort comes from ``context["sort"]`` (``"name"`` or ``"-name"``); the page number is dropped
-    because a new order starts on page one.
-    """
-    request = context["request"]
-    current = context.get("sort", "")
-    active = current.lstrip("-") == key
-    descending = active and current.startswith("-")
-    params: QueryDict = request.GET.copy()
-    params.pop("page", None)
-    params.pop("sort", None)
-    params["sort"] = key if descending or not active else f"-{key}"
-    url = f"{request.path}?{params.urlencode()}"
-    aria_sort = ("descending" if descending else "ascending") if active else "none"
-    arrow = ("▼" if descending else "▲") if active else ""
-    return format_html(
-        '<th scope="col" aria-sort="{}" class="{}"><a href="{}" hx-get="{}" hx-target="#results" '
-        'hx-push-url="true">{} <span aria-hidden="true">{}</span></a></th>',
-        aria_sort,
-        css_class,
-        url,
-        url,
-        label,
-        arrow,
-    )
 
 
 def _show(value) -> str:

@@ -19,7 +19,7 @@ from assets.engine import normalize_record
 from assets.engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from assets.models import Asset, Identifier, SourceRecord
 from assets.services import ASSET_INSERT_COLUMNS
-from connectors_site.db import insert_rows
+from connectors_site.common.db import insert_rows
 
 from .database import analyze, reset_sequences
 from .generator import Inventory
@@ -69,46 +69,14 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
     for start in range(0, total, batch):
         assets, sources, identifiers = [], [], []
         for i in range(start, min(total, start + batch)):
-            record = inventory.records[i]
-            normalized = normalize_record(record)
-            shown = normalized.attributes
             asset_id, source_id = asset_base + i + 1, source_base + i + 1
-            seen = record.last_seen
-            values = []
-            for name in REPORTED_ATTRIBUTES:
-                value = shown[name]
-                values.append(_jsonable(value) or [] if name in LIST_ATTRIBUTES else value or "")
-            provenance = {name: source_id for name in REPORTED_ATTRIBUTES if shown[name]}
+            normalized = normalize_record(inventory.records[i])
             assets.append(
-                (
-                    asset_id,
-                    inventory.uuids[i],
-                    "managed" if i % 7 == 0 else "unmanaged",
-                    *values,
-                    provenance,
-                    seen,
-                    seen,
-                    False,
-                    False,
-                    now,
-                    now,
-                    *asset_extra,
-                )
+                _asset_row(inventory, i, normalized.attributes, asset_id, source_id, now) + tuple(asset_extra)
             )
             sources.append(
-                (
-                    source_id,
-                    connector.pk,
-                    record.source_key,
-                    asset_id,
-                    {name: _jsonable(shown[name]) for name in REPORTED_ATTRIBUTES},
-                    shown.get("attributes") or {},
-                    record.updated_at,
-                    seen,
-                    seen,
-                    False,
-                    *source_extra,
-                )
+                _source_row(inventory.records[i], normalized.attributes, connector, asset_id, source_id)
+                + tuple(source_extra)
             )
             for kind, kind_values in normalized.identifiers.items():
                 for value in kind_values:
@@ -125,6 +93,35 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
     reset_sequences(Asset, SourceRecord, Identifier)
     analyze(Asset._meta.db_table, SourceRecord._meta.db_table, Identifier._meta.db_table)
     return counts
+
+
+def _asset_row(inventory: Inventory, i: int, shown: dict, asset_id: int, source_id: int, now) -> tuple:
+    """The asset of inventory machine ``i``, already reconciled from its one source (``ASSET_COLUMNS`` order)."""
+    seen = inventory.records[i].last_seen
+    values = []
+    for name in REPORTED_ATTRIBUTES:
+        value = shown[name]
+        values.append(_jsonable(value) or [] if name in LIST_ATTRIBUTES else value or "")
+    provenance = {name: source_id for name in REPORTED_ATTRIBUTES if shown[name]}
+    kind = "managed" if i % 7 == 0 else "unmanaged"
+    return (asset_id, inventory.uuids[i], kind, *values, provenance, seen, seen, False, False, now, now)
+
+
+def _source_row(record, shown: dict, connector, asset_id: int, source_id: int) -> tuple:
+    """The source record of one machine (``SOURCE_COLUMNS`` order)."""
+    seen = record.last_seen
+    return (
+        source_id,
+        connector.pk,
+        record.source_key,
+        asset_id,
+        {name: _jsonable(shown[name]) for name in REPORTED_ATTRIBUTES},
+        shown.get("attributes") or {},
+        record.updated_at,
+        seen,
+        seen,
+        False,
+    )
 
 
 # --- the list page's million assets ---------------------------------------------------------------------------

@@ -37,146 +37,190 @@ def _ok(section) -> bool:
 
 
 def build_rows(results: dict) -> list[Row]:
+    """The table's rows, part by part, then one row per failed or skipped part."""
     vendor = results["environment"]["database"]["vendor"]
-    rows: list[Row] = []
-    setup = results.get("setup") or {}
-    if setup:
-        rows.append(
-            Row(
-                "[setup] inventory loaded",
-                f"{_n(setup['assets'])} assets, {_n(setup['identifiers'])} identifiers "
-                f"in {setup['load_seconds']:.1f} s",
-            )
-        )
+    return [
+        *_setup_rows(results.get("setup") or {}),
+        *_throughput_rows(results, vendor),
+        *_query_rows(results.get("queries_per_chunk")),
+        *_intake_rows(results.get("intake")),
+        *_memory_rows(results.get("memory")),
+        *_list_page_rows(results.get("list_page")),
+        *_status_rows(results),
+    ]
 
+
+def _setup_rows(setup: dict) -> list[Row]:
+    if not setup:
+        return []
+    return [
+        Row(
+            "[setup] inventory loaded",
+            f"{_n(setup['assets'])} assets, {_n(setup['identifiers'])} identifiers in {setup['load_seconds']:.1f} s",
+        )
+    ]
+
+
+def _throughput_rows(results: dict, vendor: str) -> list[Row]:
+    """Parts 1-3: each run (the largest against its target), the bulk_create baseline and ratio, scaling."""
     throughput = results.get("throughput")
+    if not _ok(throughput):
+        return []
+    rows: list[Row] = []
+    runs = throughput["runs"]
+    largest = max(runs, key=lambda run: run["records"])
+    for run in runs:
+        target = THROUGHPUT_TARGET[vendor] if run is largest else None
+        rows.append(
+            Row(
+                f"[1] identify+merge M={_n(run['records'])} into N={_n(throughput['inventory_assets'])}",
+                f"{_n(run['records_per_second'])} rec/s ({run['seconds']:.2f} s)",
+                f">= {_n(target)} rec/s" if target else "",
+                run["records_per_second"] >= target if target else None,
+            )
+        )
     baseline = results.get("baseline")
-    if _ok(throughput):
-        runs = throughput["runs"]
-        largest = max(runs, key=lambda run: run["records"])
-        for run in runs:
-            is_target = run is largest
-            target = THROUGHPUT_TARGET[vendor] if is_target else None
-            rows.append(
-                Row(
-                    f"[1] identify+merge M={_n(run['records'])} into N={_n(throughput['inventory_assets'])}",
-                    f"{_n(run['records_per_second'])} rec/s ({run['seconds']:.2f} s)",
-                    f">= {_n(target)} rec/s" if target else "",
-                    run["records_per_second"] >= target if target else None,
-                )
-            )
-        if _ok(baseline):
-            for run in baseline["runs"]:
-                rows.append(
-                    Row(
-                        f"[2] bulk_create baseline M={_n(run['rows'])}",
-                        f"{_n(run['rows_per_second'])} rows/s ({run['seconds']:.2f} s)",
-                    )
-                )
-            for size, ratio in baseline["ratio"].items():
-                is_target = int(size) == largest["records"] and vendor == "sqlite"
-                rows.append(
-                    Row(
-                        f"[2] identify+merge / bulk_create M={_n(int(size))}",
-                        f"{ratio:.1f}x",
-                        f"<= {BULK_RATIO_TARGET:.0f}x" if is_target else "",
-                        ratio <= BULK_RATIO_TARGET if is_target else None,
-                    )
-                )
-        scaling = results.get("scaling")
-        if _ok(scaling) and scaling.get("time_ratio") is not None:
-            rows.append(
-                Row(
-                    f"[3] scaling time({_n(scaling['large'])})/time({_n(scaling['small'])})",
-                    f"{scaling['time_ratio']:.2f} (size ratio {scaling['size_ratio']:.1f})",
-                    f"<= {scaling['target']:.1f}",
-                    scaling["time_ratio"] <= scaling["target"],
-                )
-            )
-    queries = results.get("queries_per_chunk")
-    if _ok(queries):
-        chunks = queries["chunks"]
-        counts = {size: entry["queries"] for size, entry in chunks.items()}
-        resent = {size: entry.get("resent_queries", entry["queries"]) for size, entry in chunks.items()}
-        spread = max(
-            max(counts.values()) - min(counts.values()),
-            max(resent.values()) - min(resent.values()),
-        )
+    if _ok(baseline):
+        rows.extend(_baseline_rows(baseline, largest["records"], vendor))
+    scaling = results.get("scaling")
+    if _ok(scaling) and scaling.get("time_ratio") is not None:
         rows.append(
             Row(
-                "[4] queries per chunk (" + " / ".join(_n(int(size)) for size in counts) + " records)",
-                " / ".join(str(count) for count in counts.values())
-                + " new keys; "
-                + " / ".join(str(count) for count in resent.values())
-                + " re-sent",
-                f"independent of size (+-{QUERY_SLACK})",
-                spread <= QUERY_SLACK,
+                f"[3] scaling time({_n(scaling['large'])})/time({_n(scaling['small'])})",
+                f"{scaling['time_ratio']:.2f} (size ratio {scaling['size_ratio']:.1f})",
+                f"<= {scaling['target']:.1f}",
+                scaling["time_ratio"] <= scaling["target"],
             )
         )
-    intake = results.get("intake")
-    if _ok(intake):
-        top = str(max(int(senders) for senders in intake["intake"]))
-        for endpoint in ("intake", "trivial"):
-            for senders, run in intake[endpoint].items():
-                label = "intake (signed, 1 asset)" if endpoint == "intake" else "trivial view (same POST)"
-                value = (
-                    f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, {_n(run['requests_per_second'])} req/s"
-                )
-                if run.get("server_requests"):
-                    value += f" [server p50 {run['server_p50_ms']:.1f}, p99 {run['server_p99_ms']:.1f}]"
-                if run["unexpected"]:
-                    value += f" ({run['unexpected']} unexpected replies)"
-                checks = endpoint == "intake" and senders == top
-                rows.append(
-                    Row(
-                        f"[5] {label}, {senders} sender{'s' if senders != '1' else ''}",
-                        value,
-                        f"p50 <= {INTAKE_P50_MS:.0f} ms, p99 <= {INTAKE_P99_MS:.0f} ms" if checks else "",
-                        (run["p50_ms"] <= INTAKE_P50_MS and run["p99_ms"] <= INTAKE_P99_MS and not run["unexpected"])
-                        if checks
-                        else None,
-                    )
-                )
-        for senders, ratio in intake["p50_ratio"].items():
-            checks = senders == top
-            rows.append(
-                Row(
-                    f"[5] intake p50 / trivial p50, {senders} sender{'s' if senders != '1' else ''}",
-                    f"{ratio:.2f}x",
-                    f"<= {INTAKE_TRIVIAL_RATIO:.0f}x" if checks else "",
-                    ratio <= INTAKE_TRIVIAL_RATIO if checks else None,
-                )
-            )
-    memory = results.get("memory")
-    if _ok(memory):
+    return rows
+
+
+def _baseline_rows(baseline: dict, largest: int, vendor: str) -> list[Row]:
+    rows = [
+        Row(
+            f"[2] bulk_create baseline M={_n(run['rows'])}",
+            f"{_n(run['rows_per_second'])} rows/s ({run['seconds']:.2f} s)",
+        )
+        for run in baseline["runs"]
+    ]
+    for size, ratio in baseline["ratio"].items():
+        is_target = int(size) == largest and vendor == "sqlite"
         rows.append(
             Row(
-                f"[6] worker peak memory, {memory['delivery_mib']:.1f} MiB delivery ({_n(memory['records'])} records)",
-                f"+{memory['above_idle_mib']:.0f} MiB (idle {memory['idle_mib']:.0f}, peak {memory['peak_mib']:.0f}; "
-                f"{memory['seconds']:.1f} s, {memory['status']})",
-                f"<= {MEMORY_MIB:.0f} MiB above idle",
-                memory["above_idle_mib"] <= MEMORY_MIB and memory["status"] == "processed",
+                f"[2] identify+merge / bulk_create M={_n(int(size))}",
+                f"{ratio:.1f}x",
+                f"<= {BULK_RATIO_TARGET:.0f}x" if is_target else "",
+                ratio <= BULK_RATIO_TARGET if is_target else None,
             )
         )
-    listing = results.get("list_page")
-    if _ok(listing):
-        labels = {
-            "first_page": "first page",
-            "filtered_page": "filtered page",
-            "connector_page": "oldest connector's assets",
-        }
-        for name, label in labels.items():
-            page = listing.get(name)
-            if page is None:
-                continue
-            rows.append(
-                Row(
-                    f"[7] list page over {_n(listing['assets'])} assets: {label}",
-                    f"{page['median_ms']:.0f} ms median ({page['queries']} queries, {page['db_ms']:.0f} ms in SQL)",
-                    f"<= {LIST_PAGE_MS:.0f} ms",
-                    page["median_ms"] <= LIST_PAGE_MS,
-                )
+    return rows
+
+
+def _query_rows(queries) -> list[Row]:
+    """Part 4: the counts for new and re-sent keys must not depend on the chunk size."""
+    if not _ok(queries):
+        return []
+    chunks = queries["chunks"]
+    counts = {size: entry["queries"] for size, entry in chunks.items()}
+    resent = {size: entry.get("resent_queries", entry["queries"]) for size, entry in chunks.items()}
+    spread = max(
+        max(counts.values()) - min(counts.values()),
+        max(resent.values()) - min(resent.values()),
+    )
+    return [
+        Row(
+            "[4] queries per chunk (" + " / ".join(_n(int(size)) for size in counts) + " records)",
+            " / ".join(str(count) for count in counts.values())
+            + " new keys; "
+            + " / ".join(str(count) for count in resent.values())
+            + " re-sent",
+            f"independent of size (+-{QUERY_SLACK})",
+            spread <= QUERY_SLACK,
+        )
+    ]
+
+
+def _senders(count: str) -> str:
+    return f"{count} sender{'s' if count != '1' else ''}"
+
+
+def _intake_rows(intake) -> list[Row]:
+    """Part 5: every run of both endpoints, then the intake/trivial ratios; the most senders has the targets."""
+    if not _ok(intake):
+        return []
+    rows: list[Row] = []
+    top = str(max(int(senders) for senders in intake["intake"]))
+    for endpoint in ("intake", "trivial"):
+        for senders, run in intake[endpoint].items():
+            rows.append(_intake_run_row(endpoint, senders, run, checks=endpoint == "intake" and senders == top))
+    for senders, ratio in intake["p50_ratio"].items():
+        checks = senders == top
+        rows.append(
+            Row(
+                f"[5] intake p50 / trivial p50, {_senders(senders)}",
+                f"{ratio:.2f}x",
+                f"<= {INTAKE_TRIVIAL_RATIO:.0f}x" if checks else "",
+                ratio <= INTAKE_TRIVIAL_RATIO if checks else None,
             )
+        )
+    return rows
+
+
+def _intake_run_row(endpoint: str, senders: str, run: dict, *, checks: bool) -> Row:
+    label = "intake (signed, 1 asset)" if endpoint == "intake" else "trivial view (same POST)"
+    value = f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, {_n(run['requests_per_second'])} req/s"
+    if run.get("server_requests"):
+        value += f" [server p50 {run['server_p50_ms']:.1f}, p99 {run['server_p99_ms']:.1f}]"
+    if run["unexpected"]:
+        value += f" ({run['unexpected']} unexpected replies)"
+    return Row(
+        f"[5] {label}, {_senders(senders)}",
+        value,
+        f"p50 <= {INTAKE_P50_MS:.0f} ms, p99 <= {INTAKE_P99_MS:.0f} ms" if checks else "",
+        (run["p50_ms"] <= INTAKE_P50_MS and run["p99_ms"] <= INTAKE_P99_MS and not run["unexpected"])
+        if checks
+        else None,
+    )
+
+
+def _memory_rows(memory) -> list[Row]:
+    if not _ok(memory):
+        return []
+    return [
+        Row(
+            f"[6] worker peak memory, {memory['delivery_mib']:.1f} MiB delivery ({_n(memory['records'])} records)",
+            f"+{memory['above_idle_mib']:.0f} MiB (idle {memory['idle_mib']:.0f}, peak {memory['peak_mib']:.0f}; "
+            f"{memory['seconds']:.1f} s, {memory['status']})",
+            f"<= {MEMORY_MIB:.0f} MiB above idle",
+            memory["above_idle_mib"] <= MEMORY_MIB and memory["status"] == "processed",
+        )
+    ]
+
+
+LIST_PAGE_LABELS = {
+    "first_page": "first page",
+    "filtered_page": "filtered page",
+    "connector_page": "oldest connector's assets",
+}
+
+
+def _list_page_rows(listing) -> list[Row]:
+    if not _ok(listing):
+        return []
+    return [
+        Row(
+            f"[7] list page over {_n(listing['assets'])} assets: {label}",
+            f"{page['median_ms']:.0f} ms median ({page['queries']} queries, {page['db_ms']:.0f} ms in SQL)",
+            f"<= {LIST_PAGE_MS:.0f} ms",
+            page["median_ms"] <= LIST_PAGE_MS,
+        )
+        for name, label in LIST_PAGE_LABELS.items()
+        if (page := listing.get(name)) is not None
+    ]
+
+
+def _status_rows(results: dict) -> list[Row]:
+    rows = []
     for key, section in results.items():
         if isinstance(section, dict) and "error" in section:
             rows.append(Row(f"[!] {key}", f"FAILED: {section['error'][:80]}", "", False))

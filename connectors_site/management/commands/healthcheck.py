@@ -2,7 +2,7 @@ import json as jsonlib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors_site.health import health_report
+from connectors_site.common.health import health_report
 
 
 class Command(BaseCommand):

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors_site.roles import CONNECTOR_ADMINS
+from connectors_site.common.roles import CONNECTOR_ADMINS
 
 
 def ensure_admin(stdout) -> None:
