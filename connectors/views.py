@@ -8,7 +8,7 @@ view is POST-only behind ``admin_required``; a Viewer gets 403 on them whatever 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -43,6 +43,7 @@ from .forms import (
     RuleRequiredForm,
 )
 from .models import Connector, ConnectorRule, Delivery
+from .preview import preview_identification
 from .services import (
     Credentials,
     RuleSelectionError,
@@ -562,28 +563,13 @@ def connector_rule_options(request: HtmxHttpRequest, connector_uuid) -> HttpResp
     return _rules_changed(request, connector, partial="options", error=error, saved=saved, focus=f"option-{option}")
 
 
-def _preview_function() -> Callable[[Connector, dict], dict] | None:
-    # assets.services.preview_identification is written alongside this UI; until it exists the preview says so
-    # instead of breaking the whole page.
-    from assets import services as asset_services
-
-    return getattr(asset_services, "preview_identification", None)
-
-
 @require_POST
 def connector_rule_preview(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     """Which rule would decide one pasted record, and why. Writes nothing, so Viewers may use it too."""
     connector = _get_connector(connector_uuid)
     form = PreviewForm(request.POST)
-    preview = None
-    unavailable = False
-    if form.is_valid():
-        preview_identification = _preview_function()
-        if preview_identification is None:
-            unavailable = True
-        else:
-            preview = preview_identification(connector, form.cleaned_data["record"])
-    context = _rules_context(connector, preview=preview, preview_unavailable=unavailable)
+    preview = preview_identification(connector, form.cleaned_data["record"]) if form.is_valid() else None
+    context = _rules_context(connector, preview=preview)
     context["preview_form"] = form
     template = "connectors/connector_rules.html"
     if request.htmx:
