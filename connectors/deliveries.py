@@ -25,8 +25,8 @@ from assets.models import Decision
 from assets.services import ProcessResult, engine_config, process_chunk, process_deletions
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
+from .formats import PARSERS, PayloadError, decode_json
 from .models import Connector, Delivery
-from .parsers import PARSERS, PayloadError, decode_json
 from .services import record_event
 from .tasks import process_delivery_task
 

@@ -11,8 +11,8 @@ from assets import engine
 from assets.models import Asset
 from assets.services import engine_config, load_index
 
+from .formats import PayloadError, parse_native
 from .models import Connector
-from .parsers import PayloadError, parse_native
 
 
 def _asset_link(asset: Asset) -> dict:

@@ -17,8 +17,8 @@ from assets.models import Asset, IdentificationRule, SourceRecord
 from assets.records import AssetRecord
 from assets.services import engine_config, process_chunk
 from connectors.choices import ConnectorAction, Module, PayloadFormat
+from connectors.formats import PARSERS
 from connectors.models import Connector, ConnectorEvent, ConnectorRule, Delivery
-from connectors.parsers import PARSERS
 from connectors.services import do_set_enabled, token_matches, verification_secrets
 from connectors.views import ONE_TIME_SECRETS_KEY, sample_payload
 
