@@ -8,6 +8,7 @@ records of ``assets.records``, safe to call on untrusted input and tested withou
 * :mod:`.decode`: the body as a whole (UTF-8, JSON, nesting depth, record count) and :class:`PayloadError`;
 * :mod:`.values`: cleaning one value of one record, shared by every format (the rules are in its docstring);
 * :mod:`.native`, :mod:`.csam`: one module per format, each with one public ``parse_<name>(data)``;
+* :mod:`.samples`: the one sample asset the UI and the test delivery show, in each format.
 
 Whole-body vs per-record errors: :class:`PayloadError` means the body cannot be used at all (not UTF-8, not
 JSON, nested too deeply, the wrong top-level shape, too many entries). Anything wrong inside one asset becomes
