@@ -25,8 +25,9 @@ from assets.models import Decision
 from assets.services import ProcessResult, engine_config, process_chunk, process_deletions
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
+from .formats import PARSERS, PayloadError, decode_json
+from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
 from .models import Connector, ConnectorEvent, Delivery
-from .parsers import PARSERS, PayloadError, decode_json
 from .tasks import process_delivery_task
 
 logger = logging.getLogger(__name__)
@@ -119,46 +120,14 @@ def store_delivery(
     return Received(delivery, created=True)
 
 
-SAMPLE_TEST_ASSET = {
-    "source_key": "connector-test-asset",
-    "hostname": "connector-test-01",
-    "fqdn": "connector-test-01.example.invalid",
-    "ip_addresses": ["192.0.2.10"],
-    "mac_addresses": ["02:00:5e:10:00:01"],
-    "serial_number": "TEST-CONNECTOR-0001",
-    "os": "Linux",
-    "os_version": "test",
-    "asset_type": "test",
-    "tags": ["connector-test"],
-}
-
-
 def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
     """One sample asset through the real path: stored, queued and processed by the worker like any push."""
+    now = timezone.now().isoformat()
     if connector.payload_format == PayloadFormat.CSAM:
-        body = {
-            "connectorMetaData": {
-                "requestId": str(uuid.uuid4()),
-                "connectorUuid": str(connector.uuid),
-                "assetCount": 1,
-            },
-            "assetData": [
-                {
-                    "identityAttributes": {
-                        "sourceNativeKey": SAMPLE_TEST_ASSET["source_key"],
-                        "hostName": SAMPLE_TEST_ASSET["hostname"],
-                        "fqdn": SAMPLE_TEST_ASSET["fqdn"],
-                        "ipAddress": SAMPLE_TEST_ASSET["ip_addresses"],
-                        "macAddress": SAMPLE_TEST_ASSET["mac_addresses"][0],
-                        "serialNumber": SAMPLE_TEST_ASSET["serial_number"],
-                    },
-                    "coreAttributes": {"operatingSystem": "Linux", "osVersion": "test"},
-                    "sourceLastUpdatedDate": timezone.now().isoformat(),
-                }
-            ],
-        }
+        meta = {"requestId": str(uuid.uuid4()), "connectorUuid": str(connector.uuid), "assetCount": 1}
+        body = csam_body(sample_record(*EXAMPLE_FIELDS), meta, sourceLastUpdatedDate=now)
     else:
-        body = {"assets": [{**SAMPLE_TEST_ASSET, "updated_at": timezone.now().isoformat()}]}
+        body = native_body(sample_record(), updated_at=now)
     with transaction.atomic():
         received = store_delivery(
             connector,

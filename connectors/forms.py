@@ -8,6 +8,7 @@ import uuid
 from django import forms
 
 from .choices import MODULE_HELP, Module, PayloadFormat
+from .formats.samples import IDENTITY_FIELDS, one_field_per_line, sample_record
 from .models import Connector
 
 NAME_MAX_LENGTH = Connector._meta.get_field("name").max_length
@@ -150,20 +151,8 @@ class RuleOptionForm(forms.Form):
     value = forms.TypedChoiceField(choices=[("1", "On"), ("0", "Off")], coerce=lambda value: value == "1")
 
 
-PREVIEW_SAMPLE = {
-    "source_key": "cmdb-4711",
-    "hostname": "web-01",
-    "fqdn": "web-01.corp.example.com",
-    "ip_addresses": ["10.0.0.12"],
-    "mac_addresses": ["00:1a:2b:3c:4d:5e"],
-    "serial_number": "SN-0042-XYZ",
-}
-
-
-#: The sample as the preview textarea shows it: one field per line.
-PREVIEW_SAMPLE_TEXT = (
-    "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in PREVIEW_SAMPLE.items()) + "\n}"
-)
+#: The sample asset's identity as the preview textarea shows it: one field per line.
+PREVIEW_SAMPLE_TEXT = one_field_per_line(sample_record(*IDENTITY_FIELDS))
 
 
 class PreviewForm(forms.Form):

@@ -27,8 +27,8 @@ from connectors_site.common.api import problem
 
 from .choices import PayloadFormat
 from .deliveries import Received, store_delivery
+from .formats import PARSERS, PayloadError, csam_connector_uuid, decode_json
 from .models import Connector, Delivery
-from .parsers import PARSERS, PayloadError, csam_connector_uuid, decode_json
 from .services import token_matches, verification_secrets
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")

@@ -7,8 +7,6 @@ Each write answers an HTMX request with only the part it changed (``connector_ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,6 +19,7 @@ from connectors_site.common.roles import admin_required
 
 from .forms import PREVIEW_SAMPLE_TEXT, PreviewForm, RuleMoveForm, RuleOptionForm, RuleRequiredForm
 from .models import Connector
+from .preview import preview_identification
 from .views import connector_or_404
 
 
@@ -171,28 +170,12 @@ def connector_rule_options(request: HtmxHttpRequest, connector_uuid) -> HttpResp
     return _rules_changed(request, connector, partial="options", error=error, saved=saved, focus=f"option-{option}")
 
 
-def _preview_function() -> Callable[[Connector, dict], dict] | None:
-    # assets.services.preview_identification is written alongside this UI; until it exists the preview says so
-    # instead of breaking the whole page.
-    from assets import services as asset_services
-
-    return getattr(asset_services, "preview_identification", None)
-
-
-@require_POST
 def connector_rule_preview(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     """Which rule would decide one pasted record, and why. Writes nothing, so Viewers may use it too."""
     connector = connector_or_404(connector_uuid)
     form = PreviewForm(request.POST)
-    preview = None
-    unavailable = False
-    if form.is_valid():
-        preview_identification = _preview_function()
-        if preview_identification is None:
-            unavailable = True
-        else:
-            preview = preview_identification(connector, form.cleaned_data["record"])
-    context = _rules_context(connector, preview=preview, preview_unavailable=unavailable)
+    preview = preview_identification(connector, form.cleaned_data["record"]) if form.is_valid() else None
+    context = _rules_context(connector, preview=preview)
     context["preview_form"] = form
     template = "connectors/connector_rules.html"
     if request.htmx:

@@ -34,7 +34,8 @@ from connectors_site.common.sorting import Sorting
 
 from .choices import Module, PayloadFormat
 from .filtersets import ConnectorFilterSet
-from .forms import PREVIEW_SAMPLE, BulkActionForm, ConnectorForm
+from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
+from .forms import BulkActionForm, ConnectorForm
 from .models import Connector, Delivery
 from .services import (
     Credentials,
@@ -80,23 +81,10 @@ def _pop_secrets(request: HttpRequest, connector: Connector) -> dict | None:
 
 def sample_payload(connector: Connector) -> dict:
     """A one-asset body in the connector's payload format, for the curl example."""
+    record = sample_record(*EXAMPLE_FIELDS)
     if connector.payload_format == PayloadFormat.CSAM:
-        return {
-            "connectorMetaData": {"connectorUuid": str(connector.uuid)},
-            "assetData": [
-                {
-                    "identityAttributes": {
-                        "sourceNativeKey": "cmdb-4711",
-                        "hostName": "web-01",
-                        "fqdn": "web-01.corp.example.com",
-                        "ipAddress": ["10.0.0.12"],
-                        "serialNumber": "SN-0042-XYZ",
-                    },
-                    "coreAttributes": {"operatingSystem": "Ubuntu", "osVersion": "24.04"},
-                }
-            ],
-        }
-    return {"assets": [PREVIEW_SAMPLE | {"os": "Ubuntu", "os_version": "24.04"}]}
+        return csam_body(record, {"connectorUuid": str(connector.uuid)})
+    return native_body(record)
 
 
 def _sample_body(connector: Connector) -> str:

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from assets.engine.records import AssetRecord
 from assets.models import Asset, Decision, Identifier, SourceRecord
-from assets.services import preview_identification, process_records
+from assets.services import process_records
 from connectors.choices import Module
 from connectors.services import update_connector
 
@@ -157,16 +157,6 @@ def test_queries_per_chunk_do_not_grow_with_chunk_size(make_connector):
     small = count(cmdb, [machine(i, os="new") for i in range(3000, 3005)])
     large = count(cmdb, [machine(i, os="new") for i in range(3100, 3300)])
     assert large <= small + 2, (small, large)
-
-
-def test_preview_writes_nothing(connector):
-    process_records(connector, [machine(1)])
-    before = (Asset.objects.count(), Decision.objects.count(), SourceRecord.objects.count())
-    preview = preview_identification(connector, {"source_key": "new", "serial_number": "SN000001"})
-    assert preview["outcome"] == "merged" and preview["rule"] == "Serial number"
-    assert preview["candidates"][0]["name"] == "host-1"
-    assert (Asset.objects.count(), Decision.objects.count(), SourceRecord.objects.count()) == before
-    assert preview_identification(connector, {"hostname": "x"})["errors"]
 
 
 def test_default_rule_ranks_candidates_reached_through_different_values(make_connector):

@@ -17,8 +17,8 @@ from assets.engine.records import AssetRecord
 from assets.models import Asset, IdentificationRule, RuleSelection, SourceRecord
 from assets.services import engine_config, process_chunk
 from connectors.choices import ConnectorAction, Module, PayloadFormat
+from connectors.formats import PARSERS
 from connectors.models import Connector, ConnectorEvent, Delivery
-from connectors.parsers import PARSERS
 from connectors.services import set_enabled, token_matches, verification_secrets
 from connectors.views import ONE_TIME_SECRETS_KEY, sample_payload
 
