@@ -26,7 +26,7 @@ from standardwebhooks.webhooks import Webhook
 from connectors_site.api import problem
 
 from .choices import PayloadFormat
-from .deliveries import Received, store_delivery
+from .inbox import Received, store_delivery
 from .models import Connector, Delivery
 from .parsers import PARSERS, PayloadError, csam_connector_uuid, decode_json
 from .services import token_matches, verification_secrets
