@@ -2,16 +2,14 @@
 
 One chunk of records is one transaction: lock the identities it touches, load the slice of the inventory it can
 match (a fixed number of queries whatever the chunk size), run the pure engine, then write assets, source
-records, identifiers and decisions in bulk and re-derive the touched assets' reconciled attributes.
+records, identifiers and decisions in bulk (assets.writes) and re-derive the touched assets' reconciled attributes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -20,13 +18,14 @@ from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from connectors_site.common.db import allocate_ids, delete_rows, insert_rows, select_by_keys, update_rows
+from connectors_site.common.db import select_by_keys, update_rows
 
 from . import engine
-from .choices import AssetKind, DecisionOutcome
+from .choices import DecisionOutcome
 from .engine import Outcome
-from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES, AssetRecord
+from .engine.records import REPORTED_ATTRIBUTES, AssetRecord
 from .models import Asset, Decision, Identifier, SourceRecord
+from .writes import apply_decisions, refresh_last_seen, shown_values, write_decisions
 
 #: Advisory-lock buckets on PostgreSQL. Bounded so a big chunk never exhausts the shared lock table; records that
 #: share an identity always hash to the same bucket, so they are serialized.
@@ -78,17 +77,29 @@ def process_records(
     delivery=None,
     chunk_size: int | None = None,
     config: engine.EngineConfig | None = None,
+    received_at: datetime | None = None,
+    result: ProcessResult | None = None,
+    after_chunk: Callable[[ProcessResult], None] | None = None,
 ) -> ProcessResult:
-    """Identify and write ``records`` (and mark ``deleted`` source keys gone) for one connector.
+    """Identify and write ``records`` (and mark ``deleted`` source keys gone) for one connector: the one chunk
+    loop, run by the delivery worker, the tests and the benchmark alike.
+
+    Each chunk of ``chunk_size`` records (default ``IDENTIFICATION_CHUNK_SIZE``) is one transaction
+    (``process_chunk``); ``received_at`` dates the records that carry no timestamp of their own. Counts are added
+    to ``result`` (a fresh one by default; the worker's already counts the records its parser rejected), and
+    ``after_chunk(result)`` runs after each committed chunk (the worker renews its lease and stores the counts).
 
     Safe to run twice on the same input: the second run matches every record by its source native key and
     leaves the inventory as the first run left it.
     """
     chunk_size = chunk_size or settings.IDENTIFICATION_CHUNK_SIZE
     config = config or engine_config(connector)
-    result = ProcessResult()
+    result = ProcessResult() if result is None else result
     for start in range(0, len(records), chunk_size):
-        result.add(process_chunk(connector, records[start : start + chunk_size], delivery=delivery, config=config))
+        chunk = records[start : start + chunk_size]
+        result.add(process_chunk(connector, chunk, delivery=delivery, config=config, received_at=received_at))
+        if after_chunk is not None:
+            after_chunk(result)
     if deleted:
         result.add(process_deletions(connector, deleted, delivery=delivery))
     return result
@@ -125,11 +136,6 @@ def _source_rows(connector, source_keys: set[str]) -> dict[str, tuple]:
             "pk", "source_key", "asset_id", "first_seen", "source_updated_at", "digest", "deleted"
         )
     }
-
-
-def _digest(asset_id: int, attributes: dict, extra: dict, keys: set, updated: datetime | None) -> str:
-    payload = [asset_id, attributes, extra, sorted(keys), updated.isoformat() if updated else None]
-    return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
 def load_index(
@@ -201,8 +207,23 @@ def process_chunk(
     source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
     index = load_index(connector, normalized, source_rows)
     decisions = engine.identify_records(records, index, config, normalized)
+    result = _count_outcomes(decisions, received=len(records))
 
-    result = ProcessResult(received=len(records))
+    if connector.csam_enabled:
+        written = apply_decisions(connector, decisions, index, source_rows, delivery=delivery, now=now)
+        # Existing assets whose sources changed are re-derived from all their live sources.
+        reconcile_assets(written.touched)
+        refresh_last_seen(written.refreshed, skip_assets=written.touched)
+        asset_ids = written.target_to_asset
+    else:
+        asset_ids = {d.asset_id: d.asset_id for d in decisions if d.asset_id}
+    write_decisions(connector, decisions, asset_ids, delivery=delivery, inventory_changed=connector.csam_enabled)
+    return result
+
+
+def _count_outcomes(decisions, *, received: int) -> ProcessResult:
+    """The delivery log's counters for one chunk's decisions; an engine error is also a per-record error."""
+    result = ProcessResult(received=received)
     for decision in decisions:
         if decision.outcome == Outcome.AMBIGUOUS:
             result.created += decision.new_asset_key is not None
@@ -218,257 +239,7 @@ def process_chunk(
                     "source_key": decision.source_key,
                 }
             )
-
-    if connector.csam_enabled:
-        asset_ids = _apply(connector, decisions, index, source_rows, delivery=delivery, now=now)
-    else:
-        asset_ids = {d.asset_id for d in decisions if d.asset_id}
-        asset_ids = {key: key for key in asset_ids}
-    _write_decisions(connector, decisions, asset_ids, delivery=delivery, inventory_changed=connector.csam_enabled)
     return result
-
-
-def _apply(
-    connector, decisions, index: engine.IdentityIndex, source_rows: dict, *, delivery, now: datetime
-) -> dict[int, int]:
-    """Write what the decisions say. Returns a map from engine targets (asset ids, new keys) to asset ids.
-
-    Rows are built as tuples and written with one statement per table (see connectors_site.common.db): ids of new
-    assets and source records are reserved first, so a new asset is inserted already reconciled from the sources
-    that create it, and only existing assets are re-read to be reconciled.
-    """
-    # The last word on each source key wins (a key repeated in a chunk is one source record).
-    final: dict[str, engine.Decision] = {}
-    for decision in decisions:
-        if decision.outcome in _WRITES and (decision.asset_id or decision.new_asset_key):
-            final[decision.source_key] = decision
-
-    new_keys = sorted({d.new_asset_key for d in final.values() if d.new_asset_key}, reverse=True)
-    target_to_asset: dict[int, int] = dict(zip(new_keys, allocate_ids(Asset, len(new_keys)), strict=True))
-    new_source_keys = [key for key in final if key not in source_rows]
-    new_source_ids = dict(zip(new_source_keys, allocate_ids(SourceRecord, len(new_source_keys)), strict=True))
-    delivery_id = delivery.pk if delivery else None
-
-    source_inserts, source_updates, refreshed = [], [], []
-    identifier_inserts: list[tuple] = []
-    updated_sources: dict[int, tuple[int, set[tuple[str, str]]]] = {}
-    born: dict[int, list[tuple]] = defaultdict(list)  # new asset id -> its sources
-    duplicates: set[int] = set()
-    for key, decision in final.items():
-        asset_id = decision.asset_id or target_to_asset[decision.new_asset_key]
-        normalized = decision.normalized
-        record = normalized.record
-        attributes = {name: _jsonable(normalized.attributes.get(name)) for name in REPORTED_ATTRIBUTES}
-        extra = normalized.attributes.get("attributes") or {}
-        seen = record.last_seen or now
-        updated = record.updated_at or record.last_seen
-        keys = {(kind, value) for kind, values in normalized.identifiers.items() for value in values}
-        digest = _digest(asset_id, attributes, extra, keys, updated)
-        if key in source_rows:
-            source_id, _, _, _, previous_digest, was_deleted = source_rows[key]
-            if digest == previous_digest and not was_deleted:
-                # The same report again (a scheduled full sync): nothing to re-derive, only "last seen" moves.
-                refreshed.append((source_id, asset_id, seen, delivery_id))
-                continue
-            source_updates.append(
-                (source_id, asset_id, attributes, extra, updated, digest, seen, False, None, delivery_id)
-            )
-            updated_sources[source_id] = (asset_id, keys)
-        else:
-            source_id = new_source_ids[key]
-            source_inserts.append(
-                (
-                    source_id,
-                    connector.pk,
-                    key,
-                    asset_id,
-                    attributes,
-                    extra,
-                    updated,
-                    digest,
-                    seen,
-                    seen,
-                    False,
-                    delivery_id,
-                )
-            )
-            identifier_inserts.extend((kind, value, asset_id, source_id) for kind, value in keys)
-        if decision.asset_id is None:
-            born[asset_id].append((engine.SourceValues(source_id, connector.trust_rank, updated, attributes), seen))
-            if decision.possible_duplicate:
-                duplicates.add(asset_id)
-
-    # New assets, inserted already reconciled from the sources that create them.
-    asset_rows = []
-    for asset_id, sources in born.items():
-        shown = engine.reconcile([values for values, _ in sources])
-        first_seen, last_seen = min(seen for _, seen in sources), max(seen for _, seen in sources)
-        asset_rows.append(
-            (
-                asset_id,
-                uuid.uuid4(),
-                AssetKind.UNMANAGED,
-                *_shown_values(shown),
-                {name: source_id for name, (_, source_id) in shown.items()},
-                first_seen,
-                last_seen,
-                False,
-                asset_id in duplicates,
-                now,
-                now,
-            )
-        )
-    insert_rows(Asset, ASSET_INSERT_COLUMNS, asset_rows)
-    insert_rows(SourceRecord, _NEW_SOURCE_COLUMNS, source_inserts)
-    update_rows(SourceRecord, _SOURCE_UPDATE_COLUMNS, source_updates)
-
-    # Identifiers of updated sources: write only the difference.
-    stale: list[int] = []
-    if updated_sources:
-        have: dict[int, dict[tuple[str, str], tuple[int, int]]] = defaultdict(dict)
-        for pk, source_id, kind, value, asset_id in Identifier.objects.filter(
-            source_record_id__in=list(updated_sources)
-        ).values_list("pk", "source_record_id", "kind", "value", "asset_id"):
-            have[source_id][(kind, value)] = (pk, asset_id)
-        for source_id, (asset_id, keys) in updated_sources.items():
-            current = have.get(source_id, {})
-            stale.extend(pk for key, (pk, owner) in current.items() if key not in keys or owner != asset_id)
-            identifier_inserts.extend(
-                (kind, value, asset_id, source_id)
-                for kind, value in keys
-                if (kind, value) not in current or current[(kind, value)][1] != asset_id
-            )
-    delete_rows(Identifier, stale)
-    insert_rows(Identifier, ("kind", "value", "asset_id", "source_record_id"), identifier_inserts)
-
-    # Existing assets whose sources changed are re-derived from all their live sources.
-    changed_keys = [key for key in final if key in new_source_ids] + [
-        key for key in final if key in source_rows and source_rows[key][0] in updated_sources
-    ]
-    touched = {final[key].asset_id for key in changed_keys if final[key].asset_id}
-    touched |= {index.sources[key].asset_id for key in changed_keys if key in index.sources}
-    reconcile_assets(touched)
-    _refresh_last_seen(refreshed, skip_assets=touched)
-    target_to_asset.update({d.asset_id: d.asset_id for d in decisions if d.asset_id})
-    return target_to_asset
-
-
-_WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS})
-#: Columns of a new asset row, as written by the identification service (the benchmark loads the same way).
-ASSET_INSERT_COLUMNS = (
-    "id",
-    "uuid",
-    "kind",
-    *REPORTED_ATTRIBUTES,
-    "provenance",
-    "first_seen",
-    "last_seen",
-    "retired",
-    "possible_duplicate",
-    "created_at",
-    "updated_at",
-)
-_NEW_SOURCE_COLUMNS = (
-    "id",
-    "connector_id",
-    "source_key",
-    "asset_id",
-    "attributes",
-    "extra",
-    "source_updated_at",
-    "digest",
-    "first_seen",
-    "last_seen",
-    "deleted",
-    "last_delivery_id",
-)
-_SOURCE_UPDATE_COLUMNS = (
-    "asset_id",
-    "attributes",
-    "extra",
-    "source_updated_at",
-    "digest",
-    "last_seen",
-    "deleted",
-    "deleted_at",
-    "last_delivery_id",
-)
-
-
-def _refresh_last_seen(refreshed: list[tuple], *, skip_assets: set[int]) -> None:
-    """Unchanged reports: move the source's and its asset's "last seen" forward (never back)."""
-    if not refreshed:
-        return
-    update_rows(SourceRecord, ("last_seen", "last_delivery_id"), [(sid, seen, did) for sid, _, seen, did in refreshed])
-    latest: dict[int, datetime] = {}
-    for _, asset_id, seen, _ in refreshed:
-        if asset_id not in skip_assets and (asset_id not in latest or seen > latest[asset_id]):
-            latest[asset_id] = seen
-    stale = Asset.objects.filter(pk__in=list(latest)).values_list("pk", "last_seen")
-    update_rows(
-        Asset,
-        ("last_seen",),
-        [(pk, latest[pk]) for pk, last_seen in stale if last_seen is None or last_seen < latest[pk]],
-    )
-
-
-def _shown_values(shown: dict[str, tuple[object, int]]) -> list:
-    """The reconciled value of every reported attribute, in REPORTED_ATTRIBUTES order ("" or [] when unknown)."""
-    values = []
-    for name in REPORTED_ATTRIBUTES:
-        found = shown.get(name)
-        if found is None:
-            values.append([] if name in LIST_ATTRIBUTES else "")
-        else:
-            values.append(_jsonable(found[0]))
-    return values
-
-
-def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _write_decisions(connector, decisions, target_to_asset, *, delivery, inventory_changed: bool) -> None:
-    candidate_ids = {candidate for d in decisions for candidate in d.candidates if candidate > 0}
-    uuids = dict(Asset.objects.filter(pk__in=candidate_ids).values_list("pk", "uuid")) if candidate_ids else {}
-    note = () if inventory_changed else ("CSAM module off: decision recorded, inventory not changed",)
-    now = timezone.now()
-    delivery_id = delivery.pk if delivery else None
-    rows = []
-    for decision in decisions:
-        target = decision.asset_id or decision.new_asset_key
-        rule = decision.rule
-        rows.append(
-            (
-                connector.pk,
-                delivery_id,
-                decision.source_key[:255],
-                decision.outcome.value,
-                rule.id if rule else None,
-                rule.name if rule else "",
-                decision.compared,
-                [str(uuids[c]) for c in decision.candidates if c in uuids],
-                target_to_asset.get(target) if target else None,
-                [*decision.reasons, *note],
-                now,
-            )
-        )
-    insert_rows(Decision, _DECISION_COLUMNS, rows)
-
-
-_DECISION_COLUMNS = (
-    "connector_id",
-    "delivery_id",
-    "source_key",
-    "outcome",
-    "rule_id",
-    "rule_name",
-    "compared",
-    "candidates",
-    "asset_id",
-    "reasons",
-    "created_at",
-)
 
 
 @transaction.atomic
@@ -541,7 +312,7 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
         rows.append(
             (
                 asset_id,
-                *_shown_values(shown),
+                *shown_values(shown),
                 {name: source_id for name, (_, source_id) in shown.items()},
                 min(row[4] for row in sources),
                 max(row[5] for row in sources),

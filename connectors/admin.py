@@ -20,8 +20,8 @@ from assets.admin import ReadOnlyAdminMixin, RuleSelectionInline
 from . import services
 from .api.serializers import mask_secret
 from .choices import ConnectorStatus, Module
-from .deliveries import replay_delivery
 from .filtersets import with_module
+from .inbox import replay_delivery
 from .models import Connector, ConnectorEvent, Delivery, WorkerHeartbeat
 
 FINISHED_RESULTS = [ConnectorStatus.SUCCESS, ConnectorStatus.PARTIAL, ConnectorStatus.ERROR]

@@ -3,7 +3,7 @@
 Pages render in full for a normal request and only the part that changed for an HTMX request. While a delivery
 is queued or processing, the part that shows it polls itself (``hx-trigger="every 2s"`` on the partial, rendered
 only while something is pending, so polling stops by itself); a Refresh link does the same without JavaScript.
-Writes go through ``connectors.deliveries`` (which owns the transaction and the audit row); the write views are
+Writes go through ``connectors.inbox`` (which owns the transaction and the audit row); the write views are
 POST-only behind ``admin_required``.
 """
 
@@ -31,8 +31,8 @@ from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wa
 from connectors_site.common.roles import admin_required
 
 from .choices import DeliveryStatus
-from .deliveries import replay_delivery, send_test_delivery
 from .filtersets import DeliveryFilterSet
+from .inbox import replay_delivery, send_test_delivery
 from .models import Connector, Delivery
 
 PAGE_SIZE = 50

@@ -26,8 +26,8 @@ from standardwebhooks.webhooks import Webhook
 from connectors_site.common.api import problem
 
 from .choices import PayloadFormat
-from .deliveries import Received, store_delivery
 from .formats import PARSERS, PayloadError, csam_connector_uuid, decode_json
+from .inbox import Received, store_delivery
 from .models import Connector, Delivery
 from .services import token_matches, verification_secrets
 

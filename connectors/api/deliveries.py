@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from connectors_site.common.permissions import ReadAnyWriteAdmin
 
-from ..deliveries import replay_delivery
 from ..filtersets import DeliveryFilterSet
+from ..inbox import replay_delivery
 from ..models import Delivery
 from ..services import TOKEN_PREFIX, token_matches
 

@@ -23,7 +23,7 @@ NOTES = [
     "access log (request time, no queueing). The task backend is --intake-task-backend "
     "(default: the dummy one, so the intake is measured without the task row).",
     "Memory: a fresh `python -m connectors_site.bench.memory` process runs the worker path "
-    "(connectors.deliveries.process_delivery) on the stored delivery; peak = VmHWM after resetting it.",
+    "(connectors.worker.process_delivery) on the stored delivery; peak = VmHWM after resetting it.",
     "List page: the assets beyond the inventory are generated in SQL, each with one source record and "
     "its identifiers (host name, FQDN, serial, IP, MAC) as identification writes them, so search and "
     "filters see all of them; times are server-side (Django test client, logged-in superuser), "

@@ -18,7 +18,7 @@ from django.utils import timezone
 from assets.engine import normalize_record
 from assets.engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from assets.models import Asset, Identifier, SourceRecord
-from assets.services import ASSET_INSERT_COLUMNS
+from assets.writes import ASSET_INSERT_COLUMNS
 from connectors_site.common.db import insert_rows
 
 from .database import analyze, reset_sequences

@@ -3,7 +3,7 @@
 ``python -m connectors_site.bench.memory <delivery id>`` (with ``DATABASE_URL`` of the benchmark database) sets
 Django up, imports the worker path and opens the database connection, reads its resident set size (idle), then
 resets the kernel's high-water mark (``/proc/self/clear_refs``) and runs the real
-:func:`connectors.deliveries.process_delivery`. It prints one JSON line: idle RSS, peak RSS (``VmHWM``), the time
+:func:`connectors.worker.process_delivery`. It prints one JSON line: idle RSS, peak RSS (``VmHWM``), the time
 and the delivery's final status. Without ``clear_refs`` the peak is ``ru_maxrss``, which also covers start-up.
 """
 
@@ -46,8 +46,8 @@ def main(delivery_id: int) -> dict:
     django.setup()
     from django.db import connection
 
-    from connectors.deliveries import process_delivery
     from connectors.models import Delivery
+    from connectors.worker import process_delivery
 
     connection.ensure_connection()
     gc.collect()

@@ -19,9 +19,9 @@ from django.test import Client
 
 from assets.models import Asset, IdentificationRule, SourceRecord
 from assets.rule_selection import update_rule_selection
-from connectors.deliveries import process_delivery  # moves to connectors.worker
 from connectors.models import Connector, Delivery
 from connectors.services import create_connector
+from connectors.worker import process_delivery  # moves to connectors.worker
 
 from .quality import TRAPS, Estate, generate_estate, pairwise_quality
 

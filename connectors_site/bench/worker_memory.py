@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from connectors.deliveries import store_delivery
+from connectors.inbox import store_delivery
 from connectors.services import create_connector
 
 from . import memory as memory_probe

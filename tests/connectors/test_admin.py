@@ -299,7 +299,7 @@ def test_heartbeats_are_read_only(admin_client):
 
 def test_delivery_admin_is_read_only_and_reprocesses_through_the_service(admin_client, connector):
     from connectors.choices import ConnectorAction
-    from connectors.deliveries import store_delivery
+    from connectors.inbox import store_delivery
     from connectors.models import ConnectorEvent, Delivery
 
     delivery = store_delivery(connector, b'{"assets": [{"source_key": "admin-1"}]}').delivery

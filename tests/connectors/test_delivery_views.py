@@ -13,10 +13,11 @@ from django.urls import reverse
 
 from assets.models import Decision
 from connectors.choices import ConnectorAction, DeliveryStatus, PayloadFormat
-from connectors.deliveries import process_delivery, store_delivery
 from connectors.delivery_views import BODY_PREVIEW_BYTES, body_preview, reindent_json
+from connectors.inbox import store_delivery
 from connectors.models import ConnectorEvent, Delivery
 from connectors.services import set_enabled
+from connectors.worker import process_delivery
 
 from .helpers import asset
 

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from assets.models import Asset, SourceRecord
 from connectors.choices import DeliveryStatus, PayloadFormat
-from connectors.deliveries import process_delivery
 from connectors.models import Connector, Delivery
 from connectors.services import rotate_secret, set_enabled, update_connector
+from connectors.worker import process_delivery
 
 from .helpers import TOO_OLD, asset, post_bearer, post_signed, signed_headers
 

@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from assets.models import Asset, Decision, Identifier, SourceRecord
 from connectors.choices import DeliveryStatus
-from connectors.deliveries import process_delivery, recover_deliveries, replay_delivery, store_delivery
+from connectors.inbox import replay_delivery, store_delivery
 from connectors.models import Delivery
+from connectors.tasks import recover_deliveries
+from connectors.worker import process_delivery
 from tests.conftest import wait_for
 
 from .helpers import asset

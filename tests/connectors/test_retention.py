@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from assets.models import Asset, Decision, SourceRecord
 from connectors.choices import DeliveryStatus
-from connectors.deliveries import process_delivery, prune_deliveries, store_delivery
+from connectors.inbox import store_delivery
 from connectors.models import Delivery
+from connectors.worker import process_delivery, prune_deliveries
 
 from .helpers import asset
 

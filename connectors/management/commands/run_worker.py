@@ -21,8 +21,9 @@ from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands import db_worker
 
-from connectors.deliveries import WORKER_ID, prune_deliveries, recover_deliveries
 from connectors.models import WorkerHeartbeat
+from connectors.tasks import recover_deliveries
+from connectors.worker import WORKER_ID, prune_deliveries
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,328 @@
+"""The bulk writes of one chunk: what the engine decided becomes asset, source record, identifier and decision rows.
+
+Rows are built as plain tuples and written with one statement per table (see connectors_site.common.db): ids of new
+assets and source records are reserved first, so a new asset is inserted already reconciled from the sources
+that create it, and only existing assets are re-read to be reconciled. Re-deriving those is the caller's step
+(``assets.services.reconcile_assets``), so this module depends on the engine and the models, never back on the
+services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from connectors_site.common.db import allocate_ids, delete_rows, insert_rows, update_rows
+
+from . import engine
+from .choices import AssetKind
+from .engine import Outcome
+from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
+from .models import Asset, Decision, Identifier, SourceRecord
+
+_WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS})
+#: Columns of a new asset row, as written by the identification service (the benchmark loads the same way).
+ASSET_INSERT_COLUMNS = (
+    "id",
+    "uuid",
+    "kind",
+    *REPORTED_ATTRIBUTES,
+    "provenance",
+    "first_seen",
+    "last_seen",
+    "retired",
+    "possible_duplicate",
+    "created_at",
+    "updated_at",
+)
+_NEW_SOURCE_COLUMNS = (
+    "id",
+    "connector_id",
+    "source_key",
+    "asset_id",
+    "attributes",
+    "extra",
+    "source_updated_at",
+    "digest",
+    "first_seen",
+    "last_seen",
+    "deleted",
+    "last_delivery_id",
+)
+_SOURCE_UPDATE_COLUMNS = (
+    "asset_id",
+    "attributes",
+    "extra",
+    "source_updated_at",
+    "digest",
+    "last_seen",
+    "deleted",
+    "deleted_at",
+    "last_delivery_id",
+)
+_IDENTIFIER_COLUMNS = ("kind", "value", "asset_id", "source_record_id")
+_DECISION_COLUMNS = (
+    "connector_id",
+    "delivery_id",
+    "source_key",
+    "outcome",
+    "rule_id",
+    "rule_name",
+    "compared",
+    "candidates",
+    "asset_id",
+    "reasons",
+    "created_at",
+)
+
+
+@dataclass
+class Written:
+    """What ``apply_decisions`` wrote, and what is left for the caller to do."""
+
+    #: Engine targets (existing asset ids, new-asset keys) -> asset ids, for the decision rows.
+    target_to_asset: dict[int, int]
+    #: Existing assets whose sources changed: to be re-derived from all their live sources.
+    touched: set[int]
+    #: Unchanged reports, (source id, asset id, seen, delivery id): only "last seen" moves (``refresh_last_seen``).
+    refreshed: list[tuple]
+
+
+@dataclass
+class _SourcePlan:
+    """The rows one chunk writes for its source records, built in memory before one statement per table."""
+
+    inserts: list[tuple] = field(default_factory=list)
+    updates: list[tuple] = field(default_factory=list)
+    refreshed: list[tuple] = field(default_factory=list)
+    #: Identifiers of the new source records (those of updated ones are diffed against the table).
+    identifier_inserts: list[tuple] = field(default_factory=list)
+    #: Updated source id -> (its asset id, the identifier keys it reports now).
+    updated: dict[int, tuple[int, set[tuple[str, str]]]] = field(default_factory=dict)
+    #: New asset id -> the sources that create it, as (SourceValues, seen).
+    born: dict[int, list[tuple]] = field(default_factory=lambda: defaultdict(list))
+    duplicates: set[int] = field(default_factory=set)
+
+
+def apply_decisions(
+    connector, decisions, index: engine.IdentityIndex, source_rows: dict, *, delivery, now: datetime
+) -> Written:
+    """Write what the decisions say, step by step: keep the last word per source key, reserve ids, plan the
+    source rows, insert the new assets already reconciled, upsert the source records, write the identifiers'
+    difference, and name the existing assets to re-derive."""
+    final = _last_word_per_source(decisions)
+    new_keys = sorted({d.new_asset_key for d in final.values() if d.new_asset_key}, reverse=True)
+    target_to_asset: dict[int, int] = dict(zip(new_keys, allocate_ids(Asset, len(new_keys)), strict=True))
+    new_source_keys = [key for key in final if key not in source_rows]
+    new_source_ids = dict(zip(new_source_keys, allocate_ids(SourceRecord, len(new_source_keys)), strict=True))
+
+    delivery_id = delivery.pk if delivery else None
+    plan = _plan_source_rows(connector, final, source_rows, target_to_asset, new_source_ids, delivery_id, now)
+    _insert_new_assets(plan.born, plan.duplicates, now=now)
+    insert_rows(SourceRecord, _NEW_SOURCE_COLUMNS, plan.inserts)
+    update_rows(SourceRecord, _SOURCE_UPDATE_COLUMNS, plan.updates)
+    stale, added = _diff_identifiers(plan.updated)
+    delete_rows(Identifier, stale)
+    insert_rows(Identifier, _IDENTIFIER_COLUMNS, plan.identifier_inserts + added)
+
+    touched = _touched_assets(final, source_rows, new_source_ids, plan.updated, index)
+    target_to_asset.update({d.asset_id: d.asset_id for d in decisions if d.asset_id})
+    return Written(target_to_asset, touched, plan.refreshed)
+
+
+def _last_word_per_source(decisions) -> dict[str, engine.Decision]:
+    """The decisions that write, the last one per source key (a key repeated in a chunk is one source record)."""
+    final: dict[str, engine.Decision] = {}
+    for decision in decisions:
+        if decision.outcome in _WRITES and (decision.asset_id or decision.new_asset_key):
+            final[decision.source_key] = decision
+    return final
+
+
+def _plan_source_rows(
+    connector,
+    final: dict[str, engine.Decision],
+    source_rows: dict,
+    target_to_asset: dict[int, int],
+    new_source_ids: dict[str, int],
+    delivery_id: int | None,
+    now: datetime,
+) -> _SourcePlan:
+    """Sort each source key into: a new source record, an updated one, or the same report again (only its
+    "last seen" moves); and collect the sources that create each new asset."""
+    plan = _SourcePlan()
+    for key, decision in final.items():
+        asset_id = decision.asset_id or target_to_asset[decision.new_asset_key]
+        normalized = decision.normalized
+        record = normalized.record
+        attributes = {name: _jsonable(normalized.attributes.get(name)) for name in REPORTED_ATTRIBUTES}
+        extra = normalized.attributes.get("attributes") or {}
+        seen = record.last_seen or now
+        updated = record.updated_at or record.last_seen
+        keys = {(kind, value) for kind, values in normalized.identifiers.items() for value in values}
+        digest = _digest(asset_id, attributes, extra, keys, updated)
+        if key in source_rows:
+            source_id, _, _, _, previous_digest, was_deleted = source_rows[key]
+            if digest == previous_digest and not was_deleted:
+                # The same report again (a scheduled full sync): nothing to re-derive, only "last seen" moves.
+                plan.refreshed.append((source_id, asset_id, seen, delivery_id))
+                continue
+            plan.updates.append(
+                (source_id, asset_id, attributes, extra, updated, digest, seen, False, None, delivery_id)
+            )
+            plan.updated[source_id] = (asset_id, keys)
+        else:
+            source_id = new_source_ids[key]
+            plan.inserts.append(
+                (
+                    source_id,
+                    connector.pk,
+                    key,
+                    asset_id,
+                    attributes,
+                    extra,
+                    updated,
+                    digest,
+                    seen,
+                    seen,
+                    False,
+                    delivery_id,
+                )
+            )
+            plan.identifier_inserts.extend((kind, value, asset_id, source_id) for kind, value in keys)
+        if decision.asset_id is None:
+            values = engine.SourceValues(source_id, connector.trust_rank, updated, attributes)
+            plan.born[asset_id].append((values, seen))
+            if decision.possible_duplicate:
+                plan.duplicates.add(asset_id)
+    return plan
+
+
+def _digest(asset_id: int, attributes: dict, extra: dict, keys: set, updated: datetime | None) -> str:
+    payload = [asset_id, attributes, extra, sorted(keys), updated.isoformat() if updated else None]
+    return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def _insert_new_assets(born: dict[int, list[tuple]], duplicates: set[int], *, now: datetime) -> None:
+    """New assets, inserted already reconciled from the sources that create them."""
+    rows = []
+    for asset_id, sources in born.items():
+        shown = engine.reconcile([values for values, _ in sources])
+        first_seen, last_seen = min(seen for _, seen in sources), max(seen for _, seen in sources)
+        rows.append(
+            (
+                asset_id,
+                uuid.uuid4(),
+                AssetKind.UNMANAGED,
+                *shown_values(shown),
+                {name: source_id for name, (_, source_id) in shown.items()},
+                first_seen,
+                last_seen,
+                False,
+                asset_id in duplicates,
+                now,
+                now,
+            )
+        )
+    insert_rows(Asset, ASSET_INSERT_COLUMNS, rows)
+
+
+def _diff_identifiers(updated: dict[int, tuple[int, set[tuple[str, str]]]]) -> tuple[list[int], list[tuple]]:
+    """Identifiers of updated sources: only the difference is written. Returns (ids to delete, rows to insert)."""
+    stale: list[int] = []
+    added: list[tuple] = []
+    if not updated:
+        return stale, added
+    have: dict[int, dict[tuple[str, str], tuple[int, int]]] = defaultdict(dict)
+    for pk, source_id, kind, value, asset_id in Identifier.objects.filter(
+        source_record_id__in=list(updated)
+    ).values_list("pk", "source_record_id", "kind", "value", "asset_id"):
+        have[source_id][(kind, value)] = (pk, asset_id)
+    for source_id, (asset_id, keys) in updated.items():
+        current = have.get(source_id, {})
+        stale.extend(pk for key, (pk, owner) in current.items() if key not in keys or owner != asset_id)
+        added.extend(
+            (kind, value, asset_id, source_id)
+            for kind, value in keys
+            if (kind, value) not in current or current[(kind, value)][1] != asset_id
+        )
+    return stale, added
+
+
+def _touched_assets(final, source_rows: dict, new_source_ids: dict, updated: dict, index) -> set[int]:
+    """Existing assets whose sources changed (new or updated source records): the chosen asset, and the one the
+    source record pointed at before (it may have lost a source)."""
+    changed_keys = [key for key in final if key in new_source_ids] + [
+        key for key in final if key in source_rows and source_rows[key][0] in updated
+    ]
+    touched = {final[key].asset_id for key in changed_keys if final[key].asset_id}
+    touched |= {index.sources[key].asset_id for key in changed_keys if key in index.sources}
+    return touched
+
+
+def refresh_last_seen(refreshed: list[tuple], *, skip_assets: set[int]) -> None:
+    """Unchanged reports: move the source's and its asset's "last seen" forward (never back)."""
+    if not refreshed:
+        return
+    update_rows(SourceRecord, ("last_seen", "last_delivery_id"), [(sid, seen, did) for sid, _, seen, did in refreshed])
+    latest: dict[int, datetime] = {}
+    for _, asset_id, seen, _ in refreshed:
+        if asset_id not in skip_assets and (asset_id not in latest or seen > latest[asset_id]):
+            latest[asset_id] = seen
+    stale = Asset.objects.filter(pk__in=list(latest)).values_list("pk", "last_seen")
+    update_rows(
+        Asset,
+        ("last_seen",),
+        [(pk, latest[pk]) for pk, last_seen in stale if last_seen is None or last_seen < latest[pk]],
+    )
+
+
+def shown_values(shown: dict[str, tuple[object, int]]) -> list:
+    """The reconciled value of every reported attribute, in REPORTED_ATTRIBUTES order ("" or [] when unknown)."""
+    values = []
+    for name in REPORTED_ATTRIBUTES:
+        found = shown.get(name)
+        if found is None:
+            values.append([] if name in LIST_ATTRIBUTES else "")
+        else:
+            values.append(_jsonable(found[0]))
+    return values
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def write_decisions(connector, decisions, target_to_asset, *, delivery, inventory_changed: bool) -> None:
+    """One decision row per record, in one statement: outcome, rule, compared keys, candidates and chosen asset."""
+    candidate_ids = {candidate for d in decisions for candidate in d.candidates if candidate > 0}
+    uuids = dict(Asset.objects.filter(pk__in=candidate_ids).values_list("pk", "uuid")) if candidate_ids else {}
+    note = () if inventory_changed else ("CSAM module off: decision recorded, inventory not changed",)
+    now = timezone.now()
+    delivery_id = delivery.pk if delivery else None
+    rows = []
+    for decision in decisions:
+        target = decision.asset_id or decision.new_asset_key
+        rule = decision.rule
+        rows.append(
+            (
+                connector.pk,
+                delivery_id,
+                decision.source_key[:255],
+                decision.outcome.value,
+                rule.id if rule else None,
+                rule.name if rule else "",
+                decision.compared,
+                [str(uuids[c]) for c in decision.candidates if c in uuids],
+                target_to_asset.get(target) if target else None,
+                [*decision.reasons, *note],
+                now,
+            )
+        )
+    insert_rows(Decision, _DECISION_COLUMNS, rows)

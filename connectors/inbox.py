@@ -1,0 +1,129 @@
+"""The delivery inbox: what senders push is stored verbatim and its processing enqueued in the same transaction.
+
+An acknowledged delivery is never lost: the Delivery row is the durable record of the work, the task queue only
+its trigger (see connectors.tasks), and the worker (connectors.worker) processes the row.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
+from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
+from .models import Connector, ConnectorEvent, Delivery
+from .tasks import enqueue
+
+#: Request headers kept with a delivery (never credentials).
+KEPT_HEADERS = ("content-type", "user-agent", "webhook-id", "webhook-timestamp", "idempotency-key", "x-request-id")
+
+
+@dataclass
+class Received:
+    """What storing a delivery did: the delivery, and whether it already existed (an idempotent repeat)."""
+
+    delivery: Delivery
+    created: bool
+
+
+def store_delivery(
+    connector: Connector,
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    payload_format: str | None = None,
+    headers: dict[str, str] | None = None,
+    idempotency_key: str = "",
+    authenticated_by: str = "",
+    rejected_reason: str = "",
+    errors: list[dict] | None = None,
+    is_test: bool = False,
+) -> Received:
+    """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
+
+    A repeated idempotency key returns the first delivery (``created`` False) and changes nothing, even when
+    the repeats race each other: the unique constraint decides.
+    """
+    idempotency_key = idempotency_key[:255]
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                connector=connector,
+                idempotency_key=idempotency_key,
+                body=body,
+                size=len(body),
+                content_type=content_type[:255],
+                payload_format=payload_format or connector.payload_format,
+                headers={key: value[:500] for key, value in (headers or {}).items() if key in KEPT_HEADERS},
+                authenticated_by=authenticated_by,
+                status=DeliveryStatus.REJECTED if rejected_reason else DeliveryStatus.QUEUED,
+                last_error=rejected_reason,
+                errors=errors or [],
+                records_errors=len(errors or []),
+                finished_at=now if rejected_reason else None,
+                enqueued_at=None if rejected_reason else now,
+                is_test=is_test,
+            )
+            connector_row = Connector.objects.filter(pk=connector.pk)
+            if rejected_reason:
+                connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
+            else:
+                # At most one write a second per connector: concurrent senders don't queue on its row lock.
+                if connector.last_delivery_at is None or connector.last_delivery_at < now - timedelta(seconds=1):
+                    connector_row.update(last_delivery_at=now)
+                enqueue(delivery, stamped=True)
+    except IntegrityError:
+        # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
+        # so the common case costs no extra lookup.
+        found = (
+            Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key).first()
+            if idempotency_key
+            else None
+        )
+        if found is None:
+            raise
+        return Received(found, created=False)
+    return Received(delivery, created=True)
+
+
+def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
+    """One sample asset through the real path: stored, queued and processed by the worker like any push."""
+    now = timezone.now().isoformat()
+    if connector.payload_format == PayloadFormat.CSAM:
+        meta = {"requestId": str(uuid.uuid4()), "connectorUuid": str(connector.uuid), "assetCount": 1}
+        body = csam_body(sample_record(*EXAMPLE_FIELDS), meta, sourceLastUpdatedDate=now)
+    else:
+        body = native_body(sample_record(), updated_at=now)
+    with transaction.atomic():
+        received = store_delivery(
+            connector,
+            json.dumps(body, indent=2).encode(),
+            headers={"user-agent": "connector hub test delivery"},
+            authenticated_by="test",
+            is_test=True,
+        )
+        ConnectorEvent.record(connector, ConnectorAction.TEST_SENT, actor, delivery=str(received.delivery.uuid))
+    return received.delivery
+
+
+@transaction.atomic
+def replay_delivery(delivery: Delivery, *, actor=None) -> Delivery:
+    """Process a stored delivery again from its verbatim body (also for dead, failed and rejected ones)."""
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.QUEUED,
+        attempts=0,
+        next_attempt_at=None,
+        lease_expires_at=None,
+        finished_at=None,
+        last_error="",
+    )
+    enqueue(delivery)
+    ConnectorEvent.record(delivery.connector, ConnectorAction.REPLAYED, actor, delivery=str(delivery.uuid))
+    delivery.refresh_from_db()
+    return delivery

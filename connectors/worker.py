@@ -1,0 +1,225 @@
+"""The worker: claim a stored delivery, process it, finish it; retry, recover and retain.
+
+A delivery is claimed with a lease renewed after each chunk; a worker that dies (even ``kill -9``) leaves the lease
+to expire and another takes the delivery over. Transient failures are retried with exponential backoff, and after
+``DELIVERY_MAX_ATTEMPTS`` the delivery is dead, body intact, ready for a replay. Processing is idempotent (upserts
+keyed by connector + source key), so doing a delivery twice is harmless.
+
+This module never enqueues: the task that runs it (connectors.tasks) hands it ``enqueue`` for retries, and the
+recovery sweep there re-enqueues what ``lost_deliveries`` reports. So imports run one way, tasks -> worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from assets.models import Decision
+from assets.services import ProcessResult, process_records
+
+from .choices import ConnectorStatus, DeliveryStatus
+from .formats import PARSERS, PayloadError, decode_json
+from .models import Connector, Delivery
+
+logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+#: Puts a delivery back on the task queue, due at ``run_after`` (connectors.tasks.enqueue).
+Requeue = Callable[..., None]
+
+
+def claim_delivery(delivery_id: int, worker_id: str = WORKER_ID) -> Delivery | None:
+    """Take a delivery for processing, or None if another worker holds a live lease on it or it is done.
+
+    One conditional UPDATE: atomic on every database, and it also takes over a delivery whose worker died
+    (its lease expired).
+    """
+    now = timezone.now()
+    ready = Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    abandoned = Q(status=DeliveryStatus.PROCESSING, lease_expires_at__lt=now)
+    claimed = Delivery.objects.filter(ready | abandoned, pk=delivery_id).update(
+        status=DeliveryStatus.PROCESSING,
+        lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        claimed_by=worker_id[:100],
+        started_at=now,
+        next_attempt_at=None,
+    )
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("connector").get(pk=delivery_id)
+
+
+def _renew_lease(delivery: Delivery, result: ProcessResult) -> None:
+    Delivery.objects.filter(pk=delivery.pk).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS), **_counters(result)
+    )
+
+
+def _counters(result: ProcessResult) -> dict[str, int]:
+    return {f"records_{name}": getattr(result, name) for name in ProcessResult.COUNTERS}
+
+
+def _fault_hook(delivery: Delivery) -> None:
+    """Test-only fault injection: DELIVERY_FAULT_HOOK names a callable run before each attempt (unset in use)."""
+    if hook := getattr(settings, "DELIVERY_FAULT_HOOK", ""):
+        import_string(hook)(delivery)
+
+
+def process_delivery(delivery_id: int, worker_id: str = WORKER_ID, *, requeue: Requeue | None = None) -> str:
+    """Claim, parse and process one delivery; returns its final (or next) status.
+
+    After a transient failure the delivery is queued again with backoff, and ``requeue(delivery, run_after=…)``
+    puts it back on the task queue in the same transaction. Without ``requeue`` (a caller that plays the worker
+    itself) nothing is enqueued: the recovery sweep finds the delivery once it is due.
+    """
+    delivery = claim_delivery(delivery_id, worker_id)
+    if delivery is None:
+        return "not claimed"
+    connector = delivery.connector
+    try:
+        _fault_hook(delivery)
+        batch = PARSERS[delivery.payload_format](decode_json(bytes(delivery.body)))
+    except PayloadError as exc:
+        return _finish(delivery, DeliveryStatus.REJECTED, ProcessResult(), last_error=str(exc))
+    except Exception as exc:  # any other failure is retried, then the delivery goes to dead
+        return _retry_or_bury(delivery, exc, requeue)
+
+    parse_errors = [
+        {"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in batch.errors
+    ]
+    result = ProcessResult(received=len(batch.errors), errors=len(batch.errors), record_errors=parse_errors)
+    try:
+        # A previous attempt may have written some chunks; its decisions are replaced by this attempt's.
+        Decision.objects.filter(delivery=delivery).delete()
+        process_records(
+            connector,
+            batch.records,
+            deleted=batch.deleted,
+            delivery=delivery,
+            received_at=delivery.received_at,
+            result=result,
+            after_chunk=lambda so_far: _renew_lease(delivery, so_far),
+        )
+    except Exception as exc:
+        return _retry_or_bury(delivery, exc, requeue)
+
+    handled = result.created + result.updated + result.merged + result.skipped + result.deleted
+    if result.errors == 0:
+        status = DeliveryStatus.PROCESSED
+    elif handled:
+        status = DeliveryStatus.PARTIAL
+    else:
+        status = DeliveryStatus.FAILED
+    return _finish(delivery, status, result)
+
+
+_CONNECTOR_RESULT = {
+    DeliveryStatus.PROCESSED: ConnectorStatus.SUCCESS,
+    DeliveryStatus.PARTIAL: ConnectorStatus.PARTIAL,
+}
+
+
+def _finish(delivery: Delivery, status: str, result: ProcessResult, *, last_error: str = "") -> str:
+    with transaction.atomic():
+        updated = Delivery.objects.filter(
+            pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
+        ).update(
+            status=status,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+            last_error=last_error[:5000],
+            errors=result.record_errors[:1000],
+            **_counters(result),
+        )
+        if updated:
+            Connector.objects.filter(pk=delivery.connector_id).update(
+                last_result=_CONNECTOR_RESULT.get(status, ConnectorStatus.ERROR)
+            )
+    return status
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff between attempts: base * 2^(attempt-1) (2, 4, 8… s by default), at most 10 minutes."""
+    return min(settings.DELIVERY_RETRY_BASE_SECONDS * 2.0 ** (attempt - 1), 600.0)
+
+
+def _retry_or_bury(delivery: Delivery, exc: Exception, requeue: Requeue | None) -> str:
+    """Retry later with backoff; after DELIVERY_MAX_ATTEMPTS the delivery is dead (body kept, Replay works)."""
+    error = f"{type(exc).__name__}: {exc}"
+    if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
+        connection.close()  # a dropped connection is reopened for the bookkeeping below
+    transient = isinstance(exc, DatabaseError)
+    logger.warning(
+        "delivery %s attempt %s failed (%s): %s",
+        delivery.pk,
+        delivery.attempts,
+        "transient" if transient else "error",
+        error,
+    )
+    if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        _finish(
+            delivery,
+            DeliveryStatus.DEAD,
+            ProcessResult(),
+            last_error=f"gave up after {delivery.attempts} attempts: {error}",
+        )
+        return DeliveryStatus.DEAD
+    run_after = timezone.now() + timedelta(seconds=backoff_seconds(delivery.attempts))
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PROCESSING).update(
+            status=DeliveryStatus.QUEUED, next_attempt_at=run_after, lease_expires_at=None, last_error=error[:5000]
+        )
+        if requeue is not None:
+            requeue(delivery, run_after=run_after)
+    return DeliveryStatus.QUEUED
+
+
+def lost_deliveries(*, requeue_after: float | None = None) -> list[int]:
+    """Ids of deliveries whose processing was lost, for the recovery sweep to re-enqueue (at most 1000):
+
+    * a delivery in ``processing`` whose lease expired (its worker died) and that was not re-enqueued since;
+    * a ``queued`` delivery that is due and whose task was enqueued more than ``requeue_after`` seconds ago
+      (the task row vanished, or the queue was emptied).
+    """
+    now = timezone.now()
+    if requeue_after is None:
+        requeue_after = settings.DELIVERY_REQUEUE_AFTER_SECONDS
+    stale_enqueue = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=requeue_after))
+    due = Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    abandoned = Q(status=DeliveryStatus.PROCESSING, lease_expires_at__lt=now) & (
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("lease_expires_at"))
+    )
+    return list(Delivery.objects.filter((due & stale_enqueue) | abandoned).values_list("pk", flat=True)[:1000])
+
+
+#: Statuses a delivery never leaves by itself: retention may delete them. Dead deliveries wait for a person.
+FINISHED = (DeliveryStatus.PROCESSED, DeliveryStatus.PARTIAL, DeliveryStatus.FAILED, DeliveryStatus.REJECTED)
+
+
+def prune_deliveries(*, days: float | None = None, batch: int = 20) -> int:
+    """Delete finished deliveries received more than ``days`` ago (default ``DELIVERY_RETENTION_DAYS``; 0 keeps
+    everything), with their decisions; source records keep everything but the link to the delivery. A few
+    deliveries per transaction, so a big backlog never holds SQLite's write lock for long. Returns how many."""
+    days = settings.DELIVERY_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    old = Delivery.objects.filter(status__in=FINISHED, received_at__lt=timezone.now() - timedelta(days=days))
+    pruned = 0
+    while ids := list(old.values_list("pk", flat=True)[:batch]):
+        with transaction.atomic():
+            pruned += Delivery.objects.filter(pk__in=ids).only("pk").delete()[1].get(Delivery._meta.label, 0)
+    if pruned:
+        logger.info("deleted %d deliveries older than %g days", pruned, days)
+    return pruned
