@@ -12,6 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from connectors_site.permissions import ReadAnyWriteAdmin
+from connectors_site.roles import is_sender_only
 
 from ..deliveries import replay_delivery
 from ..filtersets import DeliveryFilterSet
@@ -45,11 +46,14 @@ class ConnectorBearerScheme(OpenApiAuthenticationExtension):
 
 
 class ConnectorOwnsDelivery(BasePermission):
-    """Staff and viewers as usual; a connector token only for that connector's own delivery status."""
+    """Staff and viewers as usual; a connector token only for that connector's own delivery status; a Sender
+    reads the deliveries it pushed (the queryset holds no others)."""
 
     def has_permission(self, request, view) -> bool:
         if isinstance(request.auth, str):
             return view.action == "retrieve"
+        if request.user.is_authenticated and is_sender_only(request.user):
+            return view.action in ("list", "retrieve")
         return ReadAnyWriteAdmin().has_permission(request, view)
 
     def has_object_permission(self, request, view, obj) -> bool:
@@ -132,6 +136,12 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     permission_classes = [ConnectorOwnsDelivery]
     lookup_field = "uuid"
     filterset_class = DeliveryFilterSet
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.request.user.is_authenticated and is_sender_only(self.request.user):
+            queryset = queryset.filter(sent_by=self.request.user)
+        return queryset
 
     def get_serializer_class(self):
         return DeliveryDetailSerializer if self.action != "list" else DeliverySerializer
