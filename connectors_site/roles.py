@@ -13,14 +13,19 @@ from django.core.exceptions import PermissionDenied
 CONNECTOR_ADMINS = "Connector admins"
 VIEWERS = "Viewers"
 SENDERS = "Senders"
+ROLE_GROUPS = (CONNECTOR_ADMINS, VIEWERS, SENDERS)
+
+
+def remember_roles(user, names) -> None:
+    """Record the user's role groups when they were loaded with the user (saves a query per request)."""
+    user._role_groups = frozenset(names)
 
 
 def _group_names(user) -> frozenset[str]:
     cached = getattr(user, "_role_groups", None)
     if cached is None:
-        names = user.groups.filter(name__in=(CONNECTOR_ADMINS, VIEWERS, SENDERS)).values_list("name", flat=True)
-        cached = frozenset(names)
-        user._role_groups = cached
+        remember_roles(user, user.groups.filter(name__in=ROLE_GROUPS).values_list("name", flat=True))
+        cached = user._role_groups
     return cached
 
 

@@ -188,7 +188,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "connectors_site.authentication.TokenWithRolesAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["connectors_site.permissions.ReadAnyWriteAdmin"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

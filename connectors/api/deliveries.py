@@ -6,11 +6,12 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from connectors_site.authentication import TokenWithRolesAuthentication
 from connectors_site.permissions import ReadAnyWriteAdmin
 from connectors_site.roles import is_sender_only
 
@@ -132,7 +133,7 @@ class DeliveryDetailSerializer(DeliverySerializer):
 )
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Delivery.objects.select_related("connector").defer("body").order_by("-id")
-    authentication_classes = [SessionAuthentication, TokenAuthentication, ConnectorBearerAuthentication]
+    authentication_classes = [SessionAuthentication, TokenWithRolesAuthentication, ConnectorBearerAuthentication]
     permission_classes = [ConnectorOwnsDelivery]
     lookup_field = "uuid"
     filterset_class = DeliveryFilterSet
