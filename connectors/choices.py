@@ -51,3 +51,24 @@ class ConnectorAction(models.TextChoices):
     TEST_SENT = "test_sent", "Test delivery sent"
     REPLAYED = "replayed", "Delivery replayed"
     DELETED = "deleted", "Deleted"
+
+
+class SignatureScheme(models.TextChoices):
+    """How a connector's deliveries are signed. Bearer tokens work alongside any of them unless signatures are
+    required."""
+
+    STANDARD_WEBHOOKS = "standard_webhooks", "Standard Webhooks (webhook-* or svix-* headers)"
+    GITHUB = "github", "GitHub-style (X-Hub-Signature-256, sha256=, hex)"
+    NETBOX = "netbox", "NetBox (X-Hook-Signature, SHA-512, hex)"
+    HMAC = "hmac", "HMAC header (custom)"
+
+
+class HmacAlgorithm(models.TextChoices):
+    SHA1 = "sha1", "SHA-1"
+    SHA256 = "sha256", "SHA-256"
+    SHA512 = "sha512", "SHA-512"
+
+
+class HmacEncoding(models.TextChoices):
+    HEX = "hex", "Hex"
+    BASE64 = "base64", "Base64"

@@ -7,9 +7,10 @@ import uuid
 
 from django import forms
 
-from .choices import MODULE_HELP, Module, PayloadFormat
+from .choices import MODULE_HELP, HmacAlgorithm, HmacEncoding, Module, PayloadFormat, SignatureScheme
 from .formats.samples import IDENTITY_FIELDS, one_field_per_line, sample_record
 from .models import Connector
+from .signatures import scheme_errors
 
 NAME_MAX_LENGTH = Connector._meta.get_field("name").max_length
 DESCRIPTION_MAX_LENGTH = 1000
@@ -73,9 +74,36 @@ class ConnectorForm(forms.Form):
         help_text="From 1 to 100. When sources disagree about an attribute, the most trusted one wins.",
     )
     require_signature = forms.BooleanField(
-        label="Require a Standard Webhooks signature",
+        label="Require a signature",
         required=False,
         help_text="Refuse deliveries that carry only the bearer token.",
+    )
+    signature_scheme = forms.ChoiceField(
+        label="Signature scheme",
+        choices=SignatureScheme.choices,
+        initial=SignatureScheme.STANDARD_WEBHOOKS,
+        required=False,
+        help_text="How the sender signs deliveries with this connector's signing secret. GitHub-style and NetBox "
+        "senders key their HMAC with the whole whsec_… secret as shown here.",
+    )
+    hmac_header = forms.CharField(
+        label="HMAC header",
+        required=False,
+        max_length=100,
+        help_text="Custom HMAC header scheme only: the header holding the signature, e.g. X-Signature.",
+    )
+    hmac_algorithm = forms.ChoiceField(
+        label="HMAC algorithm", choices=HmacAlgorithm.choices, initial=HmacAlgorithm.SHA256, required=False
+    )
+    hmac_encoding = forms.ChoiceField(
+        label="HMAC encoding", choices=HmacEncoding.choices, initial=HmacEncoding.HEX, required=False
+    )
+    hmac_prefix = forms.CharField(
+        label="HMAC prefix",
+        required=False,
+        max_length=20,
+        strip=False,
+        help_text="Optional text before the encoded HMAC, e.g. sha256=.",
     )
 
     def __init__(self, *args, instance: Connector | None = None, **kwargs) -> None:
@@ -88,6 +116,11 @@ class ConnectorForm(forms.Form):
                 "payload_format": instance.payload_format,
                 "trust_rank": instance.trust_rank,
                 "require_signature": instance.require_signature,
+                "signature_scheme": instance.signature_scheme,
+                "hmac_header": instance.hmac_header,
+                "hmac_algorithm": instance.hmac_algorithm,
+                "hmac_encoding": instance.hmac_encoding,
+                "hmac_prefix": instance.hmac_prefix,
             }
         super().__init__(*args, **kwargs)
 
@@ -105,6 +138,17 @@ class ConnectorForm(forms.Form):
     def clean_modules(self) -> list[str]:
         chosen = set(self.cleaned_data["modules"])
         return [code for code in Module.values if code in chosen]  # a stable order, whatever the browser sent
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        cleaned["hmac_algorithm"] = cleaned.get("hmac_algorithm") or HmacAlgorithm.SHA256
+        cleaned["hmac_encoding"] = cleaned.get("hmac_encoding") or HmacEncoding.HEX
+        if "signature_scheme" in cleaned:
+            cleaned["signature_scheme"] = cleaned["signature_scheme"] or SignatureScheme.STANDARD_WEBHOOKS
+            fields = ("signature_scheme", "hmac_header", "hmac_algorithm", "hmac_encoding", "hmac_prefix")
+            for field, message in scheme_errors(*(cleaned.get(name) or "" for name in fields)).items():
+                self.add_error(field, message)
+        return cleaned
 
 
 class UUIDListField(forms.Field):

@@ -2,36 +2,38 @@
 
 Order of checks (each answers problem+json, never a redirect, never a 5xx for what a client sent):
 unknown connector → 401 · body over the limit → 413 (from Content-Length, before reading) · credentials → 401 ·
-disabled → 403 · rate limit → 429 · not JSON → 415 · malformed JSON or no valid record → 400 (the body is still
-stored as a *rejected* delivery when the sender was authenticated, so the admin sees it) · a repeated
-idempotency key → 200 with the first delivery · otherwise the delivery is stored and queued → 202.
+(the request is counted against the rate limit from here on) · disabled → 403 · rate limit → 429 · not JSON →
+415 · malformed JSON or no valid record → 400 (the body is still stored as a *rejected* delivery when the sender
+was authenticated, so the admin sees it) · a repeated idempotency key → 200 with the first delivery · otherwise
+the delivery is stored and queued → 202 on ``/webhooks/``, 200 on the CSAM sync path (its clients accept only
+200 and 207). Every reply carries the rate-limit headers of :mod:`connectors.ratelimit`.
+
+Credentials: the connector's bearer token, a signature under the connector's scheme (:mod:`connectors.signatures`)
+or, on the CSAM sync path only, a gateway JWT of a user allowed to push (:mod:`connectors.gateway`).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from standardwebhooks.webhooks import Webhook
 
 from connectors_site.common.api import problem
 
+from . import gateway, ratelimit, signatures
 from .choices import PayloadFormat
 from .formats import PARSERS, PayloadError, csam_connector_uuid, decode_json
 from .inbox import Received, store_delivery
 from .models import Connector, Delivery
-from .services import token_matches, verification_secrets
-
-SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+from .services import TOKEN_PREFIX, token_matches, verification_secrets
 
 
 class IntakeRejected(Exception):
@@ -78,71 +80,54 @@ def _unauthorized(detail: str) -> IntakeRejected:
     return rejected
 
 
-def authenticate(connector: Connector | None, headers: dict[str, str], body: bytes) -> str:
-    """Return how the sender proved itself ("signature" or "token"), or raise a 401.
+class Authenticated:
+    """Who pushed: ``method`` is "signature", "token" or "gateway"; ``user`` is set for a gateway token."""
 
-    An unknown connector gets the same answer as a wrong credential, so connector ids cannot be probed. Both the
-    token hash and the signatures are compared in constant time.
+    def __init__(self, method: str, user=None) -> None:
+        self.method = method
+        self.user = user
+
+
+def authenticate(
+    connector: Connector | None, headers: dict[str, str], body: bytes, *, gateway_tokens: bool = False
+) -> Authenticated:
+    """Return how the sender proved itself, or raise a 401.
+
+    An unknown connector gets the same answer as a wrong credential, so connector ids cannot be probed. Token
+    hashes and signatures are compared in constant time. ``gateway_tokens`` also accepts the JWT of a user
+    allowed to push (the CSAM sync path).
     """
-    signed = any(name in headers for name in SIGNATURE_HEADERS)
     authorization = headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
+    credential = credential.strip()
     if connector is None:
         raise _unauthorized("Missing or invalid credentials for this endpoint.")
-    if signed:
-        missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
-        if missing:
-            raise _unauthorized(f"Standard Webhooks headers incomplete: missing {', '.join(missing)}.")
+    if signatures.is_signed(connector, headers):
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise IntakeRejected(
-                400, "Bad request", "The body is not valid UTF-8, so its signature cannot be checked."
-            ) from None
-        problem_seen = "the signature does not match the body with this connector's signing secret"
-        for secret in verification_secrets(connector):
-            try:
-                Webhook(secret).verify(text, headers, json_parse=False)
-                return "signature"
-            except Exception as exc:  # the library raises assorted errors on malformed headers
-                message = str(exc)
-                if "too old" in message or "too new" in message:
-                    problem_seen = f"webhook-timestamp is outside the accepted ±5 minutes ({message.lower()})"
-                elif message == "Invalid Signature Headers":
-                    problem_seen = "webhook-timestamp is not a Unix timestamp"
-                elif message != "No matching signature found":
-                    problem_seen = "webhook-signature is malformed (expected space-separated 'v1,<base64>' values)"
-        raise _unauthorized(f"Signature rejected: {problem_seen}.")
+            signatures.verify(connector, headers, body, verification_secrets(connector))
+        except signatures.BodyNotText as exc:
+            raise IntakeRejected(400, "Bad request", str(exc)) from None
+        except signatures.SignatureRejected as exc:
+            raise _unauthorized(f"Signature rejected: {exc}.") from None
+        return Authenticated("signature")
     if connector.require_signature:
-        raise _unauthorized(
-            "This connector requires Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature)."
-        )
-    if scheme.lower() == "bearer" and credential and token_matches(connector, credential.strip()):
-        return "token"
+        raise _unauthorized(f"This connector requires {signatures.expected_headers(connector)}.")
+    if scheme.lower() == "bearer" and credential:
+        if credential.startswith(TOKEN_PREFIX):
+            if token_matches(connector, credential):
+                return Authenticated("token")
+        elif gateway_tokens and gateway.looks_like_jwt(credential):
+            user = gateway.user_for_token(credential)
+            if user is not None:
+                return Authenticated("gateway", user)
+            raise _unauthorized(
+                "The gateway token is invalid or expired, or its user may no longer push: get a new one from /auth."
+            )
     if not authorization:
-        raise _unauthorized("Send 'Authorization: Bearer <connector token>' or Standard Webhooks signature headers.")
-    raise _unauthorized("Missing or invalid credentials for this endpoint.")
-
-
-def _check_rate(connector: Connector) -> None:
-    """A fixed one-minute window per connector (per web process with the default local-memory cache)."""
-    limit = settings.WEBHOOK_RATE_LIMIT_PER_MINUTE
-    if not limit:
-        return
-    window = int(time.time() // 60)
-    key = f"intake-rate:{connector.pk}:{window}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        count = 1
-    if count > limit:
-        retry_after = 60 - int(time.time() % 60)
-        rejected = IntakeRejected(
-            429, "Too many requests", f"This connector may send {limit} deliveries a minute; retry in {retry_after} s."
+        raise _unauthorized(
+            f"Send 'Authorization: Bearer <connector token>' or {signatures.expected_headers(connector)}."
         )
-        rejected.response["Retry-After"] = str(retry_after)
-        raise rejected
+    raise _unauthorized("Missing or invalid credentials for this endpoint.")
 
 
 def _is_json(content_type: str) -> bool:
@@ -165,6 +150,10 @@ class _IntakeView(APIView):
     throttle_classes: list = []
     #: Format used to parse bodies on this endpoint; None means the connector's own.
     payload_format: str | None = None
+    #: Status of a newly stored delivery.
+    created_status = status.HTTP_202_ACCEPTED
+    #: Whether a gateway JWT (from POST /auth) authenticates here.
+    gateway_tokens = False
 
     def post(self, request, *args, **kwargs):
         try:
@@ -172,19 +161,46 @@ class _IntakeView(APIView):
         except IntakeRejected as rejected:
             return rejected.response
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in (getattr(self, "rate", None) or ratelimit.nominal()).headers().items():
+            response[name] = value
+        return response
+
+    def authenticate(self, connector: Connector | None, headers: dict[str, str], body: bytes) -> str:
+        """Authenticate, then count the request against the connector's rate limit; returns the method."""
+        found = authenticate(connector, headers, body, gateway_tokens=self.gateway_tokens)
+        self.sender = found.user
+        self.rate = ratelimit.hit(connector.pk)
+        return found.method
+
+    def store(self, connector: Connector, body: bytes, **kwargs) -> Received:
+        """Store the delivery; one pushed with a gateway token remembers its user (Senders read their own)."""
+        sender = getattr(self, "sender", None)
+        with transaction.atomic():
+            received = store_delivery(connector, body, **kwargs)
+            if sender is not None and received.created:
+                Delivery.objects.filter(pk=received.delivery.pk).update(sent_by=sender)
+        return received
+
     def accept(self, request, connector: Connector, body: bytes, headers: dict, auth: str, data, batch) -> Response:
         if not connector.enabled:
             raise IntakeRejected(
                 403, "Connector disabled", "This connector is disabled; enable it to accept deliveries."
             )
-        _check_rate(connector)
+        if self.rate.exceeded:
+            raise IntakeRejected(
+                429,
+                "Too many requests",
+                f"This connector may send {self.rate.limit} deliveries a minute; retry in {self.rate.resets_in} s.",
+            )
         fmt = self.payload_format or connector.payload_format
         rejected_reason, errors = "", []
         if data is None:
             content_type = headers.get("content-type", "")
             if not _is_json(content_type):
                 detail = f"Send the body as application/json (got {content_type or 'no Content-Type'})."
-                store_delivery(
+                self.store(
                     connector,
                     body,
                     content_type=content_type,
@@ -205,8 +221,14 @@ class _IntakeView(APIView):
                 rejected_reason = (
                     "No valid record in the delivery." if errors else "The delivery holds no asset and no deletion."
                 )
-        key = headers.get("webhook-id") or headers.get("idempotency-key") or (batch.request_id if batch else "") or ""
-        received: Received = store_delivery(
+        key = (
+            headers.get("webhook-id")
+            or headers.get("svix-id")
+            or headers.get("idempotency-key")
+            or (batch.request_id if batch else "")
+            or ""
+        )
+        received: Received = self.store(
             connector,
             body,
             content_type=headers.get("content-type", ""),
@@ -238,7 +260,7 @@ class _IntakeView(APIView):
                 "deleted": len(batch.deleted),
                 "errors": _error_dicts(batch.errors),
             }
-        return Response(body, status=status.HTTP_202_ACCEPTED if received.created else status.HTTP_200_OK)
+        return Response(body, status=self.created_status if received.created else status.HTTP_200_OK)
 
 
 ACCEPTED_EXAMPLE = {
@@ -257,7 +279,10 @@ ERROR_RESPONSES = {
     403: OpenApiResponse(description="The connector is disabled."),
     413: OpenApiResponse(description="The body is over the size limit (default 10 MiB)."),
     415: OpenApiResponse(description="The body is not JSON."),
-    429: OpenApiResponse(description="Rate limit exceeded; see `Retry-After`."),
+    429: OpenApiResponse(
+        description="Rate limit exceeded; see `Retry-After`. Every reply carries `X-RateLimit-Limit`, "
+        "`X-RateLimit-Window-Sec`, `X-RateLimit-Remaining` and `X-RateLimit-ToWait-Sec`."
+    ),
 }
 
 
@@ -269,8 +294,9 @@ class WebhookView(_IntakeView):
         summary="Push assets to a connector",
         description=(
             'Send a batch in the connector\'s payload format (native: `{"assets": [...], "deleted": [...]}` or '
-            "one asset object). Authenticate with `Authorization: Bearer <connector token>` or Standard Webhooks "
-            "headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`) signed with the connector's secret. "
+            "one asset object). Authenticate with `Authorization: Bearer <connector token>` or a signature under "
+            "the connector's scheme: Standard Webhooks headers (`webhook-*` or `svix-*`) or an HMAC header such "
+            "as GitHub's `X-Hub-Signature-256` or NetBox's `X-Hook-Signature`, made with the connector's secret. "
             "The body is stored and acknowledged at once (202) and processed in the background; invalid records "
             "are reported by index and the valid ones are processed. Repeating a `webhook-id` or "
             "`Idempotency-Key` returns the first delivery (200) with no second effect."
@@ -304,7 +330,7 @@ class WebhookView(_IntakeView):
         _check_size(request)
         body = _read_body(request)
         headers = _headers(request)
-        auth = authenticate(connector, headers, body)
+        auth = self.authenticate(connector, headers, body)
         return self.accept(request, connector, body, headers, auth, None, None)
 
 
@@ -312,21 +338,25 @@ class CsamSyncView(_IntakeView):
     """The Qualys CSAM connector push API, so scripts written for it work unchanged."""
 
     payload_format = PayloadFormat.CSAM
+    created_status = status.HTTP_200_OK
+    gateway_tokens = True
 
     @extend_schema(
         operation_id="csam_asset_data_sync",
         summary="Push assets in the Qualys CSAM connector format",
         description=(
             "Compatible with CSAM's `POST /rest/2.0/am/connector/asset/data/sync`: the connector comes from "
-            "`connectorMetaData.connectorUuid`, `connectorMetaData.requestId` is the idempotency key. Same "
-            "authentication and status codes as `/webhooks/<uuid>`. The reply is shaped like CSAM's "
-            "(`message`, `responseCode: SUCCESSFULLY_PUBLISHED`, `assetsError` keyed by record index) plus our "
-            "`delivery_id` and `status_url`."
+            "`connectorMetaData.connectorUuid`, `connectorMetaData.requestId` is the idempotency key. "
+            "Authenticate with the connector's credentials, as on `/webhooks/<uuid>`, or with "
+            "`Authorization: Bearer <jwt>` from `POST /auth` (a user allowed to push). Answers 200 (CSAM's "
+            "clients accept only 200 and 207), also for a repeated `requestId`; the errors are those of "
+            "`/webhooks/<uuid>`. The reply is shaped like CSAM's (`message`, `responseCode: "
+            "SUCCESSFULLY_PUBLISHED`, `assetsError` keyed by record index) plus our `delivery_id` and `status_url`."
         ),
         tags=["intake"],
         auth=[],
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={202: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, **ERROR_RESPONSES},
+        responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES},
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
@@ -340,13 +370,13 @@ class CsamSyncView(_IntakeView):
         except PayloadError as exc:
             raise IntakeRejected(400, "Bad request", str(exc)) from None
         connector = _connector_from_body(data)
-        auth = authenticate(connector, headers, body)
+        auth = self.authenticate(connector, headers, body)
         if not _is_json(headers.get("content-type", "")):
             return self.accept(request, connector, body, headers, auth, None, None)
         try:
             batch = PARSERS[PayloadFormat.CSAM](data)
         except PayloadError as exc:
-            store_delivery(
+            self.store(
                 connector,
                 body,
                 content_type=headers.get("content-type", ""),

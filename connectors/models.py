@@ -13,7 +13,16 @@ from django.urls import reverse
 
 from connectors_site.common.audit import AuditEvent
 
-from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, Module, PayloadFormat
+from .choices import (
+    ConnectorAction,
+    ConnectorStatus,
+    DeliveryStatus,
+    HmacAlgorithm,
+    HmacEncoding,
+    Module,
+    PayloadFormat,
+    SignatureScheme,
+)
 
 
 class ConnectorQuerySet(models.QuerySet):
@@ -58,6 +67,18 @@ class Connector(models.Model):
     require_signature = models.BooleanField(
         default=False, help_text="Refuse deliveries that carry only a bearer token."
     )
+    #: Which signature verifies (connectors.signatures); the HMAC fields below apply to the custom HMAC scheme.
+    signature_scheme = models.CharField(
+        max_length=20, choices=SignatureScheme.choices, default=SignatureScheme.STANDARD_WEBHOOKS
+    )
+    hmac_header = models.CharField("HMAC header", max_length=100, blank=True)
+    hmac_algorithm = models.CharField(
+        "HMAC algorithm", max_length=10, choices=HmacAlgorithm.choices, default=HmacAlgorithm.SHA256
+    )
+    hmac_encoding = models.CharField(
+        "HMAC encoding", max_length=10, choices=HmacEncoding.choices, default=HmacEncoding.HEX
+    )
+    hmac_prefix = models.CharField("HMAC prefix", max_length=20, blank=True)
     last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Outcome of the most recently finished delivery; the status shown is derived from it.
     last_result = models.CharField(max_length=10, blank=True, editable=False)
@@ -102,6 +123,13 @@ class Connector(models.Model):
         return ConnectorStatus.PENDING
 
     @property
+    def signature_description(self) -> str:
+        """The signature scheme in force, in words (connector page, API)."""
+        from .signatures import describe_scheme
+
+        return describe_scheme(self)
+
+    @property
     def webhook_path(self) -> str:
         return reverse("webhook", args=[self.uuid])
 
@@ -130,6 +158,11 @@ class Delivery(models.Model):
     payload_format = models.CharField(max_length=10, choices=PayloadFormat.choices, default=PayloadFormat.NATIVE)
     headers = models.JSONField(default=dict, blank=True)
     authenticated_by = models.CharField(max_length=20, blank=True)
+    #: The hub user whose gateway token pushed it (Senders read their own deliveries); empty for connector
+    #: credentials.
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     #: When a processing task was last put on the queue; the sweep re-enqueues work whose task vanished.
@@ -175,6 +208,23 @@ class Delivery(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in DeliveryStatus.pending()
+
+
+class IntakeRateWindow(models.Model):
+    """Requests one connector made in one fixed rate-limit window, shared by every web process and host."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    #: Start of the window, in whole windows since the Unix epoch.
+    window_start = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "window_start"], name="unique_rate_window_per_connector")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}@{self.window_start}: {self.count}"
 
 
 class WorkerHeartbeat(models.Model):

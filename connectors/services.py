@@ -23,7 +23,7 @@ from assets.rule_selection import install_default_rules
 from assets.services import reconcile_assets
 from connectors_site.common.audit import acting_user
 
-from .choices import ConnectorAction, Module, PayloadFormat
+from .choices import ConnectorAction, HmacAlgorithm, HmacEncoding, Module, PayloadFormat, SignatureScheme
 from .models import Connector, ConnectorEvent
 from .tasks import reconcile_connector_assets_task
 
@@ -67,6 +67,11 @@ def create_connector(
     require_signature: bool = False,
     create_unmanaged: bool = True,
     apply_default_rule: bool = True,
+    signature_scheme: str = SignatureScheme.STANDARD_WEBHOOKS,
+    hmac_header: str = "",
+    hmac_algorithm: str = HmacAlgorithm.SHA256,
+    hmac_encoding: str = HmacEncoding.HEX,
+    hmac_prefix: str = "",
 ) -> tuple[Connector, Credentials]:
     token, secret = _new_token(), _new_signing_secret()
     connector = Connector.objects.create(
@@ -78,6 +83,11 @@ def create_connector(
         require_signature=require_signature,
         create_unmanaged=create_unmanaged,
         apply_default_rule=apply_default_rule,
+        signature_scheme=signature_scheme,
+        hmac_header=hmac_header.strip(),
+        hmac_algorithm=hmac_algorithm,
+        hmac_encoding=hmac_encoding,
+        hmac_prefix=hmac_prefix,
         token_hash=hash_token(token),
         token_hint=token[: len(TOKEN_PREFIX) + 4],
         signing_secret=secret,
@@ -97,6 +107,11 @@ EDITABLE_FIELDS = (
     "require_signature",
     "create_unmanaged",
     "apply_default_rule",
+    "signature_scheme",
+    "hmac_header",
+    "hmac_algorithm",
+    "hmac_encoding",
+    "hmac_prefix",
 )
 
 
@@ -108,7 +123,7 @@ def update_connector(connector: Connector, *, actor=None, **changes) -> Connecto
         raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
     if isinstance(changes.get("modules"), list | tuple):
         changes["modules"] = ",".join(changes["modules"])
-    for key in ("name", "description"):
+    for key in ("name", "description", "hmac_header"):
         if key in changes:
             changes[key] = changes[key].strip()
     diff = {}

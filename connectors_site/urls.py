@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from connectors import intake
+from connectors import gateway, intake
 from connectors_site.common.health import healthz
 
 urlpatterns = [
@@ -19,6 +19,9 @@ urlpatterns = [
     path("webhooks/<uuid:connector_uuid>/", intake.WebhookView.as_view(schema=None)),  # documented once
     path("rest/2.0/am/connector/asset/data/sync", intake.CsamSyncView.as_view(), name="csam_sync"),
     path("rest/2.0/am/connector/asset/data/sync/", intake.CsamSyncView.as_view(schema=None)),
+    # Qualys API gateway style token for scripts written for CSAM (POST <gateway>/auth).
+    path("auth", gateway.GatewayAuthView.as_view(), name="gateway_auth"),
+    path("auth/", gateway.GatewayAuthView.as_view(schema=None)),
     path("api/v1/", include("connectors.api.urls")),
     path("api/v1/", include("assets.api.urls")),
     path("healthz", healthz, name="healthz"),

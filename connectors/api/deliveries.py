@@ -6,12 +6,14 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from connectors_site.common.authentication import TokenWithRolesAuthentication
 from connectors_site.common.permissions import ReadAnyWriteAdmin
+from connectors_site.common.roles import is_sender_only
 
 from ..filtersets import DeliveryFilterSet
 from ..inbox import replay_delivery
@@ -45,11 +47,14 @@ class ConnectorBearerScheme(OpenApiAuthenticationExtension):
 
 
 class ConnectorOwnsDelivery(BasePermission):
-    """Staff and viewers as usual; a connector token only for that connector's own delivery status."""
+    """Staff and viewers as usual; a connector token only for that connector's own delivery status; a Sender
+    reads the deliveries it pushed (the queryset holds no others)."""
 
     def has_permission(self, request, view) -> bool:
         if isinstance(request.auth, str):
             return view.action == "retrieve"
+        if request.user.is_authenticated and is_sender_only(request.user):
+            return view.action in ("list", "retrieve")
         return ReadAnyWriteAdmin().has_permission(request, view)
 
     def has_object_permission(self, request, view, obj) -> bool:
@@ -128,10 +133,16 @@ class DeliveryDetailSerializer(DeliverySerializer):
 )
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Delivery.objects.select_related("connector").defer("body").order_by("-id")
-    authentication_classes = [SessionAuthentication, TokenAuthentication, ConnectorBearerAuthentication]
+    authentication_classes = [SessionAuthentication, TokenWithRolesAuthentication, ConnectorBearerAuthentication]
     permission_classes = [ConnectorOwnsDelivery]
     lookup_field = "uuid"
     filterset_class = DeliveryFilterSet
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.request.user.is_authenticated and is_sender_only(self.request.user):
+            queryset = queryset.filter(sent_by=self.request.user)
+        return queryset
 
     def get_serializer_class(self):
         return DeliveryDetailSerializer if self.action != "list" else DeliverySerializer

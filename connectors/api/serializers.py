@@ -13,6 +13,7 @@ from assets.models import RuleSelection
 from connectors.choices import ConnectorStatus, Module, PayloadFormat
 from connectors.models import Connector
 from connectors.services import EDITABLE_FIELDS
+from connectors.signatures import describe_scheme, scheme_errors
 
 SECRET_PREFIX = "whsec_"
 
@@ -89,6 +90,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
         help_text="The start of the current Standard Webhooks signing secret; the full secret is shown only when "
         "it is made."
     )
+    signature = serializers.SerializerMethodField(help_text="The signature scheme in force, in words.")
     asset_count = serializers.IntegerField(
         read_only=True, help_text="Live assets (not retired, not merged away) this connector currently reports."
     )
@@ -107,6 +109,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
             "webhook_url",
             "token_hint",
             "signing_secret_hint",
+            "signature",
             "previous_secret_expires_at",
             "last_delivery_at",
             "asset_count",
@@ -133,6 +136,17 @@ class ConnectorSerializer(serializers.ModelSerializer):
             "previous_secret_expires_at": {
                 "help_text": "After a secret rotation, the previous secret keeps verifying until this time."
             },
+            "require_signature": {"help_text": "Refuse deliveries that carry only a bearer token."},
+            "signature_scheme": {
+                "help_text": "How deliveries are signed with the connector's secret: "
+                "`standard_webhooks` (webhook-* or svix-* headers, the default), `github` (X-Hub-Signature-256: "
+                "sha256=<hex HMAC-SHA256 of the body>), `netbox` (X-Hook-Signature: <hex HMAC-SHA512 of the body>) "
+                "or `hmac` (the four `hmac_*` fields). HMAC schemes key the HMAC with the whole `whsec_…` secret."
+            },
+            "hmac_header": {"help_text": "`hmac` scheme: the header holding the signature, e.g. `X-Signature`."},
+            "hmac_algorithm": {"help_text": "`hmac` scheme: `sha1`, `sha256` or `sha512`."},
+            "hmac_encoding": {"help_text": "`hmac` scheme: `hex` or `base64`."},
+            "hmac_prefix": {"help_text": "`hmac` scheme: text before the encoded HMAC, e.g. `sha256=` (optional)."},
         }
 
     @extend_schema_field(ConnectorStatusSerializer)
@@ -146,6 +160,19 @@ class ConnectorSerializer(serializers.ModelSerializer):
 
     def get_signing_secret_hint(self, connector: Connector) -> str:
         return mask_secret(connector.signing_secret)
+
+    def get_signature(self, connector: Connector) -> str:
+        return describe_scheme(connector)
+
+    def validate(self, attrs: dict) -> dict:
+        fields = ("signature_scheme", "hmac_header", "hmac_algorithm", "hmac_encoding", "hmac_prefix")
+        current = {name: attrs.get(name, getattr(self.instance, name, None)) for name in fields}
+        defaults = {"signature_scheme": "standard_webhooks", "hmac_algorithm": "sha256", "hmac_encoding": "hex"}
+        values = {name: current[name] if current[name] is not None else defaults.get(name, "") for name in fields}
+        errors = scheme_errors(*values.values())
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
     def validate_name(self, value: str) -> str:
         value = value.strip()

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
@@ -20,6 +20,7 @@ from connectors import services
 from connectors.filtersets import ConnectorFilterSet
 from connectors.models import Connector
 from connectors_site.common.api import problem
+from connectors_site.common.authentication import TokenWithRolesAuthentication
 
 from .serializers import (
     ConnectorSerializer,
@@ -125,7 +126,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "created_at", "last_delivery_at", "trust_rank", "asset_count"]
     ordering = ["name"]
     # Token first: a script with no or a bad token gets 401 with `WWW-Authenticate: Token`, not a bare 403.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [TokenWithRolesAuthentication, SessionAuthentication]
     parser_classes = [JSONParser]
     lookup_field = "uuid"
     lookup_value_converter = "uuid"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -17,12 +19,22 @@ def problem(status_code: int, title: str, detail: str = "", **extra) -> Response
     return Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def status_title(status_code: int) -> str:
+    """A short human phrase for a status ("Method not allowed"): RFC 9457's title is the same for every
+    occurrence of a problem, so it is never a message template (DRF's ``default_detail`` is one) or a detail."""
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+    return phrase[:1] + phrase[1:].lower()
+
+
 def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     data = response.data
-    title = str(getattr(exc, "default_detail", "") or "Error")
+    title = status_title(response.status_code)
     if isinstance(data, dict) and set(data) == {"detail"}:
         body = {"type": "about:blank", "title": title, "status": response.status_code, "detail": data["detail"]}
     else:

@@ -1,4 +1,8 @@
-"""The two roles, as Django groups: Connector admins may change everything, Viewers only look."""
+"""The roles, as Django groups: Connector admins may change everything, Viewers only look, Senders only push.
+
+A Sender may push to connectors with a gateway token and read the deliveries it pushed, nothing else: a user who
+is in Senders and neither a Connector admin nor a Viewer sees no other page and no other API resource.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,21 @@ from django.core.exceptions import PermissionDenied
 
 CONNECTOR_ADMINS = "Connector admins"
 VIEWERS = "Viewers"
+SENDERS = "Senders"
+ROLE_GROUPS = (CONNECTOR_ADMINS, VIEWERS, SENDERS)
+
+
+def remember_roles(user, names) -> None:
+    """Record the user's role groups when they were loaded with the user (saves a query per request)."""
+    user._role_groups = frozenset(names)
+
+
+def _group_names(user) -> frozenset[str]:
+    cached = getattr(user, "_role_groups", None)
+    if cached is None:
+        remember_roles(user, user.groups.filter(name__in=ROLE_GROUPS).values_list("name", flat=True))
+        cached = user._role_groups
+    return cached
 
 
 def is_connector_admin(user) -> bool:
@@ -15,11 +34,22 @@ def is_connector_admin(user) -> bool:
         return False
     if user.is_superuser or user.is_staff:
         return True
-    cached = getattr(user, "_is_connector_admin", None)
-    if cached is None:
-        cached = user.groups.filter(name=CONNECTOR_ADMINS).exists()
-        user._is_connector_admin = cached
-    return cached
+    return CONNECTOR_ADMINS in _group_names(user)
+
+
+def may_push(user) -> bool:
+    """Connector admins (and staff) and Senders may push deliveries with a gateway token."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return is_connector_admin(user) or SENDERS in _group_names(user)
+
+
+def is_sender_only(user) -> bool:
+    """A Sender and nothing more: may push and read its own deliveries, and may not look at anything else."""
+    if not user.is_authenticated or is_connector_admin(user):
+        return False
+    groups = _group_names(user)
+    return SENDERS in groups and VIEWERS not in groups
 
 
 def admin_required(view):
