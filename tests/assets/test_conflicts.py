@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from assets import inventory
@@ -16,6 +19,7 @@ from assets.models import Asset, SourceRecord
 from assets.services import process_records
 from assets.writes import _insert_new_assets
 from connectors_site.common.db import allocate_ids
+from tests.assets.factories import add_source, make_asset
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +139,146 @@ def test_the_migration_flags_existing_assets(defaults):
         "SN-1",
         "SN-2",
     ]
+
+
+# --- the Conflicts page, the filter, the API --------------------------------------------------------------------
+
+CONFLICTS = reverse("assets:conflicts")
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def text(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def conflicting(cmdb, mdm, index: int) -> Asset:
+    """An asset of two sources (CMDB, MDM) whose serials differ, and a hardware UUID only one of them reports."""
+    asset = make_asset(cmdb, f"cmdb-{index}", hostname=f"host-{index:02d}", serial_number=f"SN-C{index}")
+    add_source(asset, mdm, f"mdm-{index}", hostname=f"host-{index:02d}", serial_number=f"SN-M{index}")
+    asset.refresh_from_db()
+    assert asset.identifier_conflict
+    return asset
+
+
+def test_the_page_lists_conflicting_assets_with_each_source_and_value(admin_ui, cmdb, mdm):
+    asset = conflicting(cmdb, mdm, 1)
+    make_asset(cmdb, "calm", hostname="calm-01", serial_number="SN-CALM")
+    body = text(admin_ui.get(CONFLICTS))
+    assert "1 asset with conflicting identifiers" in body
+    assert asset.get_absolute_url() in body and "calm-01" not in body
+    assert "SN-C1" in body and "SN-M1" in body and "cmdb-1" in body and "mdm-1" in body
+    for source in asset.sources.all():
+        assert reverse("assets:source_split", args=[source.pk]) in body
+    assert 'Conflicts <span class="count">(1)</span>' in body
+
+
+def test_the_empty_page_says_what_it_means(admin_ui, cmdb):
+    make_asset(cmdb, "calm", hostname="calm-01", serial_number="SN-CALM")
+    body = text(admin_ui.get(CONFLICTS))
+    assert "No conflicts" in body
+    assert "No two sources of one asset report different serial numbers, hardware UUIDs or cloud instance IDs" in body
+    assert "Conflicts</a>" in body  # no count in the navigation when there is none
+
+
+def test_split_asks_for_confirmation_without_javascript_then_splits(admin_ui, cmdb, mdm):
+    asset = conflicting(cmdb, mdm, 1)
+    source = SourceRecord.objects.get(source_key="mdm-1")
+    url = reverse("assets:source_split", args=[source.pk])
+    body = text(admin_ui.get(url, {"next": CONFLICTS}))
+    assert "Split MDM" in body and f'value="{CONFLICTS}"' in body
+    assert SourceRecord.objects.get(pk=source.pk).asset_id == asset.pk  # asking changed nothing
+
+    response = admin_ui.post(url, {"next": CONFLICTS}, follow=True)
+    assert response.redirect_chain == [(CONFLICTS, 302)]
+    body = text(response)
+    assert "an asset of its own" in body and "No conflicts" in body
+    assert not Asset.objects.filter(identifier_conflict=True).exists()
+
+
+def test_split_over_htmx_tells_the_list_to_refresh(admin_ui, cmdb, mdm):
+    conflicting(cmdb, mdm, 1)
+    other = conflicting(cmdb, mdm, 2)
+    source = SourceRecord.objects.get(source_key="mdm-1")
+    response = admin_ui.post(reverse("assets:source_split", args=[source.pk]), **HTMX)
+    assert response.status_code == 204 and "assets-changed" in json.loads(response["HX-Trigger"])
+    body = text(admin_ui.get(CONFLICTS, **HTMX))
+    assert body.lstrip().startswith('<div id="results"')
+    assert "an asset of its own" in body  # the message comes with the refreshed list
+    assert "host-01" not in body and other.get_absolute_url() in body
+
+
+def test_viewers_see_no_split_and_get_403(viewer_ui, cmdb, mdm):
+    conflicting(cmdb, mdm, 1)
+    source = SourceRecord.objects.get(source_key="mdm-1")
+    body = text(viewer_ui.get(CONFLICTS))
+    url = reverse("assets:source_split", args=[source.pk])
+    assert "SN-M1" in body and ">Split<" not in body and url not in body
+    assert viewer_ui.get(url).status_code == 403
+    assert viewer_ui.post(url).status_code == 403
+    assert viewer_ui.post(url, **HTMX).status_code == 403
+    assert SourceRecord.objects.get(pk=source.pk).asset.identifier_conflict
+
+
+def test_the_page_runs_the_same_queries_for_one_or_a_full_page(admin_ui, cmdb, mdm, django_assert_max_num_queries):
+    conflicting(cmdb, mdm, 0)
+    with CaptureQueriesContext(connection) as one:
+        text(admin_ui.get(CONFLICTS))
+    for index in range(1, 30):
+        conflicting(cmdb, mdm, index)
+    with django_assert_max_num_queries(len(one)):
+        body = text(admin_ui.get(CONFLICTS))
+    assert "30 assets with conflicting identifiers" in body and "Page 1 of 2" in body
+    assert "page=2" in body
+
+
+def test_the_asset_page_shows_the_conflict(admin_ui, cmdb, mdm):
+    asset = conflicting(cmdb, mdm, 1)
+    body = text(admin_ui.get(asset.get_absolute_url()))
+    assert "Its sources disagree on serial number" in body
+    assert "SN-C1" in body and "SN-M1" in body and CONFLICTS in body
+    calm = make_asset(cmdb, "calm", hostname="calm-01", serial_number="SN-CALM")
+    assert "disagree" not in text(admin_ui.get(calm.get_absolute_url()))
+
+
+def test_the_asset_list_filters_on_conflicts(admin_ui, cmdb, mdm):
+    conflicting(cmdb, mdm, 1)
+    make_asset(cmdb, "calm", hostname="calm-01", serial_number="SN-CALM")
+    body = text(admin_ui.get(reverse("assets:asset_list"), {"conflict": "true"}))
+    assert "host-01" in body and "calm-01" not in body
+    body = text(admin_ui.get(reverse("assets:asset_list"), {"conflict": "false"}))
+    assert "host-01" not in body and "calm-01" in body
+
+
+def test_the_integrations_page_counts_conflicts(admin_ui, cmdb, mdm):
+    assert "possible false merges" not in text(admin_ui.get(reverse("connectors:integrations")))
+    conflicting(cmdb, mdm, 1)
+    conflicting(cmdb, mdm, 2)
+    body = text(admin_ui.get(reverse("connectors:integrations")))
+    assert "2 assets</strong> have sources that disagree" in body and CONFLICTS in body
+
+
+def test_the_api_filters_and_shows_conflicts(admin_ui, cmdb, mdm):
+    asset = conflicting(cmdb, mdm, 1)
+    make_asset(cmdb, "calm", hostname="calm-01", serial_number="SN-CALM")
+    url = reverse("assets-api:asset-list")
+    found = admin_ui.get(url, {"conflict": "true"}).json()["results"]
+    assert [item["uuid"] for item in found] == [str(asset.uuid)]
+    assert found[0]["identifier_conflicts"] == {
+        "serial_number": [
+            {
+                "value": "SN-C1",
+                "source": {"connector_uuid": str(cmdb.uuid), "connector_name": "CMDB", "source_key": "cmdb-1"},
+            },
+            {
+                "value": "SN-M1",
+                "source": {"connector_uuid": str(mdm.uuid), "connector_name": "MDM", "source_key": "mdm-1"},
+            },
+        ]
+    }
+    calm = admin_ui.get(url, {"conflict": "false"}).json()["results"]
+    assert [item["hostname"] for item in calm] == ["calm-01"] and calm[0]["identifier_conflicts"] == {}
+    detail = admin_ui.get(reverse("assets-api:asset-detail", args=[asset.uuid])).json()
+    assert detail["identifier_conflicts"] == found[0]["identifier_conflicts"]
+    schema = admin_ui.get(reverse("schema")).content.decode()
+    assert "identifier_conflicts" in schema and "possible false merge" in schema
