@@ -15,6 +15,12 @@ from .models import Asset, SourceRecord
 #: Kinds a conflict can be about, in the order pages show them.
 CONFLICT_KINDS = (IdentifierKind.SERIAL, IdentifierKind.HARDWARE_UUID, IdentifierKind.CLOUD_INSTANCE)
 _LABELS = dict(IdentifierKind.choices)
+#: The same kinds inside a sentence.
+_IN_A_SENTENCE = {
+    IdentifierKind.SERIAL: "serial number",
+    IdentifierKind.HARDWARE_UUID: "hardware UUID",
+    IdentifierKind.CLOUD_INSTANCE: "cloud instance ID",
+}
 
 
 @dataclass
@@ -34,6 +40,12 @@ class ConflictingAsset:
     #: Per kind: the distinct values, each with the sources that report it (for the summary line).
     summary: list[tuple[str, list[tuple[str, list[SourceRecord]]]]]
     rows: list[SourceRow]
+
+    @property
+    def about(self) -> str:
+        """The kinds in conflict, in a sentence: "serial number and hardware UUID"."""
+        words = [_IN_A_SENTENCE[kind] for kind, _ in self.kinds]
+        return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 2 else words)
 
 
 def conflicting_asset(asset: Asset, sources: list[SourceRecord]) -> ConflictingAsset:
