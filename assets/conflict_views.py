@@ -1,7 +1,7 @@
 """CSAM conflicts: live assets whose sources disagree on a strong identifier (possible false merges), each with the
 disagreeing values side by side and a Split per source.
 
-Which assets conflict is decided when they are reconciled (``Asset.identifier_conflict``, a partial index), so this
+Which assets conflict is decided when they are reconciled (``Asset.identifier_conflict``, indexed), so this
 page reads a page of flagged assets and their live sources: a fixed number of queries whatever the inventory's
 size. Splitting is :func:`assets.inventory.split_source` through :func:`assets.views.source_split`.
 """

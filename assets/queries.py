@@ -25,5 +25,5 @@ def with_asset_count(connectors: QuerySet) -> QuerySet:
 
 
 def conflict_count() -> int:
-    """Live assets whose sources disagree on a strong identifier: one COUNT over the flag's partial index."""
+    """Live assets whose sources disagree on a strong identifier: one COUNT over a range of the flag's index."""
     return Asset.objects.live().filter(identifier_conflict=True).count()
