@@ -153,6 +153,12 @@ class AssetFilterSet(filters.FilterSet):
     possible_duplicate = filters.BooleanFilter(
         help_text="Only assets flagged (or not) as a possible duplicate by an ambiguous identification."
     )
+    conflict = filters.BooleanFilter(
+        field_name="identifier_conflict",
+        label="Identifier conflict",
+        help_text="Only assets whose live sources report different serial numbers, hardware UUIDs or cloud instance "
+        "IDs (possible false merges: see `identifier_conflicts`), or with false only those whose sources agree.",
+    )
     ordering = AssetOrderingFilter(
         fields=tuple((field, name) for name, field in ORDERING_FIELDS.items()),
         help_text="Sort by a field; prefix with '-' for descending.",
@@ -160,7 +166,7 @@ class AssetFilterSet(filters.FilterSet):
 
     class Meta:
         model = Asset
-        fields = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate")
+        fields = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate", "conflict")
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         include_retired = self.form.cleaned_data.get("include_retired")

@@ -92,6 +92,11 @@ class Asset(models.Model):
     retired = models.BooleanField(default=False)
     retired_at = models.DateTimeField(null=True, blank=True)
     possible_duplicate = models.BooleanField(default=False)
+    #: Set on reconciliation: live sources report different real values of a strong identifier (serial number,
+    #: hardware UUID, cloud instance ID), so a weaker rule may have merged two machines. See ``identifier_conflicts``.
+    identifier_conflict = models.BooleanField(default=False, editable=False)
+    #: Which values disagree and who reported each: kind -> [{"value": ..., "source": source record id}, ...].
+    identifier_conflicts = models.JSONField(default=dict, blank=True, editable=False)
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_assets"
     )
@@ -105,6 +110,10 @@ class Asset(models.Model):
         indexes = [
             models.Index(fields=["retired", "merged_into", "-id"], name="asset_live_idx"),
             models.Index(fields=["kind", "-id"], name="asset_kind_idx"),
+            # The Conflicts page, the conflict filter and the counts: a range of this index, whatever the number
+            # of assets. Not a partial index: SQLite uses one only when the query spells its condition literally,
+            # and Django binds the flag as a parameter.
+            models.Index(fields=["identifier_conflict", "retired", "merged_into", "-id"], name="asset_conflict_idx"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from .models import SourceRecord
+from .models import Asset, SourceRecord
 
 
 def with_asset_count(connectors: QuerySet) -> QuerySet:
@@ -22,3 +22,8 @@ def with_asset_count(connectors: QuerySet) -> QuerySet:
         .values("count")
     )
     return connectors.annotate(asset_count=Coalesce(Subquery(per_connector, output_field=models.IntegerField()), 0))
+
+
+def conflict_count() -> int:
+    """Live assets whose sources disagree on a strong identifier: one COUNT over a range of the flag's index."""
+    return Asset.objects.live().filter(identifier_conflict=True).count()

@@ -25,7 +25,7 @@ from .choices import DecisionOutcome
 from .engine import Outcome
 from .engine.records import REPORTED_ATTRIBUTES, AssetRecord
 from .models import Asset, Decision, Identifier, SourceRecord
-from .writes import apply_decisions, refresh_last_seen, shown_values, write_decisions
+from .writes import apply_decisions, conflict_values, refresh_last_seen, shown_values, write_decisions
 
 #: Advisory-lock buckets on PostgreSQL. Bounded so a big chunk never exhausts the shared lock table; records that
 #: share an identity always hash to the same bucket, so they are serialized.
@@ -289,8 +289,9 @@ def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -
 
 @transaction.atomic
 def reconcile_assets(asset_ids: Iterable[int]) -> None:
-    """Re-derive each asset's shown attributes, provenance, first/last seen and retired flag from its live
-    sources (most trusted first, then most recent). An asset left with no live source is retired, not erased."""
+    """Re-derive each asset's shown attributes, provenance, first/last seen, retired flag and identifier
+    conflicts (live sources disagreeing on a strong identifier) from its live sources (most trusted first, then
+    most recent). An asset left with no live source is retired, not erased."""
     asset_ids = set(asset_ids)
     if not asset_ids:
         return
@@ -306,9 +307,10 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
     now = timezone.now()
     rows = []
     for asset_id, sources in by_asset.items():
-        shown = engine.reconcile(
-            [engine.SourceValues(pk, rank, updated, attributes) for pk, _, attributes, updated, _, _, rank in sources]
-        )
+        reported = [
+            engine.SourceValues(pk, rank, updated, attributes) for pk, _, attributes, updated, _, _, rank in sources
+        ]
+        shown = engine.reconcile(reported)
         rows.append(
             (
                 asset_id,
@@ -319,11 +321,22 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
                 False,
                 None,
                 now,
+                *conflict_values(reported),
             )
         )
     update_rows(
         Asset,
-        (*REPORTED_ATTRIBUTES, "provenance", "first_seen", "last_seen", "retired", "retired_at", "updated_at"),
+        (
+            *REPORTED_ATTRIBUTES,
+            "provenance",
+            "first_seen",
+            "last_seen",
+            "retired",
+            "retired_at",
+            "updated_at",
+            "identifier_conflict",
+            "identifier_conflicts",
+        ),
         rows,
     )
     # Assets no live source reports keep their last known values, retired.
@@ -331,10 +344,12 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
 
 
 def retire_assets_without_live_sources(asset_ids: Iterable[int]) -> int:
-    """Retire (never erase) the given assets that no live source reports any more. Returns how many."""
+    """Retire (never erase) the given assets that no live source reports any more. Returns how many.
+
+    No live source disagrees with another on a retired asset, so its conflict goes too."""
     live_source = SourceRecord.objects.filter(asset=OuterRef("pk"), deleted=False)
     return (
         Asset.objects.filter(pk__in=list(asset_ids), retired=False)
         .exclude(Exists(live_source))
-        .update(retired=True, retired_at=timezone.now())
+        .update(retired=True, retired_at=timezone.now(), identifier_conflict=False, identifier_conflicts={})
     )

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import duplicate_views, rule_views, views
+from . import conflict_views, duplicate_views, rule_views, views
 
 app_name = "assets"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("events/<int:pk>/undo/", views.event_undo, name="event_undo"),
     path("duplicates/", duplicate_views.duplicates, name="duplicates"),
     path("duplicates/merge/", duplicate_views.merge, name="merge"),
+    path("conflicts/", conflict_views.conflicts, name="conflicts"),
     path("rules/", rule_views.rule_list, name="rule_list"),
     path("rules/new/", rule_views.rule_create, name="rule_create"),
     path("rules/<int:pk>/", rule_views.rule_edit, name="rule_edit"),

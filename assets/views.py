@@ -20,8 +20,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
 
 from connectors.models import Connector
 from connectors_site.common.htmx import HtmxHttpRequest, wants_partial
@@ -32,6 +33,7 @@ from connectors_site.common.sorting import Sorting
 
 from . import inventory
 from .choices import AssetAction
+from .conflicts import conflicting_asset
 from .engine.records import REPORTED_ATTRIBUTES
 from .filtersets import ORDERING_FIELDS, AssetFilterSet
 from .models import Asset, AssetEvent, Decision, SourceRecord
@@ -74,6 +76,7 @@ LIST_FIELDS = (
     "last_seen",
     "retired",
     "possible_duplicate",
+    "identifier_conflict",
     "merged_into",
     "created_at",
 )
@@ -104,7 +107,7 @@ def _per_page(request: HttpRequest) -> int:
     return value if value in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
 
 
-FILTER_PARAMS = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate")
+FILTER_PARAMS = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate", "conflict")
 
 
 @require_GET
@@ -343,30 +346,42 @@ def asset_detail(request: HttpRequest, uuid) -> HttpResponse:
         "decisions": decisions[:DECISIONS_SHOWN],
         "more_decisions": len(decisions) > DECISIONS_SHOWN,
         "events": _asset_events(asset),
+        "conflict": conflicting_asset(asset, [s for s in sources if not s.deleted])
+        if asset.identifier_conflict
+        else None,
     }
     return render(request, "assets/asset_detail.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @admin_required
-def source_split(request: HttpRequest, pk: int) -> HttpResponse:
+def source_split(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Split a source out of its asset. GET asks for confirmation (the Split links work without JavaScript);
+    POST splits. An HTMX POST answers 204 and tells the page the inventory changed (``assets-changed``), so the
+    list that asked refreshes itself and shows the message."""
     source = get_object_or_404(SourceRecord.objects.select_related("connector", "asset"), pk=pk)
     fallback = source.asset.get_absolute_url()
+    if request.method == "GET":
+        context = {"source": source, "asset": source.asset, "next": next_url(request, fallback)}
+        return render(request, "assets/source_split.html", context)
     try:
         event = inventory.split_source(source, actor=request.user)
     except inventory.InventoryError as error:
         messages.error(request, str(error))
-        return redirect(next_url(request, fallback))
-    new_url = reverse("assets:asset_detail", args=[event.details["new_asset_uuid"]])
-    messages.success(
-        request,
-        format_html(
-            '{}: {} is now <a href="{}">an asset of its own</a>. Undo it from the events below if this was a mistake.',
-            source.connector.name,
-            source.source_key,
-            new_url,
-        ),
-    )
+    else:
+        new_url = reverse("assets:asset_detail", args=[event.details["new_asset_uuid"]])
+        messages.success(
+            request,
+            format_html(
+                '{}: {} is now <a href="{}">an asset of its own</a>. If this was a mistake, undo it from the manual '
+                "changes on either asset's page.",
+                source.connector.name,
+                source.source_key,
+                new_url,
+            ),
+        )
+    if request.htmx:
+        return trigger_client_event(HttpResponse(status=204), "assets-changed")
     return redirect(next_url(request, fallback))
 
 

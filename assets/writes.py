@@ -23,6 +23,7 @@ from connectors_site.common.db import allocate_ids, delete_rows, insert_rows, up
 from . import engine
 from .choices import AssetKind
 from .engine import Outcome
+from .engine.reconcile import strong_conflicts
 from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from .models import Asset, Decision, Identifier, SourceRecord
 
@@ -41,6 +42,9 @@ ASSET_INSERT_COLUMNS = (
     "created_at",
     "updated_at",
 )
+#: A new asset row as the service writes it: the columns above (the benchmark's loader fills the rest with the
+#: model's defaults) and what reconciliation found about conflicting strong identifiers.
+_NEW_ASSET_COLUMNS = (*ASSET_INSERT_COLUMNS, "identifier_conflict", "identifier_conflicts")
 _NEW_SOURCE_COLUMNS = (
     "id",
     "connector_id",
@@ -213,7 +217,8 @@ def _insert_new_assets(born: dict[int, list[tuple]], duplicates: set[int], *, no
     """New assets, inserted already reconciled from the sources that create them."""
     rows = []
     for asset_id, sources in born.items():
-        shown = engine.reconcile([values for values, _ in sources])
+        reported = [values for values, _ in sources]
+        shown = engine.reconcile(reported)
         first_seen, last_seen = min(seen for _, seen in sources), max(seen for _, seen in sources)
         rows.append(
             (
@@ -228,9 +233,10 @@ def _insert_new_assets(born: dict[int, list[tuple]], duplicates: set[int], *, no
                 asset_id in duplicates,
                 now,
                 now,
+                *conflict_values(reported),
             )
         )
-    insert_rows(Asset, ASSET_INSERT_COLUMNS, rows)
+    insert_rows(Asset, _NEW_ASSET_COLUMNS, rows)
 
 
 def _diff_identifiers(updated: dict[int, tuple[int, set[tuple[str, str]]]]) -> tuple[list[int], list[tuple]]:
@@ -293,6 +299,15 @@ def shown_values(shown: dict[str, tuple[object, int]]) -> list:
         else:
             values.append(_jsonable(found[0]))
     return values
+
+
+def conflict_values(sources) -> tuple[bool, dict]:
+    """``identifier_conflict`` and ``identifier_conflicts`` of an asset with these live sources
+    (:func:`assets.engine.reconcile.strong_conflicts`, stored as ``kind -> [{"value", "source"}]``)."""
+    conflicts = strong_conflicts(sources)
+    return bool(conflicts), {
+        kind: [{"value": value, "source": source_id} for value, source_id in pairs] for kind, pairs in conflicts.items()
+    }
 
 
 def _jsonable(value):

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from assets.models import Asset, SourceRecord
-from assets.queries import with_asset_count
+from assets.queries import conflict_count, with_asset_count
 from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
 from connectors_site.common.navigation import next_url
 from connectors_site.common.roles import admin_required
@@ -146,7 +146,7 @@ def deletion_impact(connectors: Iterable[Connector]) -> DeletionImpact:
 
 def integrations(request: HttpRequest) -> HttpResponse:
     counts = Connector.objects.aggregate(total=Count("pk"), enabled=Count("pk", filter=Q(enabled=True)))
-    return render(request, "connectors/integrations.html", {"counts": counts})
+    return render(request, "connectors/integrations.html", {"counts": counts, "conflicts": conflict_count()})
 
 
 SORT_FIELDS = {

@@ -13,9 +13,49 @@ from ..inventory import clean_rule_definition
 from ..models import Asset, IdentificationRule, SourceRecord
 
 
+class ConflictSourceSerializer(serializers.Serializer):
+    connector_uuid = serializers.UUIDField()
+    connector_name = serializers.CharField()
+    source_key = serializers.CharField(help_text="The record's key in that source.")
+
+
+class ConflictValueSerializer(serializers.Serializer):
+    value = serializers.CharField(help_text="The value one source reports (normalized).")
+    source = ConflictSourceSerializer(help_text="The source that reports it.")
+
+
+def _conflicts(asset: Asset, sources) -> dict:
+    """The stored conflicts (kind -> [{"value", "source": source record id}]) with each source named."""
+    by_id = {source.pk: source for source in sources}
+    shown = {}
+    for kind, items in (asset.identifier_conflicts or {}).items():
+        shown[kind] = [
+            {
+                "value": item["value"],
+                "source": {
+                    "connector_uuid": str(source.connector.uuid),
+                    "connector_name": source.connector.name,
+                    "source_key": source.source_key,
+                },
+            }
+            for item in items
+            if (source := by_id.get(item.get("source"))) is not None
+        ]
+    return shown
+
+
+CONFLICTS_HELP = (
+    "Strong identifiers (serial_number, hardware_uuid, cloud_instance_id) on which the asset's live sources report "
+    "different real values, with the source of each: a possible false merge of two machines (split one source "
+    "out in CSAM). Placeholder values never count and values are compared normalized. Empty when they agree; "
+    "`conflict=true` lists only the assets where it is not."
+)
+
+
 class AssetListSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="assets-api:asset-detail", lookup_field="uuid")
     name = serializers.CharField(source="display_name", read_only=True, help_text="Hostname, FQDN, serial or uuid.")
+    identifier_conflicts = serializers.SerializerMethodField(help_text=CONFLICTS_HELP)
 
     class Meta:
         model = Asset
@@ -35,8 +75,17 @@ class AssetListSerializer(serializers.ModelSerializer):
             "last_seen",
             "retired",
             "possible_duplicate",
+            "identifier_conflicts",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.ListField(child=ConflictValueSerializer())))
+    def get_identifier_conflicts(self, asset: Asset) -> dict:
+        if not asset.identifier_conflict:
+            return {}
+        # Lists prefetch the sources of the conflicting assets only (``conflict_sources``); one asset has them all.
+        sources = getattr(asset, "conflict_sources", None)
+        return _conflicts(asset, asset.sources.all() if sources is None else sources)
 
 
 class ConnectorRefSerializer(serializers.Serializer):

@@ -33,7 +33,9 @@ class Conflict(APIException):
     list=extend_schema(
         summary="List assets",
         description="Live assets by default (retired ones with `include_retired=true`; merged assets never), "
-        "newest first unless `ordering` says otherwise. `q` searches hostname, FQDN and serial number "
+        "newest first unless `ordering` says otherwise. `conflict=true`: only assets whose sources disagree on a "
+        "serial number, hardware UUID or cloud instance ID (see `identifier_conflicts`). "
+        "`q` searches hostname, FQDN and serial number "
         "(contains) and IP and MAC addresses (from their start, any spelling: `00-1A-2B` finds `00:1a:2b:…`).",
     ),
     retrieve=extend_schema(
@@ -57,7 +59,16 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
                     ),
                 )
             )
-        return Asset.objects.defer("provenance", "tags")
+        conflict_sources = SourceRecord.objects.filter(deleted=False, asset__identifier_conflict=True).select_related(
+            "connector"
+        )
+        return Asset.objects.defer("provenance", "tags").prefetch_related(
+            Prefetch(
+                "sources",
+                queryset=conflict_sources.only("id", "asset_id", "source_key", "connector__uuid", "connector__name"),
+                to_attr="conflict_sources",
+            )
+        )
 
     def get_serializer_class(self):
         return AssetDetailSerializer if self.action == "retrieve" else AssetListSerializer

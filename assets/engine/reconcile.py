@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -95,3 +95,33 @@ def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
             source, value = reported[-1]
             shown[attribute] = (value, source.source_id)
     return shown
+
+
+#: Attributes that name one machine: two real values of one of them on one asset mean two machines.
+STRONG_ATTRIBUTES: tuple[tuple[str, Callable[[object], str], Callable[[str], str | None]], ...] = (
+    ("serial_number", normalize_serial, serial_junk),
+    ("hardware_uuid", normalize_uuid, uuid_junk),
+    ("cloud_instance_id", normalize_cloud_instance_id, cloud_instance_junk),
+)
+
+
+def strong_conflicts(sources: Sequence[SourceValues]) -> dict[str, list[tuple[str, int]]]:
+    """The strong identifiers on which an asset's live sources disagree: ``kind -> [(value, source_id), ...]``.
+
+    A possible false merge: a weaker rule (FQDN, hostname + IP, a shared MAC) put the records of two machines on
+    one asset. Values are compared normalized (``sn-1`` and ``SN-1`` agree) and placeholders never count (a
+    "To be filled by O.E.M." next to a real serial is no disagreement). Each listed pair is one source's real
+    value, sorted by value then source id; a kind is listed only when at least two different values remain.
+    """
+    if len(sources) < 2:
+        return {}
+    found: dict[str, list[tuple[str, int]]] = {}
+    for attribute, normalizer, junk_test in STRONG_ATTRIBUTES:
+        reported = []
+        for source in sources:
+            value = normalizer(source.attributes.get(attribute))
+            if value and junk_test(value) is None:
+                reported.append((value, source.source_id))
+        if len({value for value, _ in reported}) > 1:
+            found[attribute] = sorted(reported)
+    return found
