@@ -18,6 +18,7 @@ from assets.engine.records import AssetRecord
 from assets.models import Asset, SourceRecord
 from assets.services import process_records
 from assets.writes import _insert_new_assets
+from connectors.models import Connector
 from connectors_site.common.db import allocate_ids
 from tests.assets.factories import add_source, make_asset
 
@@ -113,15 +114,15 @@ def test_the_migration_flags_existing_assets(defaults):
     executor.migrate(before)
     executor.loader.build_graph()
     old = executor.loader.project_state(before).apps
-    Connector = old.get_model("connectors", "Connector")
     OldAsset, OldSource = old.get_model("assets", "Asset"), old.get_model("assets", "SourceRecord")
+    # Only the assets app was rolled back: the connectors table is at its newest shape, so write it with today's model.
     cmdb = Connector.objects.create(name="CMDB", token_hash="0" * 64, signing_secret="whsec_x")
     mdm = Connector.objects.create(name="MDM", token_hash="1" * 64, signing_secret="whsec_y")
     now = timezone.now()
 
     def source(asset, connector, key, **attributes):
         return OldSource.objects.create(
-            connector=connector, source_key=key, asset=asset, attributes=attributes, first_seen=now, last_seen=now
+            connector_id=connector.pk, source_key=key, asset=asset, attributes=attributes, first_seen=now, last_seen=now
         )
 
     merged, agreeing, alone = OldAsset.objects.create(), OldAsset.objects.create(), OldAsset.objects.create()
