@@ -330,6 +330,6 @@ def example_body(mapping: object, sample: dict[str, object]) -> object | None:
         batch = apply_mapping(compiled, body)
     except PayloadError:
         return None
-    if batch.errors or len(batch.records) != 1:
+    if batch.errors or len(batch.records) != 1 or batch.records[0].source_key != sample.get("source_key"):
         return None
     return body
