@@ -229,7 +229,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
         try:
             return clean_mapping(value)
         except MappingError as exc:
-            raise serializers.ValidationError(exc.errors) from None
+            raise serializers.ValidationError({key: [message] for key, message in exc.errors.items()}) from None
 
     def validate_modules(self, value: list[str]) -> list[str]:
         # Keep the canonical order and drop repeats, so the same set always reads the same.
