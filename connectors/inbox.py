@@ -51,7 +51,6 @@ def store_delivery(
     the repeats race each other: the unique constraint decides.
     """
     idempotency_key = idempotency_key[:255]
-    fmt = payload_format or connector.payload_format
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -61,8 +60,8 @@ def store_delivery(
                 body=body,
                 size=len(body),
                 content_type=content_type[:255],
-                payload_format=fmt,
-                mapping=connector.mapping if fmt == PayloadFormat.MAPPED else None,
+                payload_format=(fmt := payload_format or connector.payload_format),
+                mapping=connector.mapping if fmt == PayloadFormat.MAPPED else None,  # the mapping in force now
                 headers={key: value[:500] for key, value in (headers or {}).items() if key in KEPT_HEADERS},
                 authenticated_by=authenticated_by,
                 status=DeliveryStatus.REJECTED if rejected_reason else DeliveryStatus.QUEUED,
