@@ -16,6 +16,7 @@ MODULE_HELP = {
 class PayloadFormat(models.TextChoices):
     NATIVE = "native", "Native JSON"
     CSAM = "csam", "Qualys CSAM connector push"
+    MAPPED = "mapped", "Mapped JSON (JMESPath)"
 
 
 class ConnectorStatus(models.TextChoices):
@@ -50,6 +51,7 @@ class ConnectorAction(models.TextChoices):
     RULES_CHANGED = "rules_changed", "Identification rules changed"
     TEST_SENT = "test_sent", "Test delivery sent"
     REPLAYED = "replayed", "Delivery replayed"
+    MAPPING_CHANGED = "mapping_changed", "Payload mapping changed"
     DELETED = "deleted", "Deleted"
 
 

@@ -8,6 +8,7 @@ import uuid
 from django import forms
 
 from .choices import MODULE_HELP, HmacAlgorithm, HmacEncoding, Module, PayloadFormat, SignatureScheme
+from .formats.mapped import MappingError, clean_mapping
 from .formats.samples import IDENTITY_FIELDS, one_field_per_line, sample_record
 from .models import Connector
 from .signatures import scheme_errors
@@ -224,3 +225,125 @@ class PreviewForm(forms.Form):
         if not isinstance(value, dict):
             raise forms.ValidationError('Paste one record: a JSON object such as {"source_key": "…", …}.')
         return value
+
+
+#: The mapping editor's label and help (with an example expression) for each native field.
+MAPPING_FIELD_HELP: dict[str, tuple[str, str]] = {
+    "source_key": ("Source key", "Required: the record's stable unique id in the sender, e.g. id or to_string(id)."),
+    "hostname": ("Hostname", "e.g. name or host.name"),
+    "fqdn": ("FQDN", "e.g. dns_name"),
+    "netbios_name": ("NetBIOS name", "e.g. netbios"),
+    "serial_number": ("Serial number", "e.g. hw.serial"),
+    "hardware_uuid": ("Hardware UUID", "e.g. bios.uuid"),
+    "cloud_provider": ("Cloud provider", "e.g. cloud.provider"),
+    "cloud_instance_id": ("Cloud instance ID", "e.g. cloud.instance_id"),
+    "os": ("Operating system", "e.g. os.name"),
+    "os_version": ("OS version", "e.g. os.version"),
+    "manufacturer": ("Manufacturer", "e.g. hw.vendor"),
+    "model": ("Model", "e.g. hw.model"),
+    "asset_type": ("Asset type", "e.g. type"),
+    "ip_addresses": ("IP addresses", "An array or one value, e.g. net.ips or interfaces[].ip"),
+    "mac_addresses": ("MAC addresses", "An array or one value, e.g. interfaces[].mac"),
+    "tags": ("Tags", "An array or one value, e.g. labels or [team, env]"),
+    "attributes": (
+        "Attributes",
+        "An object of extra values kept with the source, e.g. {site: site.name, owner: owner}",
+    ),
+    "updated_at": ("Updated at", "An RFC 3339 timestamp, e.g. modified"),
+    "last_seen": ("Last seen", "An RFC 3339 timestamp, e.g. last_contact"),
+}
+
+
+def _expression_input(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,  # clean_mapping says what is missing, with the same words as the API
+        help_text=help_text,
+        widget=forms.TextInput(
+            attrs={"class": "mono", "spellcheck": "false", "autocomplete": "off", "autocapitalize": "off"}
+        ),
+    )
+
+
+class MappingForm(forms.Form):
+    """The mapped format's expressions (one input per native field) and a sample body to preview them with."""
+
+    records = _expression_input(
+        "Records",
+        "Selects the asset records in the body: e.g. data.devices[] (an array inside the body), @ (the body is "
+        "itself an array of records) or device (one object).",
+    )
+    deleted = _expression_input(
+        "Deleted source keys",
+        "Optional: selects the source keys the sender says are gone, e.g. removed[].id.",
+    )
+    sample = forms.CharField(
+        label="Sample body (JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "mono"}),
+        help_text="Paste a body your inventory sends to see the records the mapping makes of it. It is not stored.",
+    )
+    #: Error keys of clean_mapping → the input they are shown next to.
+    ERROR_FIELDS = {"records": "records", "deleted": "deleted"}
+
+    def __init__(self, *args, read_only: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        sample = self.fields.pop("sample")
+        for name, (label, help_text) in MAPPING_FIELD_HELP.items():
+            self.fields[name] = _expression_input(label, help_text)
+        self.fields["sample"] = sample
+        for name, input_ in self.fields.items():
+            # The help, and the slot the live preview fills with this input's errors.
+            input_.widget.attrs["aria-describedby"] = f"id_{name}_helptext id_{name}_errors"
+            if read_only and name != "sample":
+                input_.widget.attrs["readonly"] = True
+        self.fields["records"].widget.attrs["aria-required"] = "true"
+        self.fields["source_key"].widget.attrs["aria-required"] = "true"
+
+    @classmethod
+    def initial_from(cls, mapping: dict) -> dict:
+        return {
+            "records": mapping.get("records", ""),
+            "deleted": mapping.get("deleted", ""),
+            **mapping.get("fields", {}),
+        }
+
+    @property
+    def field_inputs(self) -> list:
+        return [self[name] for name in MAPPING_FIELD_HELP]
+
+    def raw_mapping(self) -> dict:
+        """The mapping as typed (trimmed; empty expressions left out)."""
+        data = self.cleaned_data
+        fields = {name: data.get(name, "").strip() for name in MAPPING_FIELD_HELP if data.get(name, "").strip()}
+        return {
+            "records": data.get("records", "").strip(),
+            "deleted": data.get("deleted", "").strip(),
+            "fields": fields,
+        }
+
+    def clean_sample(self) -> object:
+        text = self.cleaned_data["sample"]
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                "This is not valid JSON: %(error)s (line %(line)d, column %(column)d).",
+                params={"error": exc.msg, "line": exc.lineno, "column": exc.colno},
+            ) from None
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        try:
+            self.mapping = clean_mapping(self.raw_mapping())
+        except MappingError as exc:
+            self.mapping = None
+            for key, message in exc.errors.items():
+                name = self.ERROR_FIELDS.get(key) or key.removeprefix("fields.")
+                if name in self.fields:
+                    self.add_error(name, f"{self.fields[name].label} {message}.")
+                else:
+                    self.add_error(None, f"{key}: {message}.")
+        return cleaned

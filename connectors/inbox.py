@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
+from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
 from .models import Connector, ConnectorEvent, Delivery
 from .tasks import enqueue
@@ -59,7 +60,8 @@ def store_delivery(
                 body=body,
                 size=len(body),
                 content_type=content_type[:255],
-                payload_format=payload_format or connector.payload_format,
+                payload_format=(fmt := payload_format or connector.payload_format),
+                mapping=connector.mapping if fmt == PayloadFormat.MAPPED else None,  # the mapping in force now
                 headers={key: value[:500] for key, value in (headers or {}).items() if key in KEPT_HEADERS},
                 authenticated_by=authenticated_by,
                 status=DeliveryStatus.REJECTED if rejected_reason else DeliveryStatus.QUEUED,
@@ -95,7 +97,16 @@ def store_delivery(
 def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
     """One sample asset through the real path: stored, queued and processed by the worker like any push."""
     now = timezone.now().isoformat()
-    if connector.payload_format == PayloadFormat.CSAM:
+    payload_format = None
+    mapped = (
+        example_body(connector.mapping, sample_record()) if connector.payload_format == PayloadFormat.MAPPED else None
+    )
+    if mapped is not None:
+        body = mapped
+    elif connector.payload_format == PayloadFormat.MAPPED:
+        # The mapping is not set yet, or uses more than plain paths: the sample goes in the native format.
+        body, payload_format = native_body(sample_record(), updated_at=now), PayloadFormat.NATIVE
+    elif connector.payload_format == PayloadFormat.CSAM:
         meta = {"requestId": str(uuid.uuid4()), "connectorUuid": str(connector.uuid), "assetCount": 1}
         body = csam_body(sample_record(*EXAMPLE_FIELDS), meta, sourceLastUpdatedDate=now)
     else:
@@ -106,6 +117,7 @@ def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
             json.dumps(body, indent=2).encode(),
             headers={"user-agent": "connector hub test delivery"},
             authenticated_by="test",
+            payload_format=payload_format,
             is_test=True,
         )
         ConnectorEvent.record(connector, ConnectorAction.TEST_SENT, actor, delivery=str(received.delivery.uuid))

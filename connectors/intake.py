@@ -30,7 +30,7 @@ from connectors_site.common.api import problem
 
 from . import gateway, ratelimit, signatures
 from .choices import PayloadFormat
-from .formats import PARSERS, PayloadError, csam_connector_uuid, decode_json
+from .formats import PayloadError, csam_connector_uuid, decode_json, parse
 from .inbox import Received, store_delivery
 from .models import Connector, Delivery
 from .services import TOKEN_PREFIX, token_matches, verification_secrets
@@ -212,7 +212,7 @@ class _IntakeView(APIView):
                 raise IntakeRejected(415, "Unsupported media type", detail)
             try:
                 data = decode_json(body)
-                batch = PARSERS[fmt](data)
+                batch = parse(fmt, data, mapping=connector.mapping)
             except PayloadError as exc:
                 rejected_reason = str(exc)
         if batch is not None:
@@ -374,7 +374,7 @@ class CsamSyncView(_IntakeView):
         if not _is_json(headers.get("content-type", "")):
             return self.accept(request, connector, body, headers, auth, None, None)
         try:
-            batch = PARSERS[PayloadFormat.CSAM](data)
+            batch = parse(PayloadFormat.CSAM, data)
         except PayloadError as exc:
             self.store(
                 connector,

@@ -79,6 +79,9 @@ class Connector(models.Model):
         "HMAC encoding", max_length=10, choices=HmacEncoding.choices, default=HmacEncoding.HEX
     )
     hmac_prefix = models.CharField("HMAC prefix", max_length=20, blank=True)
+    #: The ``mapped`` format's JMESPath expressions (connectors.formats.mapped); ``{}`` until one is set. Written
+    #: only by ``services.set_mapping``, which validates it and audits the change.
+    mapping = models.JSONField(default=dict, blank=True, editable=False)
     last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Outcome of the most recently finished delivery; the status shown is derived from it.
     last_result = models.CharField(max_length=10, blank=True, editable=False)
@@ -156,6 +159,9 @@ class Delivery(models.Model):
     content_type = models.CharField(max_length=255, blank=True)
     #: The format the body is parsed with: the connector's for /webhooks/, always CSAM for the CSAM endpoint.
     payload_format = models.CharField(max_length=10, choices=PayloadFormat.choices, default=PayloadFormat.NATIVE)
+    #: For a mapped delivery, the connector's mapping when it was received: the worker and a replay parse with it,
+    #: so the same body always gives the same records whatever the mapping became since. ``None`` otherwise.
+    mapping = models.JSONField(null=True, blank=True, editable=False)
     headers = models.JSONField(default=dict, blank=True)
     authenticated_by = models.CharField(max_length=20, blank=True)
     #: The hub user whose gateway token pushed it (Senders read their own deliveries); empty for connector

@@ -24,6 +24,7 @@ from assets.services import reconcile_assets
 from connectors_site.common.audit import acting_user
 
 from .choices import ConnectorAction, HmacAlgorithm, HmacEncoding, Module, PayloadFormat, SignatureScheme
+from .formats.mapped import clean_mapping
 from .models import Connector, ConnectorEvent
 from .tasks import reconcile_connector_assets_task
 
@@ -150,6 +151,49 @@ def set_enabled(connector: Connector, enabled: bool, *, actor=None) -> Connector
         connector.save(update_fields=["enabled", "updated_at"])
         ConnectorEvent.record(connector, ConnectorAction.ENABLED if enabled else ConnectorAction.DISABLED, actor)
     return connector
+
+
+@transaction.atomic
+def set_mapping(connector: Connector, mapping: object, *, actor=None) -> Connector:
+    """Store the connector's payload mapping (the ``mapped`` format's JMESPath expressions).
+
+    Raises :class:`~connectors.formats.mapped.MappingError` (messages by ``records``, ``deleted``, ``fields`` or
+    ``fields.<name>``) when an expression does not compile, ``source_key`` is missing or a field is not a native
+    one. The audit row holds each changed expression and the whole old and new mapping. Deliveries already
+    received keep the mapping they came with.
+    """
+    clean = clean_mapping(mapping)
+    old = connector.mapping or {}
+    if clean == old:
+        return connector
+    connector.mapping = clean
+    connector.save(update_fields=["mapping", "updated_at"])
+    ConnectorEvent.record(
+        connector,
+        ConnectorAction.MAPPING_CHANGED,
+        actor,
+        changes=mapping_diff(old, clean),
+        mapping={"old": old, "new": clean},
+    )
+    return connector
+
+
+def mapping_diff(old: dict, new: dict) -> dict[str, list[str]]:
+    """Each expression that changed, as ``[old, new]`` ("" for none), keyed ``records``, ``deleted`` or the field."""
+
+    def flat(mapping: dict) -> dict[str, str]:
+        return {
+            "records": mapping.get("records", ""),
+            "deleted": mapping.get("deleted", ""),
+            **mapping.get("fields", {}),
+        }
+
+    before, after = flat(old or {}), flat(new or {})
+    return {
+        key: [before.get(key, ""), after.get(key, "")]
+        for key in dict.fromkeys([*before, *after])
+        if before.get(key, "") != after.get(key, "")
+    }
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import delivery_views, rule_views, views
+from . import delivery_views, mapping_views, rule_views, views
 
 app_name = "connectors"
 
@@ -26,6 +26,8 @@ urlpatterns = [
         connector + "rules/<int:rule_id>/required/", rule_views.connector_rule_required, name="connector_rule_required"
     ),
     path(connector + "rules/<int:rule_id>/move/", rule_views.connector_rule_move, name="connector_rule_move"),
+    path(connector + "mapping/", mapping_views.connector_mapping, name="connector_mapping"),
+    path(connector + "mapping/preview/", mapping_views.connector_mapping_preview, name="connector_mapping_preview"),
     path(connector + "deliveries/", delivery_views.delivery_list, name="delivery_list"),
     path(connector + "test-delivery/", delivery_views.connector_test_delivery, name="connector_test_delivery"),
     path("deliveries/<uuid:delivery_uuid>/", delivery_views.delivery_detail, name="delivery_detail"),

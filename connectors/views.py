@@ -34,6 +34,7 @@ from connectors_site.common.sorting import Sorting
 
 from .choices import Module, PayloadFormat
 from .filtersets import ConnectorFilterSet
+from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
 from .forms import BulkActionForm, ConnectorForm
 from .models import Connector, Delivery
@@ -79,9 +80,12 @@ def _pop_secrets(request: HttpRequest, connector: Connector) -> dict | None:
     return request.session.pop(ONE_TIME_SECRETS_KEY + str(connector.uuid), None)
 
 
-def sample_payload(connector: Connector) -> dict:
-    """A one-asset body in the connector's payload format, for the curl example."""
+def sample_payload(connector: Connector) -> object | None:
+    """A one-asset body in the connector's payload format, for the curl example (``None``: a mapped connector
+    whose mapping is not set, or is more than plain paths, so no body can be made up for it)."""
     record = sample_record(*EXAMPLE_FIELDS)
+    if connector.payload_format == PayloadFormat.MAPPED:
+        return example_body(connector.mapping, record)
     if connector.payload_format == PayloadFormat.CSAM:
         return csam_body(record, {"connectorUuid": str(connector.uuid)})
     return native_body(record)
@@ -90,6 +94,8 @@ def sample_payload(connector: Connector) -> dict:
 def _sample_body(connector: Connector) -> str:
     """The sample payload laid out to read well in a terminal: one asset per line."""
     payload = sample_payload(connector)
+    if connector.payload_format == PayloadFormat.MAPPED:
+        return json.dumps(payload) if payload is not None else ""
     if connector.payload_format == PayloadFormat.CSAM:
         (item,) = payload["assetData"]
         return (
@@ -105,11 +111,12 @@ def _sample_body(connector: Connector) -> str:
 
 def curl_example(connector: Connector, url: str, token: str | None = None) -> str:
     """A ready-to-paste command that sends one sample asset with the bearer token (or a placeholder for it)."""
+    body = _sample_body(connector).replace("'", "'\\''")  # a quote in a mapped key must not end the shell string
     return (
         f"curl -X POST '{url}' \\\n"
         f'  -H "Authorization: Bearer {token or "$CONNECTOR_TOKEN"}" \\\n'
         "  -H 'Content-Type: application/json' \\\n"
-        f"  --data '{_sample_body(connector)}'"
+        + (f"  --data '{body}'" if body else "  --data @body.json  # a body your inventory sends, saved to a file")
     )
 
 

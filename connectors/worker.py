@@ -28,7 +28,7 @@ from assets.models import Decision
 from assets.services import ProcessResult, process_records
 
 from .choices import ConnectorStatus, DeliveryStatus
-from .formats import PARSERS, PayloadError, decode_json
+from .formats import PayloadError, decode_json, parse
 from .models import Connector, Delivery
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,9 @@ def process_delivery(delivery_id: int, worker_id: str = WORKER_ID, *, requeue: R
     connector = delivery.connector
     try:
         _fault_hook(delivery)
-        batch = PARSERS[delivery.payload_format](decode_json(bytes(delivery.body)))
+        # A mapped delivery is read with the mapping in force when it was received (kept on the row), so a
+        # retry or a replay gives the same records however the connector's mapping changed since.
+        batch = parse(delivery.payload_format, decode_json(bytes(delivery.body)), mapping=delivery.mapping)
     except PayloadError as exc:
         return _finish(delivery, DeliveryStatus.REJECTED, ProcessResult(), last_error=str(exc))
     except Exception as exc:  # any other failure is retried, then the delivery goes to dead

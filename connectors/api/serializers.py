@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from assets.models import RuleSelection
 from connectors.choices import ConnectorStatus, Module, PayloadFormat
+from connectors.formats.mapped import MAPPED_FIELDS, MappingError, clean_mapping
 from connectors.models import Connector
 from connectors.services import EDITABLE_FIELDS
 from connectors.signatures import describe_scheme, scheme_errors
@@ -59,6 +60,40 @@ class ConnectorStatusSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The value in words, as the UI shows it.")
 
 
+MAPPING_EXAMPLE = {
+    "records": "result.hosts[]",
+    "deleted": "result.removed[].id",
+    "fields": {
+        "source_key": "id",
+        "hostname": "name",
+        "ip_addresses": "net.ips",
+        "mac_addresses": "net.mac",
+        "serial_number": "hw.serial",
+    },
+}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "JMESPath expressions; `{}` means no mapping.",
+        "properties": {
+            "records": {"type": "string", "description": "Selects the records: `data.devices[]`, `@`, …"},
+            "deleted": {"type": "string", "description": "Optional: selects the deleted source keys."},
+            "fields": {
+                "type": "object",
+                "description": "Native field name → expression evaluated against each record. `source_key` "
+                "required; allowed names: " + ", ".join(f"`{name}`" for name in MAPPED_FIELDS) + ".",
+                "additionalProperties": {"type": "string"},
+            },
+        },
+        "example": MAPPING_EXAMPLE,
+    }
+)
+class MappingField(serializers.JSONField):
+    pass
+
+
 class ConnectorSerializer(serializers.ModelSerializer):
     """A connector as the API shows it. Credentials appear only as hints: the clear values are shown once."""
 
@@ -76,6 +111,15 @@ class ConnectorSerializer(serializers.ModelSerializer):
         help_text="Body format the webhook accepts (default `native`). "
         + "; ".join(f"`{code}`: {label}" for code, label in PayloadFormat.choices)
         + ".",
+    )
+    mapping = MappingField(
+        required=False,
+        help_text="The `mapped` payload format's JMESPath expressions: `records` selects the asset records in "
+        "the body, `deleted` (optional) the source keys that are gone, and `fields` one expression per native "
+        "field, evaluated against each record (`source_key` required). Every expression must compile; a "
+        "change is audited and applies to deliveries received from then on. Example: "
+        '`{"records": "result.hosts[]", "fields": {"source_key": "id", "hostname": "name", '
+        '"ip_addresses": "net.ips"}}`.',
     )
     status = serializers.SerializerMethodField(
         help_text="Derived from the last finished delivery: Pending until the first one; Disabled when off."
@@ -103,6 +147,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
         fields = [
             "uuid",
             *EDITABLE_FIELDS,
+            "mapping",
             "enabled",
             "state",
             "status",
@@ -179,6 +224,12 @@ class ConnectorSerializer(serializers.ModelSerializer):
         if Connector.objects.holding_name(value, exclude=self.instance) is not None:
             raise serializers.ValidationError(f"A connector named “{value}” already exists (names ignore case).")
         return value
+
+    def validate_mapping(self, value: object) -> dict:
+        try:
+            return clean_mapping(value)
+        except MappingError as exc:
+            raise serializers.ValidationError({key: [message] for key, message in exc.errors.items()}) from None
 
     def validate_modules(self, value: list[str]) -> list[str]:
         # Keep the canonical order and drop repeats, so the same set always reads the same.

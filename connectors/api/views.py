@@ -139,12 +139,15 @@ class ConnectorViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         changes = serializer.validated_changes()
+        mapping = changes.pop("mapping", None)
         options = {key: changes.pop(key) for key in ("create_unmanaged", "apply_default_rule") if key in changes}
         try:
             with transaction.atomic():
                 connector, credentials = services.create_connector(actor=request.user, **changes)
                 if options:
                     services.update_connector(connector, actor=request.user, **options)
+                if mapping:
+                    services.set_mapping(connector, mapping, actor=request.user)
         except IntegrityError:
             # Two creates with the same name raced past validation; the unique constraint caught the second.
             raise ValidationError(
@@ -157,8 +160,13 @@ class ConnectorViewSet(viewsets.ModelViewSet):
         return Response(reply.data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: ConnectorSerializer) -> None:
+        changes = serializer.validated_changes()
+        mapping = changes.pop("mapping", None)
         try:
-            services.update_connector(serializer.instance, actor=self.request.user, **serializer.validated_changes())
+            with transaction.atomic():
+                services.update_connector(serializer.instance, actor=self.request.user, **changes)
+                if mapping is not None:
+                    services.set_mapping(serializer.instance, mapping, actor=self.request.user)
         except IntegrityError:
             raise ValidationError(
                 {"name": ["A connector with this name already exists (names ignore case)."]}

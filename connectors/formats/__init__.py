@@ -1,13 +1,13 @@
 """Payload formats: turn a decoded delivery body into :class:`assets.engine.records.ParsedBatch`.
 
-Callers do ``PARSERS[connector.payload_format](decode_json(body))`` and map :class:`PayloadError` to a ``400``
+Callers do ``parse(payload_format, decode_json(body), mapping=...)`` and map :class:`PayloadError` to a ``400``
 problem response, while the per-record :class:`~assets.engine.records.RecordError` list is reported back next to the
 accepted records. The package imports no Django and touches no database: everything is stdlib plus the plain
 records of ``assets.engine.records``, safe to call on untrusted input and tested without a database.
 
 * :mod:`.decode`: the body as a whole (UTF-8, JSON, nesting depth, record count) and :class:`PayloadError`;
 * :mod:`.values`: cleaning one value of one record, shared by every format (the rules are in its docstring);
-* :mod:`.native`, :mod:`.csam`: one module per format, each with one public ``parse_<name>(data)``;
+* :mod:`.native`, :mod:`.csam`, :mod:`.mapped`: one module per format, each with one public ``parse_<name>``;
 * :mod:`.samples`: the one sample asset the UI and the test delivery show, in each format.
 
 Whole-body vs per-record errors: :class:`PayloadError` means the body cannot be used at all (not UTF-8, not
@@ -21,29 +21,65 @@ Adding a format
    :class:`PayloadError` for an unusable body, call :func:`~.decode.check_record_count`, clean every value with
    the helpers of :mod:`.values` and turn each :class:`~.values.FieldError` into a ``RecordError``.
 2. Add it to :data:`PARSERS` below (the key is the connector's ``payload_format`` value, a choice in
-   ``connectors.choices.PayloadFormat``).
+   ``connectors.choices.PayloadFormat``). Every entry takes ``(data, options)``: a format that needs nothing but the
+   body is wrapped with :func:`body_only`; one configured per connector (mapped) reads :class:`FormatOptions`.
 3. Its tests go next to the others: pure, no database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from assets.engine.records import ParsedBatch
 
 from .csam import csam_connector_uuid, parse_csam
 from .decode import MAX_RECORDS_PER_DELIVERY, PayloadError, decode_json
+from .mapped import parse_mapped
 from .native import parse_native
 
 __all__ = [
     "MAX_RECORDS_PER_DELIVERY",
     "PARSERS",
+    "FormatOptions",
     "PayloadError",
     "csam_connector_uuid",
     "decode_json",
+    "parse",
     "parse_csam",
+    "parse_mapped",
     "parse_native",
 ]
 
+
+@dataclass(frozen=True)
+class FormatOptions:
+    """What a connector configures about its format: the mapping of the ``mapped`` format (``None`` elsewhere)."""
+
+    mapping: dict | None = None
+
+
+Parser = Callable[[object, FormatOptions], ParsedBatch]
+
+
+def body_only(parse_body: Callable[[object], ParsedBatch]) -> Parser:
+    """A parser that needs only the body, in the registry's ``(data, options)`` shape."""
+
+    def parser(data: object, options: FormatOptions) -> ParsedBatch:
+        return parse_body(data)
+
+    parser.__name__ = parse_body.__name__
+    return parser
+
+
+def _mapped(data: object, options: FormatOptions) -> ParsedBatch:
+    return parse_mapped(data, options.mapping)
+
+
 #: Payload format name (``Connector.payload_format``) → the function that parses a decoded body of that format.
-PARSERS: dict[str, Callable[[object], ParsedBatch]] = {"native": parse_native, "csam": parse_csam}
+PARSERS: dict[str, Parser] = {"native": body_only(parse_native), "csam": body_only(parse_csam), "mapped": _mapped}
+
+
+def parse(payload_format: str, data: object, *, mapping: dict | None = None) -> ParsedBatch:
+    """Parse a decoded body in ``payload_format``; ``mapping`` is the one in force for a mapped delivery."""
+    return PARSERS[payload_format](data, FormatOptions(mapping=mapping))

@@ -19,7 +19,7 @@ from assets.engine.records import LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, AssetRecor
 from .decode import PayloadError, check_record_count
 from .values import MAX_STRING_LENGTH, FieldError, kind, merge_attributes, source_key, text, text_list, timestamp
 
-__all__ = ["parse_native"]
+__all__ = ["parse_native", "read_asset", "read_deletions"]
 
 _MISSING = object()
 _NATIVE_SHAPE = (
@@ -80,7 +80,8 @@ def _assets_and_deletions(data: object) -> tuple[list, list | None]:
     return items, deleted
 
 
-def _deleted_keys(value: list, batch: ParsedBatch) -> None:
+def read_deletions(value: list, batch: ParsedBatch) -> None:
+    """Clean a deletion list into ``batch.deleted``; each bad key becomes a ``RecordError`` for ``deleted[<i>]``."""
     for index, item in enumerate(value):
         try:
             batch.deleted.append(source_key(item, "deleted"))
@@ -88,22 +89,26 @@ def _deleted_keys(value: list, batch: ParsedBatch) -> None:
             batch.errors.append(RecordError(index, f"deleted[{index}]", exc.message))
 
 
+def read_asset(index: int, item: object, batch: ParsedBatch) -> None:
+    """Clean one asset object (native field names) into ``batch.records``, or its first problem into
+    ``batch.errors`` at ``index``. Other formats that build native-shaped objects (mapped) reuse it."""
+    key = ""
+    try:
+        if not isinstance(item, dict):
+            raise FieldError("", f"each asset must be a JSON object (got {kind(item)})")
+        key = source_key(item.get("source_key"), "source_key")
+        batch.records.append(_native_record(item, key))
+    except FieldError as exc:
+        batch.errors.append(RecordError(index, exc.field, exc.message, key))
+
+
 def parse_native(data: object) -> ParsedBatch:
     """Parse a decoded native-format body (see the module docstring)."""
     items, deleted = _assets_and_deletions(data)
     check_record_count(len(items) + (len(deleted) if deleted is not None else 0))
     batch = ParsedBatch()
-    records = batch.records
-    errors = batch.errors
     for index, item in enumerate(items):
-        key = ""
-        try:
-            if not isinstance(item, dict):
-                raise FieldError("", f"each asset must be a JSON object (got {kind(item)})")
-            key = source_key(item.get("source_key"), "source_key")
-            records.append(_native_record(item, key))
-        except FieldError as exc:
-            errors.append(RecordError(index, exc.field, exc.message, key))
+        read_asset(index, item, batch)
     if deleted is not None:
-        _deleted_keys(deleted, batch)
+        read_deletions(deleted, batch)
     return batch

@@ -55,6 +55,8 @@ def event_details(details: dict | None) -> list[str]:
                     lines.append(f"{field.replace('_', ' ')}: {_show(change)}")
         elif key == "required" and isinstance(value, dict):
             lines.extend(f"{rule}: {'required' if on else 'off'}" for rule, on in value.items())
+        elif key == "mapping" and isinstance(value, dict):
+            continue  # the whole old and new payload mapping, kept for the record; "changes" says it in lines
         elif key == "order" and isinstance(value, list):
             lines.append("order: " + " → ".join(str(item) for item in value))
         else:

@@ -17,7 +17,7 @@ from assets.engine.records import AssetRecord
 from assets.models import Asset, IdentificationRule, RuleSelection, SourceRecord
 from assets.services import engine_config, process_chunk
 from connectors.choices import ConnectorAction, Module, PayloadFormat
-from connectors.formats import PARSERS
+from connectors.formats import parse
 from connectors.models import Connector, ConnectorEvent, Delivery
 from connectors.services import set_enabled, token_matches, verification_secrets
 from connectors.views import ONE_TIME_SECRETS_KEY, sample_payload
@@ -505,7 +505,7 @@ def test_rotate_token_is_immediate_and_shows_the_new_token_once(admin_ui, connec
 @pytest.mark.parametrize("payload_format", [PayloadFormat.NATIVE, PayloadFormat.CSAM])
 def test_the_curl_example_body_is_a_valid_delivery(make_connector, payload_format):
     connector = make_connector(payload_format=payload_format)
-    batch = PARSERS[payload_format](sample_payload(connector))
+    batch = parse(payload_format, sample_payload(connector))
     assert len(batch.records) == 1 and not batch.errors
 
 
