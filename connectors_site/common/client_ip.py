@@ -1,0 +1,18 @@
+"""The address a request comes from, as the sign-in lockout and the API token throttle count it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def client_ip(request) -> str:
+    """REMOTE_ADDR; behind the TLS proxy (BEHIND_TLS_PROXY), the address that proxy appended to X-Forwarded-For.
+
+    Only the last X-Forwarded-For entry is the proxy's own word; earlier ones are whatever the client sent, so a
+    client cannot pick a fresh address for each guess.
+    """
+    if settings.SECURE_PROXY_SSL_HEADER:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return request.META.get("REMOTE_ADDR") or "unknown"
