@@ -153,3 +153,11 @@ def test_behind_the_proxy_the_proxys_address_counts_not_the_clients_claim(connec
     assert blocked.status_code == 429
     other = api_client("0" * 64, ip="10.0.0.2").get(API, HTTP_X_FORWARDED_FOR="203.0.113.10")
     assert other.status_code == 401
+
+
+def test_a_token_that_is_not_utf8_is_a_401_not_a_500():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token caf\xe9")
+    response = client.get(API)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."

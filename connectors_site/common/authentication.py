@@ -35,7 +35,11 @@ class TokenWithRolesAuthentication(TokenAuthentication):
         request = self._request
         check_not_blocked(request)
         try:
-            return self._check(token.decode("utf-8"))
+            try:
+                text = token.decode("utf-8")
+            except UnicodeDecodeError:
+                raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+            return self._check(text)
         except exceptions.AuthenticationFailed:
             record_failure(request)
             raise
