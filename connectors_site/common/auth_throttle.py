@@ -18,7 +18,7 @@ from .client_ip import client_ip
 
 
 def _key(request) -> str:
-    return "api-token-failures:" + hashlib.sha256(client_ip(request).encode()).hexdigest()[:32]
+    return "api-token-failures:" + hashlib.sha256((client_ip(request) or "unknown").encode()).hexdigest()[:32]
 
 
 def check_not_blocked(request) -> None:
