@@ -12,6 +12,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 
 from connectors_site.common.audit import AuditEvent
+from connectors_site.common.encryption import EncryptedCharField
 
 from .choices import (
     ConnectorAction,
@@ -61,8 +62,9 @@ class Connector(models.Model):
     )
     token_hash = models.CharField(max_length=64, editable=False)
     token_hint = models.CharField(max_length=16, editable=False, blank=True)
-    signing_secret = models.CharField(max_length=100, editable=False)
-    previous_signing_secret = models.CharField(max_length=100, editable=False, blank=True)
+    #: Encrypted at rest with FIELD_ENCRYPTION_KEYS; the attributes hold the clear ``whsec_…`` strings.
+    signing_secret = EncryptedCharField(editable=False)
+    previous_signing_secret = EncryptedCharField(editable=False, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     require_signature = models.BooleanField(
         default=False, help_text="Refuse deliveries that carry only a bearer token."

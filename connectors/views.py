@@ -32,6 +32,7 @@ from connectors_site.common.navigation import next_url
 from connectors_site.common.roles import admin_required
 from connectors_site.common.sorting import Sorting
 
+from . import one_time_secrets
 from .choices import Module, PayloadFormat
 from .filtersets import ConnectorFilterSet
 from .formats.mapped import example_body
@@ -65,19 +66,22 @@ def connector_or_404(connector_uuid) -> Connector:
 
 
 def _remember_secrets(request: HttpRequest, connector: Connector, credentials: Credentials, reason: str) -> None:
-    """Keep new credentials in the session until the next page shows them, once."""
+    """Keep new credentials in the session, encrypted, until the next page shows them once or they expire."""
     key = ONE_TIME_SECRETS_KEY + str(connector.uuid)
-    pending = request.session.get(key, {})
+    pending = one_time_secrets.read(request.session.get(key)) or {}
     pending.setdefault("reasons", []).append(reason)
     if credentials.token:
         pending["token"] = credentials.token
     if credentials.signing_secret:
         pending["signing_secret"] = credentials.signing_secret
-    request.session[key] = pending
+    request.session[key] = one_time_secrets.seal(pending)
 
 
-def _pop_secrets(request: HttpRequest, connector: Connector) -> dict | None:
-    return request.session.pop(ONE_TIME_SECRETS_KEY + str(connector.uuid), None)
+def _pop_secrets(request: HttpRequest, connector: Connector) -> tuple[dict | None, bool]:
+    """The credentials waiting to be shown, and whether some were waiting but had expired."""
+    sealed = request.session.pop(ONE_TIME_SECRETS_KEY + str(connector.uuid), None)
+    shown = one_time_secrets.read(sealed)
+    return shown, sealed is not None and shown is None
 
 
 def sample_payload(connector: Connector) -> object | None:
@@ -261,11 +265,13 @@ def connector_create(request: HtmxHttpRequest) -> HttpResponse:
 def connector_ready(request: HttpRequest, connector_uuid) -> HttpResponse:
     """The webhook URL, and the new credentials exactly once: a reload no longer shows them."""
     connector = connector_or_404(connector_uuid)
-    shown = _pop_secrets(request, connector)
+    shown, expired = _pop_secrets(request, connector)
     webhook_url = request.build_absolute_uri(connector.webhook_path)
     context = {
         "connector": connector,
         "shown": shown,
+        "expired": expired,
+        "one_time_minutes": one_time_secrets.minutes(),
         "created": bool(shown and "created" in shown.get("reasons", [])),
         "webhook_url": webhook_url,
         "csam_sync_url": request.build_absolute_uri(reverse("csam_sync")),

@@ -5,8 +5,10 @@ See the README's configuration table for every variable.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -49,6 +51,32 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _field_encryption_keys() -> list[str]:
+    """Fernet keys for secrets stored in the database (connectors' signing secrets), newest first.
+
+    FIELD_ENCRYPTION_KEYS holds comma-separated keys: the first encrypts, every one decrypts, so a new key goes in
+    front and an old one is dropped once ``manage.py rotate_encryption_key`` has re-encrypted the rows. Without it,
+    one key is generated once into the data folder, like the secret key.
+    """
+    if keys := env_list("FIELD_ENCRYPTION_KEYS"):
+        return keys
+    path = DATA_DIR / "field_encryption_key"
+    try:
+        return [path.read_text().strip()]
+    except FileNotFoundError:
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # a Fernet key
+        try:
+            with open(path, "x") as handle:
+                handle.write(key)
+        except FileExistsError:
+            return [path.read_text().strip()]
+        path.chmod(0o600)
+        return [key]
+
+
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -64,7 +92,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_tasks_db",
@@ -86,6 +115,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "connectors_site.urls"
@@ -148,6 +179,11 @@ TASKS = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "connectors:integrations"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out user or address before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -184,6 +220,33 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+#: Strict-Transport-Security: seconds browsers remember to use HTTPS only (0: no header). Turn it on once the
+#: site is served over HTTPS for good: browsers will refuse plain HTTP for that long.
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+#: Redirect plain HTTP to HTTPS (behind a TLS proxy, with BEHIND_TLS_PROXY so the forwarded scheme is trusted).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+#: Load balancers probe the health check over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Sign-in lockout (django-axes) and API token throttling ---------------------------------------------------
+#: Failed sign-ins (UI and Django admin) before a user name, and separately an address, is locked out.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+#: How long a lockout lasts, in minutes; 0 keeps it until an admin unlocks it (Django admin, Access attempts).
+LOGIN_COOLOFF_MINUTES = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES) if LOGIN_COOLOFF_MINUTES > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "connectors_site.common.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "connectors_site.common.client_ip.client_ip"
+AXES_VERBOSE = False
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT", True)
+#: Failed API token checks one address may make per window before it gets 429 until the window ends.
+API_TOKEN_FAILURE_LIMIT = int(os.environ.get("API_TOKEN_FAILURE_LIMIT", "20"))
+API_TOKEN_FAILURE_WINDOW_SECONDS = int(os.environ.get("API_TOKEN_FAILURE_WINDOW_SECONDS", "300"))
+#: Fresh credentials wait (encrypted) in the session this long for the page that shows them once.
+ONE_TIME_SECRETS_TTL_SECONDS = int(os.environ.get("ONE_TIME_SECRETS_TTL_SECONDS", "300"))
 
 # --- REST framework -------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -198,15 +261,25 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "connectors_site.common.api.exception_handler",
 }
+#: API tokens (`manage.py create_api_token`): stored as SHA-512 digests by django-rest-knox, looked up by their
+#: first characters; no expiry unless the command is given one.
+REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token"}
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Connector hub API",
     "DESCRIPTION": (
         "Manage webhook connectors, their asset identification rules, deliveries and the asset inventory. "
         "Authenticate with a session or `Authorization: Token <key>` (create one with "
-        "`manage.py drf_create_token USER`). Writes need the Connector admins group or staff status."
+        "`manage.py create_api_token USER`). Writes need the Connector admins group or staff status."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs need a session or an API token, like every other page, unless API_DOCS_PUBLIC.
+    "SERVE_PERMISSIONS": ["connectors_site.common.api_docs.ApiDocsAccess"],
+    "SERVE_AUTHENTICATION": [  # token first: an anonymous call is answered 401 with WWW-Authenticate: Token
+        "connectors_site.common.authentication.TokenWithRolesAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from connectors import gateway, intake
+from connectors_site.common.api_docs import docs_view
 from connectors_site.common.health import healthz
 
 urlpatterns = [
@@ -26,5 +27,5 @@ urlpatterns = [
     path("api/v1/", include("assets.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/", docs_view(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger-ui"),
 ]

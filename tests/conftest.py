@@ -3,6 +3,7 @@ import importlib
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 
 from connectors.services import create_connector
 from connectors_site.common.roles import CONNECTOR_ADMINS, VIEWERS
@@ -12,6 +13,7 @@ from connectors_site.common.roles import CONNECTOR_ADMINS, VIEWERS
 def _fast_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    cache.clear()  # failed API token counts live in the cache: each test starts with none
 
 
 _defaults_migration = importlib.import_module("assets.migrations.0003_default_rules")

@@ -8,7 +8,7 @@ import jwt
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from assets.models import Asset
@@ -149,7 +149,7 @@ def test_sender_reads_only_its_own_deliveries_in_the_api(client, sender, connect
     push_with_jwt(client, connector, issue_token(sender))
     post_bearer(client, connector, asset(1))  # pushed with the connector token: not the sender's
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=sender).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=sender)[1]}")
     listed = api.get(reverse("connectors-api:delivery-list"))
     assert listed.status_code == 200
     own = Delivery.objects.get(sent_by=sender)
