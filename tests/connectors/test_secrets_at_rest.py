@@ -25,7 +25,7 @@ from .helpers import asset, post_signed
 
 pytestmark = pytest.mark.django_db
 
-encryption_migration = importlib.import_module("connectors.migrations.0005_encrypt_signing_secrets_at_rest")
+encryption_migration = importlib.import_module("connectors.migrations.0006_encrypt_signing_secrets_at_rest")
 #: What the migrations' functions use of their schema editor (a real one cannot open inside a test's transaction).
 EDITOR = SimpleNamespace(connection=connection)
 token_migration = importlib.import_module("connectors_site.migrations.0001_hash_drf_api_tokens")
