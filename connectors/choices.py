@@ -16,6 +16,7 @@ MODULE_HELP = {
 class PayloadFormat(models.TextChoices):
     NATIVE = "native", "Native JSON"
     CSAM = "csam", "Qualys CSAM connector push"
+    NETBOX = "netbox", "NetBox event-rule webhook"
 
 
 class ConnectorStatus(models.TextChoices):

@@ -34,7 +34,7 @@ from connectors_site.common.sorting import Sorting
 
 from .choices import Module, PayloadFormat
 from .filtersets import ConnectorFilterSet
-from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
+from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
 from .forms import BulkActionForm, ConnectorForm
 from .models import Connector, Delivery
 from .services import (
@@ -84,6 +84,8 @@ def sample_payload(connector: Connector) -> dict:
     record = sample_record(*EXAMPLE_FIELDS)
     if connector.payload_format == PayloadFormat.CSAM:
         return csam_body(record, {"connectorUuid": str(connector.uuid)})
+    if connector.payload_format == PayloadFormat.NETBOX:
+        return netbox_body(sample_record(), when="2026-11-28T09:15:00+00:00")
     return native_body(record)
 
 
@@ -99,6 +101,8 @@ def _sample_body(connector: Connector) -> str:
             f'   "coreAttributes": {json.dumps(item["coreAttributes"])}}}\n'
             " ]}"
         )
+    if connector.payload_format == PayloadFormat.NETBOX:
+        return json.dumps(payload, indent=1)
     assets = ",\n".join(f"  {json.dumps(item)}" for item in payload["assets"])
     return f'{{"assets": [\n{assets}\n]}}'
 

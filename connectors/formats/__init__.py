@@ -7,7 +7,7 @@ records of ``assets.engine.records``, safe to call on untrusted input and tested
 
 * :mod:`.decode`: the body as a whole (UTF-8, JSON, nesting depth, record count) and :class:`PayloadError`;
 * :mod:`.values`: cleaning one value of one record, shared by every format (the rules are in its docstring);
-* :mod:`.native`, :mod:`.csam`: one module per format, each with one public ``parse_<name>(data)``;
+* :mod:`.native`, :mod:`.csam`, :mod:`.netbox`: one module per format, each with one public ``parse_<name>(data)``;
 * :mod:`.samples`: the one sample asset the UI and the test delivery show, in each format.
 
 Whole-body vs per-record errors: :class:`PayloadError` means the body cannot be used at all (not UTF-8, not
@@ -34,6 +34,7 @@ from assets.engine.records import ParsedBatch
 from .csam import csam_connector_uuid, parse_csam
 from .decode import MAX_RECORDS_PER_DELIVERY, PayloadError, decode_json
 from .native import parse_native
+from .netbox import parse_netbox
 
 __all__ = [
     "MAX_RECORDS_PER_DELIVERY",
@@ -43,7 +44,12 @@ __all__ = [
     "decode_json",
     "parse_csam",
     "parse_native",
+    "parse_netbox",
 ]
 
 #: Payload format name (``Connector.payload_format``) → the function that parses a decoded body of that format.
-PARSERS: dict[str, Callable[[object], ParsedBatch]] = {"native": parse_native, "csam": parse_csam}
+PARSERS: dict[str, Callable[[object], ParsedBatch]] = {
+    "native": parse_native,
+    "csam": parse_csam,
+    "netbox": parse_netbox,
+}

@@ -232,8 +232,11 @@ def test_rate_limit_is_429_with_retry_after(client, connector, settings):
 
 
 def test_other_methods_are_405_not_500(client, connector):
+    """POST and PUT deliver (NetBox lets the admin pick either); nothing else does."""
     assert client.get(f"/webhooks/{connector.uuid}").status_code == 405
-    assert client.put(f"/webhooks/{connector.uuid}", b"{}").status_code == 405
+    assert client.patch(f"/webhooks/{connector.uuid}", b"{}").status_code == 405
+    assert client.delete(f"/webhooks/{connector.uuid}").status_code == 405
+    assert client.put("/rest/2.0/am/connector/asset/data/sync", b"{}").status_code == 405
 
 
 def test_unknown_fields_are_ignored_and_mass_assignment_has_no_effect(client, connector):

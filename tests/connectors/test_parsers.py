@@ -158,7 +158,11 @@ def test_module_imports_only_stdlib_and_records():
 
 
 def test_parsers_registry():
-    assert {"native": parse_native, "csam": parse_csam} == PARSERS
+    from connectors.choices import PayloadFormat
+
+    assert PARSERS["native"] is parse_native
+    assert PARSERS["csam"] is parse_csam
+    assert set(PARSERS) == set(PayloadFormat.values), "every payload format has exactly one parser"
     assert parsers.MAX_RECORDS_PER_DELIVERY == 100_000
     assert issubclass(PayloadError, ValueError)
 
