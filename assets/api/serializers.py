@@ -15,7 +15,9 @@ from ..models import Asset, IdentificationRule, SourceRecord
 
 class AssetListSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="assets-api:asset-detail", lookup_field="uuid")
-    name = serializers.CharField(source="display_name", read_only=True, help_text="Hostname, FQDN, serial or uuid.")
+    name = serializers.CharField(
+        source="display_name", read_only=True, help_text="Hostname, FQDN, NetBIOS name, serial or uuid."
+    )
 
     class Meta:
         model = Asset

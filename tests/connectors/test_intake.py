@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from assets.models import Asset, SourceRecord
@@ -353,3 +354,28 @@ def test_csam_push_errors(client, connector):
     assert response.status_code == 401
     response = post_signed(client, connector, csam_body(connector), path=CSAM_PATH)
     assert response.status_code == 200
+
+
+def test_csam_nic_address_and_netbios_only_asset(admin_ui, connector):
+    """A NIC's ``address`` is an IP of the asset; an asset known only by NetBIOS name is shown under it."""
+    body = {
+        "connectorMetaData": {"requestId": "req-nb", "connectorUuid": str(connector.uuid)},
+        "assetData": [
+            {
+                "identityAttributes": {"sourceNativeKey": "nb-1", "netBiosName": "FILESRV-07"},
+                "coreAttributes": {
+                    "networkInterfaces": [
+                        {"interfaceName": "Ethernet0", "address": "10.40.0.7", "gatewayAddress": "10.40.0.1"}
+                    ]
+                },
+            }
+        ],
+    }
+    response = post_bearer(admin_ui, connector, csam_body(connector, body), path=CSAM_PATH)
+    assert response.status_code == 200, response.content
+    process_all()
+    asset = Asset.objects.get()
+    assert asset.ip_addresses == ["10.40.0.7"]
+    assert asset.display_name == "FILESRV-07"
+    page = admin_ui.get(reverse("assets:asset_list"))
+    assert "<strong>FILESRV-07</strong>" in page.content.decode()
