@@ -29,10 +29,10 @@ from assets.models import Asset, SourceRecord
 from assets.queries import with_asset_count
 from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
 from connectors_site.common.navigation import next_url
-from connectors_site.common.roles import admin_required
+from connectors_site.common.roles import SENDERS, admin_required
 from connectors_site.common.sorting import Sorting
 
-from .choices import Module, PayloadFormat
+from .choices import Module, PayloadFormat, SignatureScheme
 from .filtersets import ConnectorFilterSet
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
 from .forms import BulkActionForm, ConnectorForm
@@ -288,8 +288,20 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
         "events": connector.events.select_related("actor")[:AUDIT_ROWS],
         "audit_rows": AUDIT_ROWS,
         "previous_secret_valid": len(verification_secrets(connector)) > 1,
+        "setup": sender_setup(request, connector),
     }
     return render(request, "connectors/connector_detail.html", context)
+
+
+def sender_setup(request: HttpRequest, connector: Connector) -> dict:
+    """What the connector page's "Set up the sender" card needs beyond the connector itself."""
+    auth_url = request.build_absolute_uri(reverse("gateway_auth"))
+    return {
+        "netbox_scheme_ok": connector.signature_scheme == SignatureScheme.NETBOX,
+        "gateway_url": auth_url.removesuffix("/auth"),  # scripts append /auth and the CSAM paths themselves
+        "auth_url": auth_url,
+        "senders_role": SENDERS,
+    }
 
 
 @admin_required
