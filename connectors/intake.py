@@ -140,6 +140,14 @@ def _error_dicts(errors) -> list[dict]:
     return [{"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in errors]
 
 
+def _nothing_usable(batch) -> str:
+    """Why a parsed batch is refused as a whole ("" when it is not): no record, no deletion, nothing ignored on
+    purpose (a NetBox site event is accepted and processed with no record)."""
+    if batch.records or batch.deleted or batch.ignored:
+        return ""
+    return "No valid record in the delivery." if batch.errors else "The delivery holds no asset and no deletion."
+
+
 def _status_url(request, delivery: Delivery) -> str:
     return request.build_absolute_uri(reverse("connectors-api:delivery-detail", args=[delivery.uuid]))
 
@@ -218,10 +226,7 @@ class _IntakeView(APIView):
                 rejected_reason = str(exc)
         if batch is not None:
             errors = _error_dicts(batch.errors)
-            if not batch.records and not batch.deleted and not batch.ignored:
-                rejected_reason = (
-                    "No valid record in the delivery." if errors else "The delivery holds no asset and no deletion."
-                )
+            rejected_reason = _nothing_usable(batch)
         key = (
             headers.get("webhook-id")
             or headers.get("svix-id")
