@@ -117,7 +117,7 @@ class Asset(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.hostname or self.fqdn or self.serial_number or str(self.uuid)
+        return self.hostname or self.fqdn or self.netbios_name or self.serial_number or str(self.uuid)
 
     def get_absolute_url(self) -> str:
         return reverse("assets:asset_detail", args=[self.uuid])

@@ -17,6 +17,7 @@ class PayloadFormat(models.TextChoices):
     NATIVE = "native", "Native JSON"
     CSAM = "csam", "Qualys CSAM connector push"
     MAPPED = "mapped", "Mapped JSON (JMESPath)"
+    NETBOX = "netbox", "NetBox event-rule webhook"
 
 
 class ConnectorStatus(models.TextChoices):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
 from .formats.mapped import example_body
-from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
+from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
 from .models import Connector, ConnectorEvent, Delivery
 from .tasks import enqueue
 
@@ -109,6 +109,8 @@ def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
     elif connector.payload_format == PayloadFormat.CSAM:
         meta = {"requestId": str(uuid.uuid4()), "connectorUuid": str(connector.uuid), "assetCount": 1}
         body = csam_body(sample_record(*EXAMPLE_FIELDS), meta, sourceLastUpdatedDate=now)
+    elif connector.payload_format == PayloadFormat.NETBOX:
+        body = netbox_body(sample_record(), when=now)
     else:
         body = native_body(sample_record(), updated_at=now)
     with transaction.atomic():

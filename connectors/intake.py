@@ -4,7 +4,8 @@ Order of checks (each answers problem+json, never a redirect, never a 5xx for wh
 unknown connector → 401 · body over the limit → 413 (from Content-Length, before reading) · credentials → 401 ·
 (the request is counted against the rate limit from here on) · disabled → 403 · rate limit → 429 · not JSON →
 415 · malformed JSON or no valid record → 400 (the body is still stored as a *rejected* delivery when the sender
-was authenticated, so the admin sees it) · a repeated idempotency key → 200 with the first delivery · otherwise
+was authenticated, so the admin sees it; a body whose entries are all *ignored* — a NetBox site event — is
+accepted) · a repeated idempotency key → 200 with the first delivery · otherwise
 the delivery is stored and queued → 202 on ``/webhooks/``, 200 on the CSAM sync path (its clients accept only
 200 and 207). Every reply carries the rate-limit headers of :mod:`connectors.ratelimit`.
 
@@ -139,6 +140,14 @@ def _error_dicts(errors) -> list[dict]:
     return [{"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in errors]
 
 
+def _nothing_usable(batch) -> str:
+    """Why a parsed batch is refused as a whole ("" when it is not): no record, no deletion, nothing ignored on
+    purpose (a NetBox site event is accepted and processed with no record)."""
+    if batch.records or batch.deleted or batch.ignored:
+        return ""
+    return "No valid record in the delivery." if batch.errors else "The delivery holds no asset and no deletion."
+
+
 def _status_url(request, delivery: Delivery) -> str:
     return request.build_absolute_uri(reverse("connectors-api:delivery-detail", args=[delivery.uuid]))
 
@@ -217,10 +226,7 @@ class _IntakeView(APIView):
                 rejected_reason = str(exc)
         if batch is not None:
             errors = _error_dicts(batch.errors)
-            if not batch.records and not batch.deleted:
-                rejected_reason = (
-                    "No valid record in the delivery." if errors else "The delivery holds no asset and no deletion."
-                )
+            rejected_reason = _nothing_usable(batch)
         key = (
             headers.get("webhook-id")
             or headers.get("svix-id")
@@ -260,6 +266,8 @@ class _IntakeView(APIView):
                 "deleted": len(batch.deleted),
                 "errors": _error_dicts(batch.errors),
             }
+            if batch.ignored:
+                body["ignored"] = [{"index": i.index, "object": i.what, "reason": i.reason} for i in batch.ignored]
         return Response(body, status=self.created_status if received.created else status.HTTP_200_OK)
 
 
@@ -287,7 +295,8 @@ ERROR_RESPONSES = {
 
 
 class WebhookView(_IntakeView):
-    """`POST /webhooks/<connector-uuid>`: a delivery in the connector's payload format."""
+    """`POST /webhooks/<connector-uuid>` (or `PUT`, as NetBox may send): a delivery in the connector's payload
+    format."""
 
     @extend_schema(
         operation_id="webhook_deliver",
@@ -321,6 +330,22 @@ class WebhookView(_IntakeView):
         },
     )
     def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="webhook_deliver_put",
+        summary="Push assets to a connector (PUT)",
+        description="The same as POST, for senders that let the admin choose the method (NetBox webhooks).",
+        tags=["intake"],
+        auth=[],
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={
+            202: OpenApiResponse(OpenApiTypes.OBJECT, description="Stored and queued."),
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A repeated idempotency key: the first delivery."),
+            **ERROR_RESPONSES,
+        },
+    )
+    def put(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
     def receive(self, request, connector_uuid: uuid.UUID):

@@ -29,14 +29,14 @@ from assets.models import Asset, SourceRecord
 from assets.queries import conflict_count, with_asset_count
 from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
 from connectors_site.common.navigation import next_url
-from connectors_site.common.roles import admin_required
+from connectors_site.common.roles import SENDERS, admin_required
 from connectors_site.common.sorting import Sorting
 
 from . import one_time_secrets
-from .choices import Module, PayloadFormat
+from .choices import Module, PayloadFormat, SignatureScheme
 from .filtersets import ConnectorFilterSet
 from .formats.mapped import example_body
-from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, sample_record
+from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
 from .forms import BulkActionForm, ConnectorForm
 from .models import Connector, Delivery
 from .services import (
@@ -92,6 +92,8 @@ def sample_payload(connector: Connector) -> object | None:
         return example_body(connector.mapping, record)
     if connector.payload_format == PayloadFormat.CSAM:
         return csam_body(record, {"connectorUuid": str(connector.uuid)})
+    if connector.payload_format == PayloadFormat.NETBOX:
+        return netbox_body(sample_record(), when="2026-11-28T09:15:00+00:00")
     return native_body(record)
 
 
@@ -109,6 +111,8 @@ def _sample_body(connector: Connector) -> str:
             f'   "coreAttributes": {json.dumps(item["coreAttributes"])}}}\n'
             " ]}"
         )
+    if connector.payload_format == PayloadFormat.NETBOX:
+        return json.dumps(payload, indent=1)
     assets = ",\n".join(f"  {json.dumps(item)}" for item in payload["assets"])
     return f'{{"assets": [\n{assets}\n]}}'
 
@@ -297,8 +301,20 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
         "events": connector.events.select_related("actor")[:AUDIT_ROWS],
         "audit_rows": AUDIT_ROWS,
         "previous_secret_valid": len(verification_secrets(connector)) > 1,
+        "setup": sender_setup(request, connector),
     }
     return render(request, "connectors/connector_detail.html", context)
+
+
+def sender_setup(request: HttpRequest, connector: Connector) -> dict:
+    """What the connector page's "Set up the sender" card needs beyond the connector itself."""
+    auth_url = request.build_absolute_uri(reverse("gateway_auth"))
+    return {
+        "netbox_scheme_ok": connector.signature_scheme == SignatureScheme.NETBOX,
+        "gateway_url": auth_url.removesuffix("/auth"),  # scripts append /auth and the CSAM paths themselves
+        "auth_url": auth_url,
+        "senders_role": SENDERS,
+    }
 
 
 @admin_required

@@ -54,7 +54,9 @@ CONFLICTS_HELP = (
 
 class AssetListSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="assets-api:asset-detail", lookup_field="uuid")
-    name = serializers.CharField(source="display_name", read_only=True, help_text="Hostname, FQDN, serial or uuid.")
+    name = serializers.CharField(
+        source="display_name", read_only=True, help_text="Hostname, FQDN, NetBIOS name, serial or uuid."
+    )
     identifier_conflicts = serializers.SerializerMethodField(help_text=CONFLICTS_HELP)
 
     class Meta:

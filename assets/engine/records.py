@@ -67,6 +67,16 @@ class RecordError:
     source_key: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class IgnoredItem:
+    """An entry of a batch that is valid but carries nothing for the inventory (a NetBox site event, say): it is
+    reported back, never an error."""
+
+    index: int
+    what: str
+    reason: str
+
+
 @dataclass(slots=True)
 class ParsedBatch:
     """The outcome of parsing one delivery body: valid records, deletions and per-record errors."""
@@ -76,3 +86,5 @@ class ParsedBatch:
     errors: list[RecordError] = field(default_factory=list)
     #: An idempotency key found inside the body (CSAM ``requestId``), if any.
     request_id: str = ""
+    #: Entries accepted but left out on purpose, with why (a delivery holding only these is still accepted).
+    ignored: list[IgnoredItem] = field(default_factory=list)

@@ -7,7 +7,8 @@ records of ``assets.engine.records``, safe to call on untrusted input and tested
 
 * :mod:`.decode`: the body as a whole (UTF-8, JSON, nesting depth, record count) and :class:`PayloadError`;
 * :mod:`.values`: cleaning one value of one record, shared by every format (the rules are in its docstring);
-* :mod:`.native`, :mod:`.csam`, :mod:`.mapped`: one module per format, each with one public ``parse_<name>``;
+* :mod:`.native`, :mod:`.csam`, :mod:`.netbox`, :mod:`.mapped`: one module per format, each with one public
+  ``parse_<name>``;
 * :mod:`.samples`: the one sample asset the UI and the test delivery show, in each format.
 
 Whole-body vs per-record errors: :class:`PayloadError` means the body cannot be used at all (not UTF-8, not
@@ -37,6 +38,7 @@ from .csam import csam_connector_uuid, parse_csam
 from .decode import MAX_RECORDS_PER_DELIVERY, PayloadError, decode_json
 from .mapped import parse_mapped
 from .native import parse_native
+from .netbox import parse_netbox
 
 __all__ = [
     "MAX_RECORDS_PER_DELIVERY",
@@ -49,6 +51,7 @@ __all__ = [
     "parse_csam",
     "parse_mapped",
     "parse_native",
+    "parse_netbox",
 ]
 
 
@@ -77,7 +80,12 @@ def _mapped(data: object, options: FormatOptions) -> ParsedBatch:
 
 
 #: Payload format name (``Connector.payload_format``) → the function that parses a decoded body of that format.
-PARSERS: dict[str, Parser] = {"native": body_only(parse_native), "csam": body_only(parse_csam), "mapped": _mapped}
+PARSERS: dict[str, Parser] = {
+    "native": body_only(parse_native),
+    "csam": body_only(parse_csam),
+    "mapped": _mapped,
+    "netbox": body_only(parse_netbox),
+}
 
 
 def parse(payload_format: str, data: object, *, mapping: dict | None = None) -> ParsedBatch:

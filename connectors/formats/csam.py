@@ -10,10 +10,16 @@ Mapping
 ``coreAttributes``: ``operatingSystem`` → ``os``, ``osVersion`` → ``os_version``, ``manufacturer`` / ``model``
 (falling back to ``biosInfo.manufacturer`` / ``biosInfo.model``), ``cloudProvider`` (or ``provider``) →
 ``cloud_provider``, ``assetType`` (or ``type``) → ``asset_type``, ``tags`` (strings or ``{"name": ...}``
-objects) → ``tags``. ``networkInterfaces[].ipAddress`` / ``ipv4Address`` / ``ipv6Address`` and ``.macAddress``
-are appended to the identity addresses (deduplicated, order kept). If there is no ``fqdn`` but ``hostName``
-and ``coreAttributes.domain`` are present, ``fqdn`` is ``hostName + "." + domain`` (or ``hostName`` itself
-when it already ends with the domain).
+objects) → ``tags``, ``address`` (the asset's main IP, as CSAM's own connectors send it) is appended to
+``ip_addresses``, ``dnsName`` → ``fqdn`` when the identity has none. ``networkInterfaces[].address`` /
+``addressV6`` (the field names of CSAM's connector clients) and ``ipAddress`` / ``ipv4Address`` /
+``ipv6Address``, and ``.macAddress``, are appended to the identity addresses (deduplicated, order kept); a
+NIC's ``gatewayAddress``, ``dnsAddress``, ``interfaceName`` and ``hostname`` are not the asset's and stay in
+``csam.networkInterfaces`` only. If there is still no ``fqdn`` but ``hostName`` and ``coreAttributes.domain``
+are present, ``fqdn`` is ``hostName + "." + domain`` (or ``hostName`` itself when it already ends with the
+domain). Identity and core keys CSAM knows but the inventory has no column for (``networkUuid``,
+``qualysAssetId``, ``instanceUuidSource``, ``lastLoggedOnUser``, ``osArchitecture``, ``domainRole``,
+``isContainer``…) are kept as ``csam.*`` attributes like any unknown key.
 
 ``sourceLastUpdatedDate`` → ``updated_at``; ``last_seen`` comes from ``lastSeen`` or ``lastScanDate`` (looked
 up in ``coreAttributes``, then on the asset entry) and otherwise equals ``sourceLastUpdatedDate``.
@@ -88,9 +94,9 @@ CORE_SCALARS = {
     "assetType": "asset_type",
 }
 #: Used only when the preferred field above is missing or empty.
-_CORE_FALLBACKS = {"provider": "cloud_provider", "type": "asset_type"}
+_CORE_FALLBACKS = {"provider": "cloud_provider", "type": "asset_type", "dnsName": "fqdn"}
 _BIOS_FALLBACKS = {"manufacturer": "manufacturer", "model": "model"}
-_NIC_IP_KEYS = ("ipAddress", "ipv4Address", "ipv6Address")
+_NIC_IP_KEYS = ("address", "addressV6", "ipAddress", "ipv4Address", "ipv6Address")
 _LAST_SEEN_KEYS = ("lastSeen", "lastScanDate")
 _CSAM_SHAPE = 'expected an object with "connectorMetaData" and an "assetData" array'
 
@@ -108,6 +114,7 @@ class _Entry:
     domain: str = ""
     bios: object = None
     nics: object = None
+    core_ips: tuple[str, ...] = ()
 
     def keep(self, name: str, value: object, path: str) -> None:
         """An unmapped key, kept as a ``csam.*`` attribute."""
@@ -143,6 +150,10 @@ def _set_nics(entry: _Entry, value: object, path: str) -> None:
     entry.nics = value
 
 
+def _set_core_address(entry: _Entry, value: object, path: str) -> None:
+    entry.core_ips = text_list(value, path)
+
+
 def _set_tags(entry: _Entry, value: object, path: str) -> None:
     entry.tags = _csam_tags(value, path)
 
@@ -164,6 +175,7 @@ _CORE_HANDLERS: dict[str, Handler] = {
     **{name: _fallback(target) for name, target in _CORE_FALLBACKS.items()},
     "biosInfo": _set_bios,
     "networkInterfaces": _set_nics,
+    "address": _set_core_address,
     "tags": _set_tags,
     "domain": _set_domain,
     "customConnectorAttributes": _ignore,
@@ -239,6 +251,12 @@ def _apply_fallbacks(entry: _Entry) -> None:
     for target, value in entry.fallbacks.items():
         if value and not values.get(target):
             values[target] = value
+
+
+def _apply_core_address(entry: _Entry) -> None:
+    """``coreAttributes.address`` joins the identity IPs (after them, before the interfaces')."""
+    if entry.core_ips:
+        entry.ip_addresses = merge_unique([*entry.ip_addresses, *entry.core_ips], CORE + "address", "IP addresses")
 
 
 def _apply_network_interfaces(entry: _Entry) -> None:
@@ -326,6 +344,7 @@ def _csam_record(item: dict, identity: dict, key: str) -> AssetRecord:
     _read_section(entry, core, CORE, CORE_SCALARS, _CORE_HANDLERS)
     _apply_bios(entry)
     _apply_fallbacks(entry)
+    _apply_core_address(entry)
     _apply_network_interfaces(entry)
     _apply_domain(entry)
     updated_at = timestamp(item.get("sourceLastUpdatedDate"), "sourceLastUpdatedDate")

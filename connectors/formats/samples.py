@@ -18,6 +18,7 @@ __all__ = [
     "SAMPLE_ASSET",
     "csam_body",
     "native_body",
+    "netbox_body",
     "one_field_per_line",
     "sample_record",
 ]
@@ -64,6 +65,32 @@ def csam_body(record: dict[str, object], meta: dict[str, object], **extra: objec
     identity = {_CSAM_IDENTITY_NAMES[name]: value for name, value in record.items() if name in _CSAM_IDENTITY_NAMES}
     core = {_CSAM_CORE_NAMES[name]: value for name, value in record.items() if name in _CSAM_CORE_NAMES}
     return {"connectorMetaData": meta, "assetData": [{"identityAttributes": identity, "coreAttributes": core, **extra}]}
+
+
+#: The NetBox id the sample device gets (``dcim.device:<id>`` is its source key in the NetBox format).
+NETBOX_SAMPLE_ID = 999999
+
+
+def netbox_body(record: dict[str, object], *, when: str) -> dict:
+    """The sample asset as NetBox's default webhook body: a ``dcim.device`` created at ``when`` (ISO 8601)."""
+    ips = record.get("ip_addresses") or []
+    return {
+        "event": "created",
+        "timestamp": when,
+        "object_type": "dcim.device",
+        "username": "connector-test",
+        "request_id": None,
+        "data": {
+            "id": NETBOX_SAMPLE_ID,
+            "name": record.get("fqdn") or record.get("hostname"),
+            "serial": record.get("serial_number", ""),
+            "platform": {"name": record["os"]} if record.get("os") else None,
+            "role": {"name": record["asset_type"]} if record.get("asset_type") else None,
+            "primary_ip4": {"address": f"{ips[0]}/24"} if ips else None,
+            "tags": [{"name": tag} for tag in record.get("tags") or []],
+            "last_updated": when,
+        },
+    }
 
 
 def one_field_per_line(record: dict[str, object]) -> str:

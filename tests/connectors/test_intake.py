@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from assets.models import Asset, SourceRecord
@@ -232,8 +233,11 @@ def test_rate_limit_is_429_with_retry_after(client, connector, settings):
 
 
 def test_other_methods_are_405_not_500(client, connector):
+    """POST and PUT deliver (NetBox lets the admin pick either); nothing else does."""
     assert client.get(f"/webhooks/{connector.uuid}").status_code == 405
-    assert client.put(f"/webhooks/{connector.uuid}", b"{}").status_code == 405
+    assert client.patch(f"/webhooks/{connector.uuid}", b"{}").status_code == 405
+    assert client.delete(f"/webhooks/{connector.uuid}").status_code == 405
+    assert client.put("/rest/2.0/am/connector/asset/data/sync", b"{}").status_code == 405
 
 
 def test_unknown_fields_are_ignored_and_mass_assignment_has_no_effect(client, connector):
@@ -350,3 +354,28 @@ def test_csam_push_errors(client, connector):
     assert response.status_code == 401
     response = post_signed(client, connector, csam_body(connector), path=CSAM_PATH)
     assert response.status_code == 200
+
+
+def test_csam_nic_address_and_netbios_only_asset(admin_ui, connector):
+    """A NIC's ``address`` is an IP of the asset; an asset known only by NetBIOS name is shown under it."""
+    body = {
+        "connectorMetaData": {"requestId": "req-nb", "connectorUuid": str(connector.uuid)},
+        "assetData": [
+            {
+                "identityAttributes": {"sourceNativeKey": "nb-1", "netBiosName": "FILESRV-07"},
+                "coreAttributes": {
+                    "networkInterfaces": [
+                        {"interfaceName": "Ethernet0", "address": "10.40.0.7", "gatewayAddress": "10.40.0.1"}
+                    ]
+                },
+            }
+        ],
+    }
+    response = post_bearer(admin_ui, connector, csam_body(connector, body), path=CSAM_PATH)
+    assert response.status_code == 200, response.content
+    process_all()
+    asset = Asset.objects.get()
+    assert asset.ip_addresses == ["10.40.0.7"]
+    assert asset.display_name == "FILESRV-07"
+    page = admin_ui.get(reverse("assets:asset_list"))
+    assert "<strong>FILESRV-07</strong>" in page.content.decode()

@@ -160,7 +160,9 @@ def test_module_imports_only_stdlib_and_records():
 
 
 def test_parsers_registry():
-    assert set(PARSERS) == {"native", "csam", "mapped"}
+    from connectors.choices import PayloadFormat
+
+    assert set(PARSERS) == set(PayloadFormat.values), "every payload format has exactly one parser"
     assert parse("native", {"source_key": "k"}) == parse_native({"source_key": "k"})
     assert parse("csam", {"assetData": []}) == parse_csam({"assetData": []})
     assert parsers.MAX_RECORDS_PER_DELIVERY == 100_000
@@ -766,6 +768,51 @@ def test_csam_network_interfaces_are_merged():
     assert record.ip_addresses == ("10.0.0.1", "fe80::1", "10.0.0.2", "10.0.0.3", "fe80::2")
     assert record.mac_addresses == ("AA:AA", "BB:BB", "CC:CC")
     assert record.attributes["csam.networkInterfaces"][0]["interfaceName"] == "eth0"
+
+
+def test_csam_network_interface_address_fields_of_the_connector_clients():
+    """CSAM's connector clients name a NIC's IPs ``address`` / ``addressV6``; gateway and DNS are not the asset's."""
+    nic = {
+        "interfaceName": "ens192",
+        "hostname": "db-02",
+        "address": "10.20.0.52",
+        "addressV6": "2001:db8::52",
+        "macAddress": "00:50:56:AA:BB:CC",
+        "gatewayAddress": "10.20.0.1",
+        "dnsAddress": "10.20.0.2",
+    }
+    entry = csam_entry(identity={"hostName": "db-02"}, core={"networkInterfaces": [nic]})
+    record = only_record(parse_csam(csam_body(entry)))
+    assert record.ip_addresses == ("10.20.0.52", "2001:db8::52")
+    assert record.mac_addresses == ("00:50:56:AA:BB:CC",)
+    assert record.attributes["csam.networkInterfaces"] == [nic]
+
+
+def test_csam_core_address_and_dns_name():
+    entry = csam_entry(
+        identity={"hostName": "db-02", "ipAddress": ["10.0.0.1"]},
+        core={"address": "10.0.0.9", "dnsName": "db-02.corp.example.com", "osArchitecture": "x86_64"},
+    )
+    record = only_record(parse_csam(csam_body(entry)))
+    assert record.ip_addresses == ("10.0.0.1", "10.0.0.9")
+    assert record.fqdn == "db-02.corp.example.com"
+    assert record.attributes == {"csam.osArchitecture": "x86_64"}
+    given = csam_entry(identity={"fqdn": "db-02.other.org"}, core={"dnsName": "db-02.corp.example.com"})
+    assert only_record(parse_csam(csam_body(given))).fqdn == "db-02.other.org"
+
+
+def test_csam_identity_keys_without_a_column_are_kept():
+    identity = {"netBiosName": "DB-02", "networkUuid": "n-1", "qualysAssetId": 123}
+    core = {"instanceUuidSource": "VMWARE", "lastLoggedOnUser": "CORP\\ana", "domainRole": "Member server"}
+    record = only_record(parse_csam(csam_body(csam_entry(identity=identity, core=core))))
+    assert record.netbios_name == "DB-02"
+    assert record.attributes == {
+        "csam.networkUuid": "n-1",
+        "csam.qualysAssetId": 123,
+        "csam.instanceUuidSource": "VMWARE",
+        "csam.lastLoggedOnUser": "CORP\\ana",
+        "csam.domainRole": "Member server",
+    }
 
 
 def test_csam_network_interfaces_without_identity_addresses():

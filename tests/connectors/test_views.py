@@ -16,11 +16,13 @@ from django.utils import timezone
 from assets.engine.records import AssetRecord
 from assets.models import Asset, IdentificationRule, RuleSelection, SourceRecord
 from assets.services import engine_config, process_chunk
-from connectors.choices import ConnectorAction, Module, PayloadFormat
+from connectors.choices import ConnectorAction, Module, PayloadFormat, SignatureScheme
 from connectors.formats import parse
+from connectors.inbox import send_test_delivery
 from connectors.models import Connector, ConnectorEvent, Delivery
 from connectors.services import set_enabled, token_matches, verification_secrets
 from connectors.views import ONE_TIME_SECRETS_KEY, sample_payload
+from connectors.worker import process_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -365,6 +367,53 @@ def test_detail_says_when_csam_is_off(admin_ui, make_connector):
     page = text(admin_ui.get(url("connector_detail", logger.uuid)))
     assert "CSAM is off for this connector" in page
     assert "do not change the asset inventory" in page
+
+
+def test_detail_shows_how_to_set_up_netbox(admin_ui, make_connector):
+    netbox = make_connector("NetBox", payload_format=PayloadFormat.NETBOX, signature_scheme=SignatureScheme.NETBOX)
+    page = text(admin_ui.get(url("connector_detail", netbox.uuid)))
+    assert "Set up NetBox" in page
+    assert f"http://testserver/webhooks/{netbox.uuid}" in page
+    assert "<code>POST</code> (or <code>PUT</code>" in page and "<code>application/json</code>" in page
+    assert "whole signing secret, <code>whsec_…</code> included" in page
+    assert f'href="{url("connector_rotate_secret", netbox.uuid)}"' in page
+    for ticked in ("DCIM › Device", "Virtualization › Virtual machine", "DCIM › Interface", "IPAM › IP address"):
+        assert ticked in page
+    assert "Object created" in page and "Object deleted" in page
+    assert "not NetBox" not in page
+    assert "Set up a Qualys CSAM script" not in page
+
+
+def test_detail_warns_when_a_netbox_connector_has_another_scheme(admin_ui, make_connector):
+    netbox = make_connector("NetBox", payload_format=PayloadFormat.NETBOX)
+    page = text(admin_ui.get(url("connector_detail", netbox.uuid)))
+    assert "The signature scheme is Standard Webhooks" in page and "not NetBox" in page
+    assert "<code>401</code>" in page
+
+
+def test_detail_shows_how_to_set_up_a_qualys_script(admin_ui, make_connector):
+    csam = make_connector("Qualys loader", payload_format=PayloadFormat.CSAM)
+    page = text(admin_ui.get(url("connector_detail", csam.uuid)))
+    assert "Set up a Qualys CSAM script" in page
+    assert '<code class="wrap">http://testserver</code>' in page
+    assert "<code>http://testserver/auth</code>" in page
+    assert "<strong>Senders</strong> role" in page
+    assert "connectorMetaData.connectorUuid" in page and str(csam.uuid) in page
+    assert "http://testserver/rest/2.0/am/connector/asset/data/sync" in page
+    assert "Set up NetBox" not in page
+
+
+def test_native_connector_has_no_sender_setup_card(admin_ui, connector):
+    page = text(admin_ui.get(url("connector_detail", connector.uuid)))
+    assert "Set up NetBox" not in page and "Set up a Qualys CSAM script" not in page
+
+
+def test_netbox_test_delivery_and_sample_are_netbox_bodies(make_connector):
+    netbox = make_connector("NetBox", payload_format=PayloadFormat.NETBOX)
+    assert parse("netbox", sample_payload(netbox)).records[0].source_key == "dcim.device:999999"
+    delivery = send_test_delivery(netbox)
+    assert process_delivery(delivery.pk) == "processed"
+    assert Asset.objects.get().serial_number == "TEST-CONNECTOR-0001"
 
 
 def test_detail_of_unknown_connector_is_404(admin_ui):
