@@ -14,3 +14,11 @@ def fail_first_attempts(delivery) -> None:
 def always_fail(delivery) -> None:
     if os.environ.get("FAULT_BROKEN", "1") == "1":
         raise RuntimeError("injected permanent failure")
+
+
+def slow_first_attempt(delivery) -> None:
+    """A long step with no lease renewal (a slow chunk): sleep FAULT_SLEEP seconds on the first attempt."""
+    import time
+
+    if delivery.attempts == 1:
+        time.sleep(float(os.environ.get("FAULT_SLEEP", "5")))
