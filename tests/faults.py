@@ -22,3 +22,25 @@ def slow_first_attempt(delivery) -> None:
 
     if delivery.attempts == 1:
         time.sleep(float(os.environ.get("FAULT_SLEEP", "5")))
+
+
+_started_together = False
+
+
+def start_together(delivery) -> None:
+    """Hold this worker's first attempt until FAULT_BARRIER_PARTIES workers have reached it (a barrier across
+    processes: one file per worker in FAULT_BARRIER_DIR), so their first chunks run at the same moment."""
+    global _started_together
+    if _started_together:
+        return
+    _started_together = True
+    import time
+    from pathlib import Path
+
+    folder = Path(os.environ["FAULT_BARRIER_DIR"])
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 30
+    while len(list(folder.iterdir())) < int(os.environ.get("FAULT_BARRIER_PARTIES", "2")):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the other workers never reached the barrier")
+        time.sleep(0.001)

@@ -301,23 +301,57 @@ def replay_everything_in_this_process(workers) -> list:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector, start_worker):
+def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector, start_worker, tmp_path):
     connectors = [make_connector("CMDB"), make_connector("MDM"), make_connector("Cloud")]
     plan = overlapping_batches(connectors)
     for connector, payload in plan:
         deliver(connector, payload)
-    workers = start_worker(), start_worker()
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {"DELIVERY_FAULT_HOOK": "tests.faults.start_together", "FAULT_BARRIER_DIR": str(barrier)}
+    workers = start_worker(env=env), start_worker(env=env)  # their first deliveries start together
     wait_for(
         lambda: not Delivery.objects.exclude(status=DeliveryStatus.PROCESSED).exists(),
         timeout=120,
         message="every delivery processed",
     )
+    claimants = list(Delivery.objects.values_list("claimed_by", flat=True))
+    assert all(any(f":{worker.pid}:" in claimant for claimant in claimants) for worker in workers)
     assert not Delivery.objects.filter(records_errors__gt=0).exists()
     assert_no_duplicate_identities()
     assert Asset.objects.filter(merged_into__isnull=True).count() <= 120
     parallel = canonical_inventory()
     # The same deliveries, processed one by one in a single process, give the same inventory.
     assert replay_everything_in_this_process(workers) == parallel
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_two_workers_deciding_about_the_same_new_machines_at_once_make_one_asset_each(
+    make_connector, start_worker, tmp_path
+):
+    """The race the identity locks close, made to happen every time: two connectors report the same 300 new
+    machines, and a barrier starts both workers' single chunk at the same moment. Without the locks both chunks see
+    an empty inventory and create 600 assets; with them the second chunk waits and merges into the first's."""
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {"DELIVERY_FAULT_HOOK": "tests.faults.start_together", "FAULT_BARRIER_DIR": str(barrier)}
+    cmdb, mdm = make_connector("CMDB"), make_connector("MDM")
+    for connector in (cmdb, mdm):
+        deliver(connector, {"assets": [asset(i, source_key=f"{connector.name}-{i}") for i in range(300)]})
+    workers = start_worker(env=env), start_worker(env=env)
+    wait_for(
+        lambda: Delivery.objects.filter(status=DeliveryStatus.PROCESSED).count() == 2,
+        timeout=90,
+        message="both deliveries processed",
+    )
+    claimants = set(Delivery.objects.values_list("claimed_by", flat=True))
+    for worker in workers:  # each worker took one delivery, and both met at the barrier
+        assert sum(f":{worker.pid}:" in claimant for claimant in claimants) == 1
+    assert len(list(barrier.iterdir())) == 2
+    assert_no_duplicate_identities()
+    assert Asset.objects.count() == 300
+    assert not Asset.objects.annotate(n=Count("sources")).exclude(n=2).exists()
 
 
 @pytest.mark.django_db(transaction=True)
