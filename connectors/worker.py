@@ -1,9 +1,13 @@
 """The worker: claim a stored delivery, process it, finish it; retry, recover and retain.
 
-A delivery is claimed with a lease renewed after each chunk; a worker that dies (even ``kill -9``) leaves the lease
-to expire and another takes the delivery over. Transient failures are retried with exponential backoff, and after
-``DELIVERY_MAX_ATTEMPTS`` the delivery is dead, body intact, ready for a replay. Processing is idempotent (upserts
-keyed by connector + source key), so doing a delivery twice is harmless.
+A delivery is claimed with a lease renewed after each chunk, in the name of the worker id its heartbeat row carries.
+A worker that dies (even ``kill -9``) stops beating: once its heartbeat is older than ``HEARTBEAT_STALE_SECONDS``
+(or, for a claimant without a heartbeat row, once the lease expires) another worker takes the delivery over. A slow
+but live worker keeps its deliveries: its heartbeat beats from a thread of its own while a long chunk runs.
+
+Transient failures are retried with exponential backoff, and after ``DELIVERY_MAX_ATTEMPTS`` the delivery is dead,
+body intact, ready for a replay. Processing is idempotent (upserts keyed by connector + source key), so doing a
+delivery twice is harmless.
 
 This module never enqueues: the task that runs it (connectors.tasks) hands it ``enqueue`` for retries, and the
 recovery sweep there re-enqueues what ``lost_deliveries`` reports. So imports run one way, tasks -> worker.
@@ -29,7 +33,7 @@ from assets.services import ProcessResult, process_records
 
 from .choices import ConnectorStatus, DeliveryStatus
 from .formats import PayloadError, decode_json, parse
-from .models import Connector, Delivery
+from .models import Connector, Delivery, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +43,31 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 Requeue = Callable[..., None]
 
 
+class LostClaim(Exception):
+    """Another worker took the delivery over (this one was presumed dead): stop without touching it."""
+
+
+def dead_workers(now=None):
+    """The ids of workers whose heartbeat is older than ``HEARTBEAT_STALE_SECONDS``, as a subquery."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS)
+    return WorkerHeartbeat.objects.filter(last_beat__lt=cutoff).values("worker_id")
+
+
+def abandoned(now) -> Q:
+    """A delivery in ``processing`` whose worker is gone: its lease expired, or its claimant's heartbeat is stale.
+    A claimant without a heartbeat row (a bare ``db_worker``, a test) keeps the delivery for the whole lease."""
+    return Q(status=DeliveryStatus.PROCESSING) & (Q(lease_expires_at__lt=now) | Q(claimed_by__in=dead_workers(now)))
+
+
 def claim_delivery(delivery_id: int, worker_id: str = WORKER_ID) -> Delivery | None:
-    """Take a delivery for processing, or None if another worker holds a live lease on it or it is done.
+    """Take a delivery for processing, or None if a live worker holds it or it is done.
 
     One conditional UPDATE: atomic on every database, and it also takes over a delivery whose worker died
-    (its lease expired).
+    (its heartbeat is stale, or its lease expired).
     """
     now = timezone.now()
     ready = Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    abandoned = Q(status=DeliveryStatus.PROCESSING, lease_expires_at__lt=now)
-    claimed = Delivery.objects.filter(ready | abandoned, pk=delivery_id).update(
+    claimed = Delivery.objects.filter(ready | abandoned(now), pk=delivery_id).update(
         status=DeliveryStatus.PROCESSING,
         lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
         attempts=F("attempts") + 1,
@@ -62,9 +81,11 @@ def claim_delivery(delivery_id: int, worker_id: str = WORKER_ID) -> Delivery | N
 
 
 def _renew_lease(delivery: Delivery, result: ProcessResult) -> None:
-    Delivery.objects.filter(pk=delivery.pk).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS), **_counters(result)
-    )
+    renewed = Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
+    ).update(lease_expires_at=timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS), **_counters(result))
+    if not renewed:
+        raise LostClaim(delivery.pk)
 
 
 def _counters(result: ProcessResult) -> dict[str, int]:
@@ -87,6 +108,14 @@ def process_delivery(delivery_id: int, worker_id: str = WORKER_ID, *, requeue: R
     delivery = claim_delivery(delivery_id, worker_id)
     if delivery is None:
         return "not claimed"
+    try:
+        return _process(delivery, requeue)
+    except LostClaim:
+        logger.warning("delivery %s was taken over by another worker; this attempt stops", delivery.pk)
+        return "lost claim"
+
+
+def _process(delivery: Delivery, requeue: Requeue | None) -> str:
     connector = delivery.connector
     try:
         _fault_hook(delivery)
@@ -114,6 +143,8 @@ def process_delivery(delivery_id: int, worker_id: str = WORKER_ID, *, requeue: R
             result=result,
             after_chunk=lambda so_far: _renew_lease(delivery, so_far),
         )
+    except LostClaim:
+        raise
     except Exception as exc:
         return _retry_or_bury(delivery, exc, requeue)
 
@@ -180,7 +211,9 @@ def _retry_or_bury(delivery: Delivery, exc: Exception, requeue: Requeue | None) 
         return DeliveryStatus.DEAD
     run_after = timezone.now() + timedelta(seconds=backoff_seconds(delivery.attempts))
     with transaction.atomic():
-        Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PROCESSING).update(
+        Delivery.objects.filter(
+            pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
+        ).update(
             status=DeliveryStatus.QUEUED, next_attempt_at=run_after, lease_expires_at=None, last_error=error[:5000]
         )
         if requeue is not None:
@@ -191,7 +224,9 @@ def _retry_or_bury(delivery: Delivery, exc: Exception, requeue: Requeue | None) 
 def lost_deliveries(*, requeue_after: float | None = None) -> list[int]:
     """Ids of deliveries whose processing was lost, for the recovery sweep to re-enqueue (at most 1000):
 
-    * a delivery in ``processing`` whose lease expired (its worker died) and that was not re-enqueued since;
+    * a delivery in ``processing`` whose lease expired and that was not re-enqueued since;
+    * a delivery in ``processing`` whose claimant's heartbeat is stale (its worker died), unless it was re-enqueued
+      since that claim (and then again every ``requeue_after`` seconds);
     * a ``queued`` delivery that is due and whose task was enqueued more than ``requeue_after`` seconds ago
       (the task row vanished, or the queue was emptied).
     """
@@ -200,10 +235,13 @@ def lost_deliveries(*, requeue_after: float | None = None) -> list[int]:
         requeue_after = settings.DELIVERY_REQUEUE_AFTER_SECONDS
     stale_enqueue = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=requeue_after))
     due = Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    abandoned = Q(status=DeliveryStatus.PROCESSING, lease_expires_at__lt=now) & (
+    expired = Q(status=DeliveryStatus.PROCESSING, lease_expires_at__lt=now) & (
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("lease_expires_at"))
     )
-    return list(Delivery.objects.filter((due & stale_enqueue) | abandoned).values_list("pk", flat=True)[:1000])
+    orphaned = Q(status=DeliveryStatus.PROCESSING, claimed_by__in=dead_workers(now)) & (
+        stale_enqueue | Q(enqueued_at__lt=F("started_at"))
+    )
+    return list(Delivery.objects.filter((due & stale_enqueue) | expired | orphaned).values_list("pk", flat=True)[:1000])
 
 
 #: Statuses a delivery never leaves by itself: retention may delete them. Dead deliveries wait for a person.

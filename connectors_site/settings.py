@@ -299,6 +299,10 @@ SECRET_ROTATION_OVERLAP_HOURS = float(os.environ.get("SECRET_ROTATION_OVERLAP_HO
 IDENTIFICATION_CHUNK_SIZE = int(os.environ.get("IDENTIFICATION_CHUNK_SIZE", "1000"))
 #: A worker's claim on a delivery; past it another worker may take the delivery over.
 DELIVERY_LEASE_SECONDS = int(os.environ.get("DELIVERY_LEASE_SECONDS", "300"))
+#: Each worker beats into its heartbeat row this often, from a thread of its own (a long chunk never delays it).
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "10"))
+#: A worker silent for longer is presumed dead: its deliveries are taken over without waiting for their lease.
+HEARTBEAT_STALE_SECONDS = float(os.environ.get("HEARTBEAT_STALE_SECONDS", "30"))
 #: First retry delay in seconds; each further attempt waits twice as long (at most 10 minutes).
 DELIVERY_RETRY_BASE_SECONDS = float(os.environ.get("DELIVERY_RETRY_BASE_SECONDS", "2"))
 #: The sweep re-enqueues a due queued delivery whose task has not run for this many seconds.

@@ -14,3 +14,33 @@ def fail_first_attempts(delivery) -> None:
 def always_fail(delivery) -> None:
     if os.environ.get("FAULT_BROKEN", "1") == "1":
         raise RuntimeError("injected permanent failure")
+
+
+def slow_first_attempt(delivery) -> None:
+    """A long step with no lease renewal (a slow chunk): sleep FAULT_SLEEP seconds on the first attempt."""
+    import time
+
+    if delivery.attempts == 1:
+        time.sleep(float(os.environ.get("FAULT_SLEEP", "5")))
+
+
+_started_together = False
+
+
+def start_together(delivery) -> None:
+    """Hold this worker's first attempt until FAULT_BARRIER_PARTIES workers have reached it (a barrier across
+    processes: one file per worker in FAULT_BARRIER_DIR), so their first chunks run at the same moment."""
+    global _started_together
+    if _started_together:
+        return
+    _started_together = True
+    import time
+    from pathlib import Path
+
+    folder = Path(os.environ["FAULT_BARRIER_DIR"])
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 30
+    while len(list(folder.iterdir())) < int(os.environ.get("FAULT_BARRIER_PARTIES", "2")):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the other workers never reached the barrier")
+        time.sleep(0.001)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.db.models import Max, Min
@@ -11,8 +12,6 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-#: A worker beats every 10 s; one silent for longer than this is presumed gone.
-WORKER_STALE_AFTER = timedelta(seconds=60)
 #: A queued delivery older than this means the workers are not keeping up (or none runs).
 QUEUE_STALE_AFTER = timedelta(minutes=10)
 
@@ -31,7 +30,9 @@ def health_report() -> dict:
         report["ok"] = False
         return report
     beats = WorkerHeartbeat.objects.aggregate(newest=Max("last_beat"))
-    alive = WorkerHeartbeat.objects.filter(last_beat__gte=now - WORKER_STALE_AFTER).count()
+    # A worker silent for longer than HEARTBEAT_STALE_SECONDS is presumed gone (its deliveries are taken over).
+    alive = WorkerHeartbeat.objects.filter(last_beat__gte=now - timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS))
+    alive = alive.count()
     report["workers_alive"] = alive
     report["last_worker_beat_seconds"] = round((now - beats["newest"]).total_seconds(), 1) if beats["newest"] else None
     report["workers"] = "ok" if alive else "none alive"

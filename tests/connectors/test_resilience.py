@@ -5,6 +5,7 @@ import os
 import random
 import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -16,9 +17,9 @@ from django.utils import timezone
 from assets.models import Asset, Decision, Identifier, SourceRecord
 from connectors.choices import DeliveryStatus
 from connectors.inbox import replay_delivery, store_delivery
-from connectors.models import Delivery
+from connectors.models import Delivery, WorkerHeartbeat
 from connectors.tasks import recover_deliveries
-from connectors.worker import process_delivery
+from connectors.worker import backoff_seconds, claim_delivery, process_delivery
 from tests.conftest import wait_for
 
 from .helpers import asset
@@ -124,6 +125,99 @@ def test_live_lease_is_not_stolen(connector):
     assert recover_deliveries() == 0
 
 
+def beat(worker_id: str, seconds_ago: float) -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={"hostname": "h", "pid": 1, "started_at": now, "last_beat": now - timedelta(seconds=seconds_ago)},
+    )
+
+
+def claimed_by(connector, worker_id: str, *, enqueued_ago: float = 1) -> Delivery:
+    """A delivery mid-way in ``worker_id``'s hands, with a lease that runs for minutes yet."""
+    delivery = deliver(connector, {"assets": [asset(1)]})
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PROCESSING,
+        claimed_by=worker_id,
+        attempts=1,
+        started_at=now,
+        lease_expires_at=now + timedelta(minutes=5),
+        enqueued_at=now - timedelta(seconds=enqueued_ago),
+    )
+    return delivery
+
+
+def test_a_dead_workers_delivery_is_taken_over_before_its_lease_expires(
+    connector, settings, django_capture_on_commit_callbacks
+):
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    beat("dead-worker", seconds_ago=31)
+    delivery = claimed_by(connector, "dead-worker")
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert recover_deliveries() == 1
+        assert recover_deliveries() == 0  # re-enqueued once for this claim
+    assert len(callbacks) == 1
+    assert process_delivery(delivery.pk, worker_id="survivor") == DeliveryStatus.PROCESSED
+    delivery.refresh_from_db()
+    assert delivery.claimed_by == "survivor" and delivery.attempts == 2
+
+
+def test_a_live_workers_delivery_is_not_taken_over(connector, settings):
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    beat("slow-worker", seconds_ago=29)
+    delivery = claimed_by(connector, "slow-worker", enqueued_ago=600)
+    assert claim_delivery(delivery.pk, "other") is None
+    assert recover_deliveries() == 0
+
+
+def test_a_claimant_without_heartbeat_keeps_its_lease(connector, settings):
+    """A bare db_worker (no heartbeat row) is never presumed dead before its lease expires."""
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    beat("someone-else", seconds_ago=600)
+    delivery = claimed_by(connector, "no-heartbeat", enqueued_ago=600)
+    assert claim_delivery(delivery.pk, "other") is None
+    assert recover_deliveries() == 0
+
+
+def test_a_worker_taken_over_stops_without_touching_the_delivery(connector, settings, monkeypatch):
+    """If a worker presumed dead was only stalled, its renewals and its finish find the claim gone."""
+    delivery = deliver(connector, {"assets": [asset(i) for i in range(5)]})
+    settings.IDENTIFICATION_CHUNK_SIZE = 2
+
+    def taken_over_after_first_chunk(connector, records, **kwargs):
+        Delivery.objects.filter(pk=delivery.pk).update(claimed_by="survivor")
+        kwargs["after_chunk"](kwargs["result"])
+
+    monkeypatch.setattr("connectors.worker.process_records", taken_over_after_first_chunk)
+    assert process_delivery(delivery.pk, worker_id="stalled") == "lost claim"
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PROCESSING and delivery.claimed_by == "survivor"
+
+
+def test_retry_backoff_doubles_up_to_a_cap(settings):
+    settings.DELIVERY_RETRY_BASE_SECONDS = 2
+    assert [backoff_seconds(attempt) for attempt in range(1, 6)] == [2, 4, 8, 16, 32]
+    assert backoff_seconds(9) == 512 and backoff_seconds(10) == 600 and backoff_seconds(40) == 600
+    settings.DELIVERY_RETRY_BASE_SECONDS = 30
+    assert backoff_seconds(1) == 30 and backoff_seconds(2) == 60 and backoff_seconds(6) == 600
+
+
+def test_a_retry_is_scheduled_after_the_backoff(connector, settings, monkeypatch):
+    settings.DELIVERY_FAULT_HOOK = "tests.faults.fail_first_attempts"
+    settings.DELIVERY_RETRY_BASE_SECONDS = 100
+    monkeypatch.setenv("FAULT_FAILURES", "2")
+    delivery = deliver(connector, {"assets": [asset(1)]})
+    for attempt, wait in ((1, 100), (2, 200)):
+        before = timezone.now()
+        assert process_delivery(delivery.pk) == DeliveryStatus.QUEUED
+        delivery.refresh_from_db()
+        assert delivery.attempts == attempt
+        delay = (delivery.next_attempt_at - before).total_seconds()
+        assert wait - 1 < delay < wait + 5, (attempt, delay)
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+
+
 def test_queued_delivery_whose_task_vanished_is_requeued(connector):
     delivery = deliver(connector, {"assets": [asset(1)]})
     assert recover_deliveries() == 0  # its task is fresh
@@ -207,23 +301,57 @@ def replay_everything_in_this_process(workers) -> list:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector, start_worker):
+def test_two_workers_on_overlapping_deliveries_make_no_duplicates(make_connector, start_worker, tmp_path):
     connectors = [make_connector("CMDB"), make_connector("MDM"), make_connector("Cloud")]
     plan = overlapping_batches(connectors)
     for connector, payload in plan:
         deliver(connector, payload)
-    workers = start_worker(), start_worker()
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {"DELIVERY_FAULT_HOOK": "tests.faults.start_together", "FAULT_BARRIER_DIR": str(barrier)}
+    workers = start_worker(env=env), start_worker(env=env)  # their first deliveries start together
     wait_for(
         lambda: not Delivery.objects.exclude(status=DeliveryStatus.PROCESSED).exists(),
         timeout=120,
         message="every delivery processed",
     )
+    claimants = list(Delivery.objects.values_list("claimed_by", flat=True))
+    assert all(any(f":{worker.pid}:" in claimant for claimant in claimants) for worker in workers)
     assert not Delivery.objects.filter(records_errors__gt=0).exists()
     assert_no_duplicate_identities()
     assert Asset.objects.filter(merged_into__isnull=True).count() <= 120
     parallel = canonical_inventory()
     # The same deliveries, processed one by one in a single process, give the same inventory.
     assert replay_everything_in_this_process(workers) == parallel
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_two_workers_deciding_about_the_same_new_machines_at_once_make_one_asset_each(
+    make_connector, start_worker, tmp_path
+):
+    """The race the identity locks close, made to happen every time: two connectors report the same 300 new
+    machines, and a barrier starts both workers' single chunk at the same moment. Without the locks both chunks see
+    an empty inventory and create 600 assets; with them the second chunk waits and merges into the first's."""
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {"DELIVERY_FAULT_HOOK": "tests.faults.start_together", "FAULT_BARRIER_DIR": str(barrier)}
+    cmdb, mdm = make_connector("CMDB"), make_connector("MDM")
+    for connector in (cmdb, mdm):
+        deliver(connector, {"assets": [asset(i, source_key=f"{connector.name}-{i}") for i in range(300)]})
+    workers = start_worker(env=env), start_worker(env=env)
+    wait_for(
+        lambda: Delivery.objects.filter(status=DeliveryStatus.PROCESSED).count() == 2,
+        timeout=90,
+        message="both deliveries processed",
+    )
+    claimants = set(Delivery.objects.values_list("claimed_by", flat=True))
+    for worker in workers:  # each worker took one delivery, and both met at the barrier
+        assert sum(f":{worker.pid}:" in claimant for claimant in claimants) == 1
+    assert len(list(barrier.iterdir())) == 2
+    assert_no_duplicate_identities()
+    assert Asset.objects.count() == 300
+    assert not Asset.objects.annotate(n=Count("sources")).exclude(n=2).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -254,6 +382,80 @@ def test_killing_a_worker_mid_delivery_loses_nothing(connector, start_worker):
     after_crash = canonical_inventory()
     assert replay_everything_in_this_process([second]) == after_crash
     assert Asset.objects.count() == 2505
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_killed_workers_delivery_is_taken_over_within_a_minute_not_after_the_lease(connector, start_worker):
+    """Production timings (300 s lease, 10 s beats, stale after 30 s, sweep every 15 s): after `kill -9` and a
+    restart, the interrupted delivery is finished well within 60 s, long before its lease would expire."""
+    env = {
+        "IDENTIFICATION_CHUNK_SIZE": "25",
+        "DELIVERY_LEASE_SECONDS": "300",
+        "WORKER_HEARTBEAT_SECONDS": "10",
+        "HEARTBEAT_STALE_SECONDS": "30",
+        "SWEEP_INTERVAL": "15",
+    }
+    big = deliver(connector, {"assets": [asset(i) for i in range(1000)]})
+    first = start_worker(env=env)
+    wait_for(
+        lambda: Delivery.objects.filter(pk=big.pk, status="processing", records_received__gt=0).exists(),
+        timeout=60,
+        interval=0.02,
+        message="the delivery to be mid-way",
+    )
+    victim = Delivery.objects.get(pk=big.pk).claimed_by
+    assert WorkerHeartbeat.objects.filter(worker_id=victim, pid=first.pid).exists()  # the claim names the beater
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    restarted = time.monotonic()
+    start_worker(env=env)
+    wait_for(
+        lambda: Delivery.objects.filter(pk=big.pk, status="processed").exists(),
+        timeout=75,
+        interval=0.2,
+        message="the interrupted delivery to be finished",
+    )
+    took = time.monotonic() - restarted
+    big.refresh_from_db()
+    assert took < 60, f"took {took:.1f}s after the restart"
+    assert big.attempts == 2 and big.claimed_by != victim
+    assert big.records_created + big.records_updated == 1000 and Asset.objects.count() == 1000
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_slow_but_live_worker_keeps_its_delivery(connector, start_worker):
+    """A chunk that takes several times the stale limit: the worker's heartbeat keeps beating meanwhile, so a second
+    worker (sweeping all the time) does not take its delivery over."""
+    env = {
+        "WORKER_HEARTBEAT_SECONDS": "0.3",
+        "HEARTBEAT_STALE_SECONDS": "1.5",
+        "SWEEP_INTERVAL": "0.3",
+        "DELIVERY_REQUEUE_AFTER_SECONDS": "0.5",
+        "DELIVERY_FAULT_HOOK": "tests.faults.slow_first_attempt",
+        "FAULT_SLEEP": "6",
+    }
+    delivery = deliver(connector, {"assets": [asset(i) for i in range(20)]})
+    first = start_worker(env=env)
+    wait_for(
+        lambda: Delivery.objects.filter(pk=delivery.pk, status="processing").exists(),
+        timeout=30,
+        interval=0.05,
+        message="the first worker to claim the delivery",
+    )
+    owner = Delivery.objects.get(pk=delivery.pk).claimed_by
+    second = start_worker(env=env)
+    wait_for(lambda: WorkerHeartbeat.objects.filter(pid=second.pid).exists(), timeout=30, message="the second worker")
+    wait_for(
+        lambda: Delivery.objects.filter(pk=delivery.pk, status="processed").exists(),
+        timeout=60,
+        message="the slow delivery to be finished",
+    )
+    delivery.refresh_from_db()
+    assert f":{first.pid}:" in owner
+    assert delivery.attempts == 1 and delivery.claimed_by == owner
+    assert Asset.objects.count() == 20
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,9 +1,12 @@
 """`manage.py run_worker`: django-tasks-db's `db_worker`, plus a heartbeat and the recovery sweep.
 
-Start as many as you like, on any host that reaches the database. Each one beats into WorkerHeartbeat (read by
-the health check) and every SWEEP_INTERVAL seconds re-enqueues deliveries whose processing was lost (a worker
-killed mid-delivery, a task row that vanished), so the task queue is never the only record of pending work. Hourly,
-it deletes deliveries past DELIVERY_RETENTION_DAYS and finished task rows older than a day.
+Start as many as you like, on any host that reaches the database. Each one beats into WorkerHeartbeat every
+WORKER_HEARTBEAT_SECONDS from a thread of its own (so a long chunk in the task loop never delays a beat), under the
+worker id its delivery claims carry: a worker silent for HEARTBEAT_STALE_SECONDS is presumed dead and its deliveries
+are taken over. Every SWEEP_INTERVAL seconds it re-enqueues deliveries whose processing was lost (a worker killed
+mid-delivery, a task row that vanished), so the task queue is never the only record of pending work. Hourly, it
+deletes deliveries past DELIVERY_RETENTION_DAYS, finished task rows older than a day and heartbeats of workers gone
+for a day.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import os
 import socket
 import threading
 import time
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.management import call_command
 from django.db import close_old_connections, connection
 from django.tasks import task_backends
@@ -27,8 +32,8 @@ from connectors.worker import WORKER_ID, prune_deliveries
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_INTERVAL = 10
-SWEEP_INTERVAL = int(os.environ.get("SWEEP_INTERVAL", "30"))
+#: Sweeps are cheap (indexed): every 15 s, a dead worker's delivery is re-enqueued soon after its heartbeat goes stale.
+SWEEP_INTERVAL = float(os.environ.get("SWEEP_INTERVAL", "15"))
 #: Retention runs hourly, the first time a minute after start (not in the way of a worker's first deliveries).
 PRUNE_DELAY, PRUNE_INTERVAL = 60, 3600
 
@@ -39,34 +44,54 @@ def _prune_task_results() -> None:
         call_command("prune_db_task_results", min_age_days=1, queue_name="*", verbosity=0)
 
 
+def beat(started) -> None:
+    """Say this worker is alive, under the id its delivery claims carry (connectors.worker.WORKER_ID)."""
+    WorkerHeartbeat.objects.update_or_create(
+        worker_id=WORKER_ID[:100],
+        defaults={
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": started,
+            "last_beat": timezone.now(),
+        },
+    )
+
+
+def _heartbeat(stop: threading.Event, started) -> None:
+    """Beat until stopped; nothing else runs in this thread, so neither a long chunk nor a sweep delays a beat."""
+    while not stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
+        try:
+            close_old_connections()
+            beat(started)
+        except Exception:  # the database may be briefly away
+            logger.exception("worker heartbeat failed; retrying")
+        finally:
+            connection.close()
+
+
+def _prune_heartbeats() -> None:
+    WorkerHeartbeat.objects.filter(last_beat__lt=timezone.now() - timedelta(days=1)).delete()
+
+
 def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
-    started = timezone.now()
     next_sweep = 0.0
     next_prune = time.monotonic() + PRUNE_DELAY
     while not stop.is_set():
         try:
             close_old_connections()
-            WorkerHeartbeat.objects.update_or_create(
-                worker_id=WORKER_ID,
-                defaults={
-                    "hostname": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "started_at": started,
-                    "last_beat": timezone.now(),
-                },
-            )
             if time.monotonic() >= next_sweep:
                 recover_deliveries()
                 next_sweep = time.monotonic() + sweep_interval
             if time.monotonic() >= next_prune:
                 prune_deliveries()
                 _prune_task_results()
+                _prune_heartbeats()
                 next_prune = time.monotonic() + PRUNE_INTERVAL
         except Exception:  # the database may be briefly away; the worker itself reports real trouble
             logger.exception("worker housekeeping failed; retrying")
         finally:
             connection.close()
-        stop.wait(min(HEARTBEAT_INTERVAL, sweep_interval))
+        stop.wait(max(0.1, min(sweep_interval, next_sweep - time.monotonic(), next_prune - time.monotonic())))
 
 
 class Command(db_worker.Command):
@@ -84,10 +109,15 @@ class Command(db_worker.Command):
 
     def handle(self, *args, sweep_interval: float, **options):
         stop = threading.Event()
-        thread = threading.Thread(target=_housekeeping, args=(stop, sweep_interval), name="housekeeping", daemon=True)
-        thread.start()
+        started = timezone.now()
+        beat(started)  # before the first claim: every claim this worker makes is backed by a heartbeat row
+        connection.close()
+        heartbeat = threading.Thread(target=_heartbeat, args=(stop, started), name="heartbeat", daemon=True)
+        heartbeat.start()
+        threading.Thread(target=_housekeeping, args=(stop, sweep_interval), name="housekeeping", daemon=True).start()
         try:
             super().handle(*args, **options)
         finally:
             stop.set()
-            WorkerHeartbeat.objects.filter(worker_id=WORKER_ID).delete()
+            heartbeat.join(timeout=5)  # a beat in flight must not bring the row back
+            WorkerHeartbeat.objects.filter(worker_id=WORKER_ID[:100]).delete()
