@@ -6,8 +6,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from .decisions import Decision, Outcome
-from .identifiers import IDENTIFIER_KINDS, SOURCE_NATIVE_KEY
-from .inputs import NATIVE_KEY_RULE, AssetRank, EngineConfig, ExistingSource, IdentityIndex, RuleSpec
+from .identifiers import CLOUD_INSTANCE, HARDWARE_UUID, HOSTNAME, IDENTIFIER_KINDS, IP, MAC, SERIAL, SOURCE_NATIVE_KEY
+from .inputs import (
+    HELD_KINDS,
+    NATIVE_KEY_RULE,
+    STRONG_KINDS,
+    AssetRank,
+    EngineConfig,
+    ExistingSource,
+    IdentityIndex,
+    RuleSpec,
+    is_shared,
+)
+from .junk import STRONG_JUNK
 from .normalize import NormalizedRecord, normalize_record
 from .recency import is_older, iso, later, time_key
 from .records import AssetRecord
@@ -55,6 +66,7 @@ class _Chunk:
     __slots__ = (
         "chunk_sources",
         "config",
+        "extra_held",
         "extra_identifiers",
         "extra_ranks",
         "index",
@@ -68,6 +80,7 @@ class _Chunk:
         self.rules = tuple(rule for rule in config.rules if SOURCE_NATIVE_KEY not in rule.attributes)
         self.extra_identifiers: dict[tuple[str, str], set[int]] = {}
         self.extra_ranks: dict[int, AssetRank] = {}
+        self.extra_held: dict[int, dict[str, set[str]]] = {}
         self.chunk_sources: dict[str, ExistingSource] = {}
         self.next_new_key = -1
 
@@ -85,6 +98,22 @@ class _Chunk:
                     found = hits if not found else found | hits
         return found
 
+    def holders(self, kind: str, value: str) -> set[int] | frozenset[int]:
+        """Assets holding one value, in the index and in what this chunk wrote. Read-only result."""
+        key = (kind, value)
+        base, extra = self.index.identifiers.get(key), self.extra_identifiers.get(key)
+        if base and extra:
+            return base | extra
+        return base or extra or frozenset()
+
+    def held(self, target: int, kind: str) -> set[str] | frozenset[str]:
+        """The values of one of :data:`HELD_KINDS` an asset holds (index and this chunk). Read-only result."""
+        base = self.index.held.get(target, {}).get(kind)
+        extra = self.extra_held.get(target, {}).get(kind)
+        if base and extra:
+            return base | extra
+        return base or extra or frozenset()
+
     def rank(self, target: int) -> AssetRank:
         """What the default rule compares for a candidate: what this chunk wrote first, then the index."""
         return self.extra_ranks.get(target) or self.index.ranks.get(target) or AssetRank(0, None)
@@ -92,7 +121,9 @@ class _Chunk:
     # -- bookkeeping after a write decision
 
     def record_write(self, normalized: NormalizedRecord, target: int, stored_updated_at: datetime | None) -> None:
-        """Let later records of the chunk see this one: its identifiers, its source key and its target's rank."""
+        """Let later records of the chunk see this one as the database will: its identifiers (and, for vetoes,
+        its strong values and host name on the target), its source key, and the target's rank, which is the
+        best of what the target already had and this connector's (never this connector's alone)."""
         extra = self.extra_identifiers
         for kind, values in normalized.identifiers.items():
             for value in values:
@@ -101,6 +132,10 @@ class _Chunk:
                     extra[kind, value] = {target}
                 else:
                     hits.add(target)
+        for kind in HELD_KINDS:
+            values = normalized.identifiers[kind]
+            if values:
+                self.extra_held.setdefault(target, {}).setdefault(kind, set()).update(values)
         rank = self.rank(target)
         self.extra_ranks[target] = AssetRank(
             max(rank.best_trust_rank, self.config.trust_rank),
@@ -169,12 +204,15 @@ class _Chunk:
         )
 
     def apply_rules(self, normalized: NormalizedRecord, reasons: list[str], compared: dict[str, list[str]]) -> Decision:
-        """Step 2: the connector's rules in order. A rule applies when the record has every attribute it names;
-        the first rule whose candidates settle on one asset decides, else :meth:`nothing_decided` does."""
-        identifiers = normalized.identifiers
+        """Step 2: the connector's rules in order. A rule applies when the record has every attribute it names
+        (values shared by too many assets do not count, :meth:`usable_identifiers`); its candidates are screened
+        (:meth:`screen`: vetoes, the cloned-VM check); the first rule whose candidates settle on one asset
+        decides, else :meth:`nothing_decided` does."""
+        identifiers = self.usable_identifiers(normalized, reasons)
         unions: dict[str, set[int] | frozenset[int]] = {}  # per attribute: rules naming the same one share it
         applied: list[str] = []
         not_applicable: list[str] = []
+        doubts: list[str] = []
         ambiguous: tuple[RuleSpec, tuple[int, ...]] | None = None
         for rule in self.rules:
             missing = [attribute for attribute in rule.attributes if not identifiers.get(attribute)]
@@ -185,20 +223,55 @@ class _Chunk:
                 continue
             applied.append(rule.name)
             keys = compared[rule.name] = _compared_keys(rule, identifiers)
-            # Candidates are matched, then ordered, then one is picked: a step that drops candidates belongs
-            # between matching and ordering, so the reasons and the decision's candidate list agree.
+            # Candidates are matched, then screened, then ordered, then one is picked: a step that drops
+            # candidates belongs between matching and ordering, so the reasons and the candidate list agree.
             matched = self.matching_assets(rule, identifiers, unions)
             if not matched:
                 reasons.append(f"rule {rule.name!r} found no matching asset")
                 continue
-            ordered = _candidate_order(matched)
+            ordered = self.screen(rule, _candidate_order(matched), identifiers, unions, reasons, doubts)
+            if not ordered:
+                reasons.append(f"rule {rule.name!r}: no candidate left after vetoes, trying the next rule")
+                continue
             if len(ordered) == 1 or self.config.apply_default_rule:
-                return self.rule_match(normalized, rule, ordered, keys, reasons, compared)
+                return self.rule_match(normalized, rule, ordered, keys, identifiers, unions, reasons, compared)
             reasons.append(
                 f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule is off, trying the next rule"
             )
             ambiguous = (rule, ordered)
-        return self.nothing_decided(normalized, applied, not_applicable, ambiguous, reasons, compared)
+        return self.nothing_decided(normalized, applied, not_applicable, ambiguous, doubts, reasons, compared)
+
+    def usable_identifiers(self, normalized: NormalizedRecord, reasons: list[str]) -> dict[str, tuple[str, ...]]:
+        """The record's identifiers without the values held by more than ``shared_limit`` assets (a Docker or
+        hypervisor MAC missing from the junk lists, a NAT address): those identify none of them."""
+        limit = self.config.shared_limit
+        identifiers = normalized.identifiers
+        if limit <= 0:
+            return identifiers
+        dropped: set[tuple[str, str]] = set()
+        for kind, values in identifiers.items():
+            for value in values:
+                count = len(self.holders(kind, value))
+                if is_shared(count, limit):
+                    dropped.add((kind, value))
+                    reasons.append(
+                        f"{kind} {value} ignored: shared by {count} assets (more than {limit}, the shared-value limit)"
+                    )
+        if not dropped:
+            return identifiers
+        return {
+            kind: tuple(value for value in values if (kind, value) not in dropped)
+            for kind, values in identifiers.items()
+        }
+
+    def union(
+        self, kind: str, identifiers: dict[str, tuple[str, ...]], unions: dict[str, set[int] | frozenset[int]]
+    ) -> set[int] | frozenset[int]:
+        """Assets sharing a value of ``kind`` with the record, cached per record in ``unions``. Read-only."""
+        hits = unions.get(kind)
+        if hits is None:
+            hits = unions[kind] = self.assets_with(kind, identifiers[kind])
+        return hits
 
     def matching_assets(
         self,
@@ -207,16 +280,87 @@ class _Chunk:
         unions: dict[str, set[int] | frozenset[int]],
     ) -> set[int] | frozenset[int]:
         """Assets that carry every attribute of an applicable rule (list attributes: any shared value).
-        ``unions`` caches each attribute's assets for the record. Read-only result."""
+        Read-only result."""
         candidates: set[int] | frozenset[int] = frozenset()
         for position, attribute in enumerate(rule.attributes):
-            hits = unions.get(attribute)
-            if hits is None:
-                hits = unions[attribute] = self.assets_with(attribute, identifiers[attribute])
+            hits = self.union(attribute, identifiers, unions)
             candidates = hits if position == 0 else candidates & hits
             if not candidates:
                 break
         return candidates
+
+    def screen(
+        self,
+        rule: RuleSpec,
+        ordered: tuple[int, ...],
+        identifiers: dict[str, tuple[str, ...]],
+        unions: dict[str, set[int] | frozenset[int]],
+        reasons: list[str],
+        doubts: list[str],
+    ) -> tuple[int, ...]:
+        """The candidates that may be the record's machine: a strong identifier conflict vetoes a candidate
+        (:meth:`veto`), and a hardware-UUID match the rest of the record contradicts is set aside
+        (:meth:`cloned_vm`; ``doubts`` keeps why, so a new asset made instead is flagged)."""
+        kept = []
+        for target in ordered:
+            why = self.veto(target, identifiers)
+            if why is not None:
+                reasons.append(f"candidate {self.label(target)} vetoed: {why}")
+                continue
+            if HARDWARE_UUID in rule.attributes:
+                why = self.cloned_vm(target, identifiers, unions)
+                if why is not None:
+                    reasons.append(f"rule {rule.name!r}: candidate {self.label(target)} set aside: {why}")
+                    doubts.append(why)
+                    continue
+            kept.append(target)
+        return tuple(kept)
+
+    def veto(self, target: int, identifiers: dict[str, tuple[str, ...]]) -> str | None:
+        """Why ``target`` cannot be the record's machine: it holds a real serial number, hardware UUID or cloud
+        instance ID and none equals the record's (a machine has one of each). ``None`` when nothing conflicts.
+        A kind the record or the candidate lacks never vetoes."""
+        for kind in STRONG_KINDS:
+            mine = identifiers[kind]
+            if not mine:
+                continue
+            theirs = [value for value in self.held(target, kind) if not STRONG_JUNK[kind](value)]
+            if theirs and not any(value in mine for value in theirs):
+                return f"{kind} {min(theirs)} differs from the record's {mine[0]}"
+        return None
+
+    def cloned_vm(
+        self, target: int, identifiers: dict[str, tuple[str, ...]], unions: dict[str, set[int] | frozenset[int]]
+    ) -> str | None:
+        """Why a hardware-UUID match is not trusted alone, or ``None``.
+
+        A cloned VM keeps its source's SMBIOS UUID, so one UUID can stand for two machines. When the candidate
+        holds a host name and the record's differs, AND the candidate shares no other identifier with the
+        record (MAC, IP, serial, cloud ID), everything but the UUID says "another machine": the UUID alone is
+        not enough, a second identifier is required. A machine that was renamed, moved and re-NICed at once is
+        split rather than risk a false merge; the new asset is flagged as a possible duplicate so an admin sees
+        the pair.
+        """
+        host = identifiers[HOSTNAME]
+        if not host:
+            return None
+        theirs = self.held(target, HOSTNAME)
+        if not theirs or host[0] in theirs:
+            return None
+        for kind in (MAC, IP, SERIAL, CLOUD_INSTANCE):
+            if identifiers[kind] and target in self.union(kind, identifiers, unions):
+                return None
+        return (
+            f"hardware_uuid {identifiers[HARDWARE_UUID][0]} matches but its hostname {min(theirs)} differs from "
+            f"the record's {host[0]} and it shares no MAC, IP, serial or cloud ID with the record "
+            "(cloned VMs keep their SMBIOS UUID: the UUID alone is not trusted)"
+        )
+
+    def label(self, target: int) -> str:
+        """A candidate as a person reads it: its host name when known (database ids mean nothing to people)."""
+        hosts = self.held(target, HOSTNAME)
+        name = repr(min(hosts)) if hosts else "without host name"
+        return f"{_describe(target)} {name}"
 
     def rule_match(
         self,
@@ -224,17 +368,26 @@ class _Chunk:
         rule: RuleSpec,
         ordered: tuple[int, ...],
         keys: list[str],
+        identifiers: dict[str, tuple[str, ...]],
+        unions: dict[str, set[int] | frozenset[int]],
         reasons: list[str],
         compared: dict[str, list[str]],
     ) -> Decision:
-        """A rule settled: the record merges into its one candidate, or into the default rule's choice."""
-        if len(ordered) == 1:
+        """A rule settled: the record merges into its one candidate, or into the default rule's choice, which
+        flags the chosen asset as a possible duplicate (several candidates survived the vetoes: the inventory
+        may hold one machine twice, an admin should look)."""
+        flagged = len(ordered) > 1
+        if not flagged:
             target = ordered[0]
             reasons.append(f"rule {rule.name!r} matched {_describe(target)} on {', '.join(keys)}")
         else:
-            target, why = self.tie_break(ordered)
+            target, why = self.tie_break(ordered, identifiers, unions)
             reasons.append(
                 f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose {_describe(target)}: {why}"
+            )
+            reasons.append(
+                f"the chosen asset is flagged as a possible duplicate: {len(ordered)} candidates remained after "
+                "vetoes and shared values"
             )
         self.record_write(normalized, target, normalized.record.updated_at)
         asset_id, new_asset_key = _targets(target)
@@ -247,6 +400,7 @@ class _Chunk:
             ordered,
             asset_id=asset_id,
             new_asset_key=new_asset_key,
+            possible_duplicate=flagged,
         )
 
     def nothing_decided(
@@ -255,12 +409,14 @@ class _Chunk:
         applied: list[str],
         not_applicable: list[str],
         ambiguous: tuple[RuleSpec, tuple[int, ...]] | None,
+        doubts: list[str],
         reasons: list[str],
         compared: dict[str, list[str]],
     ) -> Decision:
         """Step 3: no rule decided. The record is ``AMBIGUOUS`` if a rule saw several candidates; a new
-        unmanaged asset is created when the connector allows it, else nothing is written. Either way the
-        reasons end with which rules applied."""
+        unmanaged asset is created when the connector allows it (flagged as a possible duplicate when ambiguous
+        or when a cloned-VM check set a candidate aside), else nothing is written. Either way the reasons end
+        with which rules applied."""
         summary = (
             f"rules applied: {', '.join(applied) or 'none'}; not applicable: {', '.join(not_applicable) or 'none'}"
         )
@@ -298,22 +454,50 @@ class _Chunk:
             reasons.append(summary)
             return _decision(normalized, compared, reasons, Outcome.SKIPPED, None)
         key = self.new_key()
-        reasons.append("no rule matched: created a new unmanaged asset")
+        if doubts:
+            reasons.append(
+                "no rule matched: created a new unmanaged asset, flagged as a possible duplicate of the asset "
+                "whose hardware UUID it shares"
+            )
+        else:
+            reasons.append("no rule matched: created a new unmanaged asset")
         reasons.append(summary)
         self.record_write(normalized, key, normalized.record.updated_at)
-        return _decision(normalized, compared, reasons, Outcome.CREATED, None, new_asset_key=key)
+        return _decision(
+            normalized, compared, reasons, Outcome.CREATED, None, new_asset_key=key, possible_duplicate=bool(doubts)
+        )
 
-    def tie_break(self, ordered: tuple[int, ...]) -> tuple[int, str]:
-        """The default rule: best trust rank, then most recent update (None oldest), then the lowest asset id
+    def agreement(
+        self, target: int, identifiers: dict[str, tuple[str, ...]], unions: dict[str, set[int] | frozenset[int]]
+    ) -> list[str]:
+        """The identifier kinds on which the candidate shares a (usable) value with the record."""
+        return [
+            kind for kind in IDENTIFIER_KINDS if identifiers[kind] and target in self.union(kind, identifiers, unions)
+        ]
+
+    def tie_break(
+        self,
+        ordered: tuple[int, ...],
+        identifiers: dict[str, tuple[str, ...]],
+        unions: dict[str, set[int] | frozenset[int]],
+    ) -> tuple[int, str]:
+        """The default rule: the candidate the record's other identifiers agree with (most identifier kinds
+        shared), then the best trust rank, then the most recent update (None oldest), then the lowest asset id
         (existing assets before this chunk's new ones) so the same input always gives the same answer."""
+        agree = {target: self.agreement(target, identifiers, unions) for target in ordered}
 
         def key(target: int) -> tuple:
             rank = self.rank(target)
-            return (rank.best_trust_rank, time_key(rank.last_updated), target > 0, -abs(target))
+            return (len(agree[target]), rank.best_trust_rank, time_key(rank.last_updated), target > 0, -abs(target))
 
         ranked = sorted(ordered, key=key, reverse=True)
         winner, runner_up = ranked[0], ranked[1]
         best, second = self.rank(winner), self.rank(runner_up)
+        if len(agree[winner]) > len(agree[runner_up]):
+            return winner, (
+                f"the record's identifiers agree with it most ({', '.join(agree[winner])}; the next candidate "
+                f"shares {len(agree[runner_up])} kind(s))"
+            )
         if best.best_trust_rank > second.best_trust_rank:
             return winner, f"highest trust rank ({best.best_trust_rank})"
         if time_key(best.last_updated) > time_key(second.last_updated):

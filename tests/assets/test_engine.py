@@ -811,8 +811,14 @@ def test_identify_records_is_deterministic_and_well_formed(records, index, cfg):
         ) or (decision.outcome is Outcome.AMBIGUOUS and cfg.create_unmanaged)
         assert (decision.asset_id is not None or decision.new_asset_key is not None) == writes
         assert not (decision.asset_id is not None and decision.new_asset_key is not None)
-        assert decision.possible_duplicate == (decision.outcome is Outcome.AMBIGUOUS and cfg.create_unmanaged)
-        if decision.outcome is Outcome.CREATED or decision.possible_duplicate:
+        # Flagged: an ambiguous record's new asset, and the asset the default rule chose among several candidates.
+        if decision.outcome is Outcome.AMBIGUOUS:
+            assert decision.possible_duplicate == cfg.create_unmanaged
+        elif decision.outcome is Outcome.MERGED:
+            assert decision.possible_duplicate == (len(decision.candidates) > 1)
+        elif decision.outcome is not Outcome.CREATED:
+            assert not decision.possible_duplicate
+        if decision.outcome is Outcome.CREATED or (decision.outcome is Outcome.AMBIGUOUS and cfg.create_unmanaged):
             assert decision.new_asset_key not in new_keys
             new_keys.add(decision.new_asset_key)
         elif decision.new_asset_key is not None:
