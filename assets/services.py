@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Case, Exists, Max, OuterRef, Value, When
 from django.utils import timezone
 
 from connectors_site.common.db import select_by_keys, update_rows
@@ -163,14 +163,18 @@ def load_index(
     reached = sorted(reached_assets(identifiers, sources.values(), shared_limit))
     ranks: dict[int, engine.AssetRank] = {}
     held: dict[int, dict[str, frozenset[str]]] = {}
+    connector_assets: set[int] = set()
     if reached:
-        for asset_id, best, last in (
+        mine = Max(Case(When(connector_id=connector.pk, then=Value(1)), default=Value(0)))
+        for asset_id, best, last, ours in (
             SourceRecord.objects.filter(asset_id__in=reached, deleted=False)
             .values("asset_id")
-            .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"))
-            .values_list("asset_id", "best", "last")
+            .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"), ours=mine)
+            .values_list("asset_id", "best", "last", "ours")
         ):
             ranks[asset_id] = engine.AssetRank(best, last)
+            if ours:
+                connector_assets.add(asset_id)
         values: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for asset_id, kind, value in Identifier.objects.filter(asset_id__in=reached, kind__in=HELD_KINDS).values_list(
             "asset_id", "kind", "value"
@@ -179,7 +183,9 @@ def load_index(
         held = {
             asset_id: {kind: frozenset(found) for kind, found in kinds.items()} for asset_id, kinds in values.items()
         }
-    return engine.IdentityIndex(sources=sources, identifiers=dict(identifiers), ranks=ranks, held=held)
+    return engine.IdentityIndex(
+        sources=sources, identifiers=dict(identifiers), ranks=ranks, held=held, connector_assets=connector_assets
+    )
 
 
 _COUNTER = {
@@ -221,7 +227,7 @@ def process_chunk(
 
     if connector.csam_enabled:
         written = apply_decisions(connector, decisions, index, source_rows, delivery=delivery, now=now)
-        _flag_possible_duplicates(decisions)
+        _flag_possible_duplicates(decisions, written.target_to_asset)
         # Existing assets whose sources changed are re-derived from all their live sources.
         reconcile_assets(written.touched)
         refresh_last_seen(written.refreshed, skip_assets=written.touched)
@@ -232,10 +238,17 @@ def process_chunk(
     return result
 
 
-def _flag_possible_duplicates(decisions) -> None:
-    """Existing assets the default rule chose among several candidates: shown in Duplicates (new assets are
-    inserted already flagged). One query, only when there is something to flag."""
-    flagged = {decision.asset_id for decision in decisions if decision.possible_duplicate and decision.asset_id}
+def _flag_possible_duplicates(decisions, target_to_asset: dict[int, int]) -> None:
+    """Flag, for the Duplicates view, the existing assets the engine chose among several candidates or found tied
+    to another asset by a record (new assets are inserted already flagged; tied ones may be new). One query,
+    only when there is something to flag."""
+    flagged: set[int] = set()
+    for decision in decisions:
+        if decision.possible_duplicate and decision.asset_id:
+            flagged.add(decision.asset_id)
+        for target in decision.linked:
+            flagged.add(target_to_asset.get(target, target) if target < 0 else target)
+    flagged.discard(None)
     if flagged:
         Asset.objects.filter(pk__in=sorted(flagged), possible_duplicate=False).update(possible_duplicate=True)
 

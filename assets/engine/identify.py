@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from .decisions import Decision, Outcome
@@ -55,6 +56,18 @@ def identify_records(
     return decisions
 
 
+@dataclass(frozen=True, slots=True)
+class _Match:
+    """A rule that settled, with what the record is matched on and the rules after it (for :meth:`_Chunk.links`)."""
+
+    rule: RuleSpec
+    ordered: tuple[int, ...]
+    keys: list[str]
+    identifiers: dict[str, tuple[str, ...]]
+    unions: dict[str, set[int] | frozenset[int]]
+    later: tuple[RuleSpec, ...]
+
+
 class _Chunk:
     """Working state of one :func:`identify_records` call.
 
@@ -64,6 +77,7 @@ class _Chunk:
     """
 
     __slots__ = (
+        "chunk_assets",
         "chunk_sources",
         "config",
         "extra_held",
@@ -82,6 +96,7 @@ class _Chunk:
         self.extra_ranks: dict[int, AssetRank] = {}
         self.extra_held: dict[int, dict[str, set[str]]] = {}
         self.chunk_sources: dict[str, ExistingSource] = {}
+        self.chunk_assets: set[int] = set()  # targets this chunk wrote a source record of this connector to
         self.next_new_key = -1
 
     # -- lookups
@@ -142,6 +157,7 @@ class _Chunk:
             later(rank.last_updated, normalized.record.updated_at),
         )
         self.chunk_sources[normalized.record.source_key] = ExistingSource(target, stored_updated_at)
+        self.chunk_assets.add(target)
 
     def new_key(self) -> int:
         key = self.next_new_key
@@ -214,7 +230,7 @@ class _Chunk:
         not_applicable: list[str] = []
         doubts: list[str] = []
         ambiguous: tuple[RuleSpec, tuple[int, ...]] | None = None
-        for rule in self.rules:
+        for position, rule in enumerate(self.rules):
             missing = [attribute for attribute in rule.attributes if not identifiers.get(attribute)]
             if missing or not rule.attributes:
                 not_applicable.append(rule.name)
@@ -234,7 +250,8 @@ class _Chunk:
                 reasons.append(f"rule {rule.name!r}: no candidate left after vetoes, trying the next rule")
                 continue
             if len(ordered) == 1 or self.config.apply_default_rule:
-                return self.rule_match(normalized, rule, ordered, keys, identifiers, unions, reasons, compared)
+                match = _Match(rule, ordered, keys, identifiers, unions, self.rules[position + 1 :])
+                return self.rule_match(normalized, match, reasons, compared)
             reasons.append(
                 f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule is off, trying the next rule"
             )
@@ -307,6 +324,10 @@ class _Chunk:
             if why is not None:
                 reasons.append(f"candidate {self.label(target)} vetoed: {why}")
                 continue
+            why = self.same_source(target, identifiers, unions)
+            if why is not None:
+                reasons.append(f"rule {rule.name!r}: candidate {self.label(target)} set aside: {why}")
+                continue
             if HARDWARE_UUID in rule.attributes:
                 why = self.cloned_vm(target, identifiers, unions)
                 if why is not None:
@@ -328,6 +349,27 @@ class _Chunk:
             if theirs and not any(value in mine for value in theirs):
                 return f"{kind} {min(theirs)} differs from the record's {mine[0]}"
         return None
+
+    def same_source(
+        self, target: int, identifiers: dict[str, tuple[str, ...]], unions: dict[str, set[int] | frozenset[int]]
+    ) -> str | None:
+        """Why a candidate this connector already reports (under another source key) is not the record's
+        machine, or ``None``.
+
+        A source that keeps two records says it sees two machines. Names and addresses get reused (a
+        replacement machine takes the retired one's host name, FQDN and IP while both are still listed), so a
+        match on those alone does not overrule the source; a shared MAC or strong identifier does (an agent
+        reinstall leaves a stale record of the same machine behind, with the same MACs).
+        """
+        if target not in self.chunk_assets and target not in self.index.connector_assets:
+            return None
+        for kind in (*STRONG_KINDS, MAC):
+            if identifiers[kind] and target in self.union(kind, identifiers, unions):
+                return None
+        return (
+            "this connector already reports it under another source key and the record shares only names or "
+            "addresses with it (no MAC, serial, hardware UUID or cloud ID)"
+        )
 
     def cloned_vm(
         self, target: int, identifiers: dict[str, tuple[str, ...]], unions: dict[str, set[int] | frozenset[int]]
@@ -363,31 +405,31 @@ class _Chunk:
         return f"{_describe(target)} {name}"
 
     def rule_match(
-        self,
-        normalized: NormalizedRecord,
-        rule: RuleSpec,
-        ordered: tuple[int, ...],
-        keys: list[str],
-        identifiers: dict[str, tuple[str, ...]],
-        unions: dict[str, set[int] | frozenset[int]],
-        reasons: list[str],
-        compared: dict[str, list[str]],
+        self, normalized: NormalizedRecord, match: _Match, reasons: list[str], compared: dict[str, list[str]]
     ) -> Decision:
         """A rule settled: the record merges into its one candidate, or into the default rule's choice, which
         flags the chosen asset as a possible duplicate (several candidates survived the vetoes: the inventory
-        may hold one machine twice, an admin should look)."""
+        may hold one machine twice, an admin should look). Later rules that match another asset alone flag
+        that one too (:meth:`links`)."""
+        rule, ordered = match.rule, match.ordered
         flagged = len(ordered) > 1
         if not flagged:
             target = ordered[0]
-            reasons.append(f"rule {rule.name!r} matched {_describe(target)} on {', '.join(keys)}")
+            reasons.append(f"rule {rule.name!r} matched {_describe(target)} on {', '.join(match.keys)}")
         else:
-            target, why = self.tie_break(ordered, identifiers, unions)
+            target, why = self.tie_break(ordered, match.identifiers, match.unions, normalized.record.updated_at)
             reasons.append(
                 f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose {_describe(target)}: {why}"
             )
             reasons.append(
                 f"the chosen asset is flagged as a possible duplicate: {len(ordered)} candidates remained after "
                 "vetoes and shared values"
+            )
+        linked = self.links(match, target)
+        for by_rule, other in linked:
+            reasons.append(
+                f"rule {by_rule.name!r} alone matches {self.label(other)}: the record ties it to the chosen asset, "
+                "both are flagged as possible duplicates (not merged)"
             )
         self.record_write(normalized, target, normalized.record.updated_at)
         asset_id, new_asset_key = _targets(target)
@@ -400,8 +442,41 @@ class _Chunk:
             ordered,
             asset_id=asset_id,
             new_asset_key=new_asset_key,
-            possible_duplicate=flagged,
+            possible_duplicate=flagged or bool(linked),
+            linked=tuple(other for _, other in linked),
         )
+
+    def links(self, match: _Match, target: int) -> list[tuple[RuleSpec, int]]:
+        """Assets a later applicable rule matches alone (one candidate, not the target) that pass the same
+        screen as candidates and hold no strong identifier conflicting with the target's: the record says they
+        may be one machine. Only flagged, never merged: two assets are one machine only by an admin's merge."""
+        found: list[tuple[RuleSpec, int]] = []
+        identifiers, unions = match.identifiers, match.unions
+        for rule in match.later:
+            if not rule.attributes or any(not identifiers.get(attribute) for attribute in rule.attributes):
+                continue
+            matched = self.matching_assets(rule, identifiers, unions)
+            if len(matched) != 1 or target in matched:
+                continue
+            (other,) = matched
+            if any(other == seen for _, seen in found) or self.conflicting(other, target):
+                continue
+            if self.veto(other, identifiers) is not None or self.same_source(other, identifiers, unions) is not None:
+                continue
+            if HARDWARE_UUID in rule.attributes and self.cloned_vm(other, identifiers, unions) is not None:
+                continue
+            found.append((rule, other))
+        return found
+
+    def conflicting(self, first: int, second: int) -> bool:
+        """Whether two assets hold different real values of a strong identifier kind (two machines)."""
+        for kind in STRONG_KINDS:
+            junk = STRONG_JUNK[kind]
+            mine = {value for value in self.held(first, kind) if not junk(value)}
+            theirs = {value for value in self.held(second, kind) if not junk(value)}
+            if mine and theirs and not mine & theirs:
+                return True
+        return False
 
     def nothing_decided(
         self,
@@ -480,15 +555,19 @@ class _Chunk:
         ordered: tuple[int, ...],
         identifiers: dict[str, tuple[str, ...]],
         unions: dict[str, set[int] | frozenset[int]],
+        updated_at: datetime | None,
     ) -> tuple[int, str]:
         """The default rule: the candidate the record's other identifiers agree with (most identifier kinds
-        shared), then the best trust rank, then the most recent update (None oldest), then the lowest asset id
-        (existing assets before this chunk's new ones) so the same input always gives the same answer."""
+        shared), then the best trust rank, then the last update nearest the record's own time (for a current
+        record, the most recent; for a stale one, the asset that was current when it was written; None
+        oldest), then the lowest asset id (existing assets before this chunk's new ones) so the same input
+        always gives the same answer."""
         agree = {target: self.agreement(target, identifiers, unions) for target in ordered}
+        when = {target: _nearness(self.rank(target).last_updated, updated_at) for target in ordered}
 
         def key(target: int) -> tuple:
             rank = self.rank(target)
-            return (len(agree[target]), rank.best_trust_rank, time_key(rank.last_updated), target > 0, -abs(target))
+            return (len(agree[target]), rank.best_trust_rank, when[target], target > 0, -abs(target))
 
         ranked = sorted(ordered, key=key, reverse=True)
         winner, runner_up = ranked[0], ranked[1]
@@ -500,9 +579,27 @@ class _Chunk:
             )
         if best.best_trust_rank > second.best_trust_rank:
             return winner, f"highest trust rank ({best.best_trust_rank})"
-        if time_key(best.last_updated) > time_key(second.last_updated):
-            return winner, (f"same trust rank ({best.best_trust_rank}), most recent update ({iso(best.last_updated)})")
+        if when[winner] > when[runner_up]:
+            if updated_at is None or time_key(best.last_updated) >= time_key(updated_at):
+                return (
+                    winner,
+                    f"same trust rank ({best.best_trust_rank}), most recent update ({iso(best.last_updated)})",
+                )
+            return winner, (
+                f"same trust rank ({best.best_trust_rank}), last update ({iso(best.last_updated)}) nearest the "
+                f"record's own ({iso(updated_at)})"
+            )
         return winner, "same trust rank and last update; lowest asset id chosen for determinism"
+
+
+def _nearness(last_updated: datetime | None, updated_at: datetime | None) -> tuple:
+    """Sort key (higher is better) of a candidate's last update for a record written at ``updated_at``: the
+    nearest wins; an unknown time on the record's side means "most recent wins", on the candidate's "last"."""
+    if last_updated is None:
+        return (0, 0.0)
+    if updated_at is None:
+        return (1, time_key(last_updated))
+    return (1, -abs((time_key(last_updated)[1] - time_key(updated_at)[1]).total_seconds()))
 
 
 def _compared_keys(rule: RuleSpec, identifiers: dict[str, tuple[str, ...]]) -> list[str]:
@@ -539,6 +636,7 @@ def _decision(
     asset_id: int | None = None,
     new_asset_key: int | None = None,
     possible_duplicate: bool = False,
+    linked: tuple[int, ...] = (),
 ) -> Decision:
     return Decision(
         source_key=normalized.record.source_key,
@@ -551,6 +649,7 @@ def _decision(
         possible_duplicate=possible_duplicate,
         reasons=tuple(reasons),
         normalized=normalized,
+        linked=linked,
     )
 
 

@@ -71,14 +71,16 @@ class IdentityIndex:
 
     ``identifiers`` needs every (kind, value) of :func:`index_keys`. ``ranks`` (best live source trust rank and
     last update) and ``held`` (each asset's values of :data:`HELD_KINDS`, for vetoes) need every asset
-    :func:`reached_assets` names; a missing rank counts as trust 0, never updated, and missing held values as
-    none. The engine never mutates it.
+    :func:`reached_assets` names, and so does ``connector_assets``; a missing rank counts as trust 0, never
+    updated, and missing held values as none. The engine never mutates it.
     """
 
     sources: dict[str, ExistingSource]
     identifiers: dict[tuple[str, str], set[int]]
     ranks: dict[int, AssetRank]
     held: dict[int, dict[str, frozenset[str]]] = field(default_factory=dict)
+    #: The reached assets that already hold a live source record of the connector being processed.
+    connector_assets: set[int] = field(default_factory=set)
 
 
 def index_keys(records: Iterable[NormalizedRecord]) -> set[tuple[str, str]]:
