@@ -580,7 +580,7 @@ class _Chunk:
         if best.best_trust_rank > second.best_trust_rank:
             return winner, f"highest trust rank ({best.best_trust_rank})"
         if when[winner] > when[runner_up]:
-            if updated_at is None or time_key(best.last_updated) >= time_key(updated_at):
+            if updated_at is None or time_key(best.last_updated) > time_key(second.last_updated):
                 return (
                     winner,
                     f"same trust rank ({best.best_trust_rank}), most recent update ({iso(best.last_updated)})",
