@@ -30,14 +30,14 @@ class Match:
 
 class CandidateChecks:
     """The candidate checks of one chunk. Expects, from the class it is mixed into: ``config``, ``index``,
-    ``chunk_assets``, ``holders``, ``held``, ``union``, ``rank`` and ``matching_assets``."""
+    ``chunk_assets``, ``holder_count``, ``held``, ``union``, ``rank`` and ``matching_assets``."""
 
     __slots__ = ()
     config: EngineConfig
     index: IdentityIndex
     chunk_assets: set[int]
 
-    def holders(self, kind: str, value: str) -> set[int] | frozenset[int]:  # pragma: no cover - provided by _Chunk
+    def holder_count(self, kind: str, value: str) -> int:  # pragma: no cover - provided by _Chunk
         raise NotImplementedError
 
     def held(self, target: int, kind: str) -> set[str] | frozenset[str]:  # pragma: no cover - provided by _Chunk
@@ -66,7 +66,7 @@ class CandidateChecks:
         dropped: set[tuple[str, str]] = set()
         for kind, values in identifiers.items():
             for value in values:
-                count = len(self.holders(kind, value))
+                count = self.holder_count(kind, value)
                 if is_shared(count, limit):
                     dropped.add((kind, value))
                     reasons.append(

@@ -98,13 +98,15 @@ class _Chunk(CandidateChecks):
                     found = hits if not found else found | hits
         return found
 
-    def holders(self, kind: str, value: str) -> set[int] | frozenset[int]:
-        """Assets holding one value, in the index and in what this chunk wrote. Read-only result."""
+    def holder_count(self, kind: str, value: str) -> int:
+        """How many distinct assets hold one value (no set is built: this runs for every value of every record)."""
         key = (kind, value)
         base, extra = self.index.identifiers.get(key), self.extra_identifiers.get(key)
-        if base and extra:
-            return base | extra
-        return base or extra or frozenset()
+        if not extra:
+            return len(base) if base else 0
+        if not base:
+            return len(extra)
+        return len(base) + sum(1 for asset in extra if asset not in base)
 
     def held(self, target: int, kind: str) -> set[str] | frozenset[str]:
         """The values of one of :data:`HELD_KINDS` an asset holds (index and this chunk). Read-only result."""
