@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Case, Exists, Max, OuterRef, Value, When
 from django.utils import timezone
 
 from connectors_site.common.db import select_by_keys, update_rows
@@ -23,6 +23,7 @@ from connectors_site.common.db import select_by_keys, update_rows
 from . import engine
 from .choices import DecisionOutcome
 from .engine import Outcome
+from .engine.inputs import HELD_KINDS, reached_assets
 from .engine.records import REPORTED_ATTRIBUTES, AssetRecord
 from .models import Asset, Decision, Identifier, SourceRecord
 from .writes import apply_decisions, conflict_values, refresh_last_seen, shown_values, write_decisions
@@ -66,6 +67,7 @@ def engine_config(connector) -> engine.EngineConfig:
         rules=rules,
         create_unmanaged=connector.create_unmanaged,
         apply_default_rule=connector.apply_default_rule,
+        shared_limit=settings.IDENTIFIER_SHARED_LIMIT,
     )
 
 
@@ -139,37 +141,51 @@ def _source_rows(connector, source_keys: set[str]) -> dict[str, tuple]:
 
 
 def load_index(
-    connector, normalized: Sequence[engine.NormalizedRecord], source_rows: dict[str, tuple] | None = None
+    connector,
+    normalized: Sequence[engine.NormalizedRecord],
+    source_rows: dict[str, tuple] | None = None,
+    shared_limit: int | None = None,
 ) -> engine.IdentityIndex:
-    """The slice of the inventory these records can match: three queries, whatever their number."""
+    """The slice of the inventory these records can match, in four queries whatever their number: this
+    connector's source records, the assets holding each (kind, value) of the records, and for every asset those
+    reach (:func:`engine.inputs.reached_assets`) its best live trust rank and last update (the default rule) and
+    its strong identifiers and host names (vetoes). Ranks are loaded for every reached asset, not only those one
+    record sees together: an asset can become a candidate later in the same chunk."""
     if source_rows is None:
         source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
+    if shared_limit is None:
+        shared_limit = settings.IDENTIFIER_SHARED_LIMIT
     sources = {key: engine.ExistingSource(row[1], row[3]) for key, row in source_rows.items()}
     identifiers: dict[tuple[str, str], set[int]] = defaultdict(set)
     keys = ((value, kind) for kind, value in engine.index_keys(normalized))
     for value, kind, asset_id in select_by_keys(Identifier, ("value", "kind"), keys, ("value", "kind", "asset_id")):
         identifiers[(kind, value)].add(asset_id)
-    # Ranks only matter for the default rule's tie-break: where one record's keys reach several assets.
-    contested: set[int] = set()
-    for item in normalized:
-        reached = {
-            asset_id
-            for kind, values in item.identifiers.items()
-            for value in values
-            for asset_id in identifiers.get((kind, value), ())
-        }
-        if len(reached) > 1:
-            contested |= reached
-    ranks = {}
-    if contested:
-        for asset_id, best, last in (
-            SourceRecord.objects.filter(asset_id__in=contested, deleted=False)
+    reached = sorted(reached_assets(identifiers, sources.values(), shared_limit))
+    ranks: dict[int, engine.AssetRank] = {}
+    held: dict[int, dict[str, frozenset[str]]] = {}
+    connector_assets: set[int] = set()
+    if reached:
+        mine = Max(Case(When(connector_id=connector.pk, then=Value(1)), default=Value(0)))
+        for asset_id, best, last, ours in (
+            SourceRecord.objects.filter(asset_id__in=reached, deleted=False)
             .values("asset_id")
-            .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"))
-            .values_list("asset_id", "best", "last")
+            .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"), ours=mine)
+            .values_list("asset_id", "best", "last", "ours")
         ):
             ranks[asset_id] = engine.AssetRank(best, last)
-    return engine.IdentityIndex(sources=sources, identifiers=dict(identifiers), ranks=ranks)
+            if ours:
+                connector_assets.add(asset_id)
+        values: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for asset_id, kind, value in Identifier.objects.filter(asset_id__in=reached, kind__in=HELD_KINDS).values_list(
+            "asset_id", "kind", "value"
+        ):
+            values[asset_id][kind].add(value)
+        held = {
+            asset_id: {kind: frozenset(found) for kind, found in kinds.items()} for asset_id, kinds in values.items()
+        }
+    return engine.IdentityIndex(
+        sources=sources, identifiers=dict(identifiers), ranks=ranks, held=held, connector_assets=connector_assets
+    )
 
 
 _COUNTER = {
@@ -211,6 +227,7 @@ def process_chunk(
 
     if connector.csam_enabled:
         written = apply_decisions(connector, decisions, index, source_rows, delivery=delivery, now=now)
+        _flag_possible_duplicates(decisions, written.target_to_asset)
         # Existing assets whose sources changed are re-derived from all their live sources.
         reconcile_assets(written.touched)
         refresh_last_seen(written.refreshed, skip_assets=written.touched)
@@ -219,6 +236,21 @@ def process_chunk(
         asset_ids = {d.asset_id: d.asset_id for d in decisions if d.asset_id}
     write_decisions(connector, decisions, asset_ids, delivery=delivery, inventory_changed=connector.csam_enabled)
     return result
+
+
+def _flag_possible_duplicates(decisions, target_to_asset: dict[int, int]) -> None:
+    """Flag, for the Duplicates view, the existing assets the engine chose among several candidates or found tied
+    to another asset by a record (new assets are inserted already flagged; tied ones may be new). One query,
+    only when there is something to flag."""
+    flagged: set[int] = set()
+    for decision in decisions:
+        if decision.possible_duplicate and decision.asset_id:
+            flagged.add(decision.asset_id)
+        for target in decision.linked:
+            flagged.add(target_to_asset.get(target, target) if target < 0 else target)
+    flagged.discard(None)
+    if flagged:
+        Asset.objects.filter(pk__in=sorted(flagged), possible_duplicate=False).update(possible_duplicate=True)
 
 
 def _count_outcomes(decisions, *, received: int) -> ProcessResult:

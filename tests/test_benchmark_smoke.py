@@ -34,12 +34,17 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
         requests=20,
         delivery_mib=0.1,
         list_assets=2000,
+        quality_machines=60,
         json=str(path),
         stdout=(tmp_path / "out.txt").open("w"),
     )
 
     results = json.loads(path.read_text())
     assert results["environment"]["database"]["vendor"] == connection.vendor
+    quality = results["quality"]
+    assert quality["machines"] == 60 and set(quality["orders"]) == {"default", "strong only", "names first"}
+    for metrics in quality["orders"].values():
+        assert 0 < metrics["precision"] <= 1 and 0 < metrics["recall"] <= 1
     assert results["environment"]["database"]["name"] != test_database
     _positive(results["setup"], "assets", "source_records", "identifiers")
     runs = results["throughput"]["runs"]
@@ -71,6 +76,7 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
     assert results["targets"] and all(target["pass"] is not None for target in results["targets"])
     output = (tmp_path / "out.txt").read_text()
     assert "Measure" in output and "[7] list page" in output
+    assert "[0] identification quality, default rules" in output and "Errors (false-merge assets" in output
 
     # The test database is the default connection again, and the benchmark wrote nothing into it.
     assert connection.settings_dict["NAME"] == test_database

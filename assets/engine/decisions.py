@@ -37,7 +37,9 @@ class Decision:
     ``CREATED``/``SKIPPED``/``ERROR``. ``compared`` maps each rule that applied to the "kind=value" keys it
     compared. Target: ``asset_id`` for an existing asset, or ``new_asset_key`` (negative) for an asset this
     chunk creates; both ``None`` when nothing is written (``SKIPPED``, ``AMBIGUOUS`` without creation,
-    ``ERROR``).
+    ``ERROR``). ``possible_duplicate``: the target is to be flagged (an ambiguous record's new asset, the
+    default rule's choice among several candidates, a record that ties its target to ``linked`` assets, a new
+    asset made because a cloned-VM check set a UUID match aside).
     """
 
     source_key: str
@@ -50,3 +52,6 @@ class Decision:
     possible_duplicate: bool
     reasons: tuple[str, ...]
     normalized: NormalizedRecord
+    #: Other assets (ids or this chunk's new-asset keys) a later rule matched alone, not vetoed: the record ties
+    #: them to its target, so the target and they are flagged as possible duplicates (never merged automatically).
+    linked: tuple[int, ...] = ()

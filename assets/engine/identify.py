@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from .candidates import CandidateChecks, Match, describe
 from .decisions import Decision, Outcome
 from .identifiers import IDENTIFIER_KINDS, SOURCE_NATIVE_KEY
-from .inputs import NATIVE_KEY_RULE, AssetRank, EngineConfig, ExistingSource, IdentityIndex, RuleSpec
+from .inputs import (
+    HELD_KINDS,
+    NATIVE_KEY_RULE,
+    AssetRank,
+    EngineConfig,
+    ExistingSource,
+    IdentityIndex,
+    RuleSpec,
+)
 from .normalize import NormalizedRecord, normalize_record
-from .recency import is_older, iso, later, time_key
+from .recency import is_older, iso, later
 from .records import AssetRecord
 
 #: How many "kind=value" keys a decision lists per rule before summarising the rest (keeps decision rows
@@ -44,7 +53,7 @@ def identify_records(
     return decisions
 
 
-class _Chunk:
+class _Chunk(CandidateChecks):
     """Working state of one :func:`identify_records` call.
 
     Overlays (never writes to) the caller's index with what the chunk has decided so far, so a later record
@@ -53,8 +62,10 @@ class _Chunk:
     """
 
     __slots__ = (
+        "chunk_assets",
         "chunk_sources",
         "config",
+        "extra_held",
         "extra_identifiers",
         "extra_ranks",
         "index",
@@ -68,7 +79,9 @@ class _Chunk:
         self.rules = tuple(rule for rule in config.rules if SOURCE_NATIVE_KEY not in rule.attributes)
         self.extra_identifiers: dict[tuple[str, str], set[int]] = {}
         self.extra_ranks: dict[int, AssetRank] = {}
+        self.extra_held: dict[int, dict[str, set[str]]] = {}
         self.chunk_sources: dict[str, ExistingSource] = {}
+        self.chunk_assets: set[int] = set()  # targets this chunk wrote a source record of this connector to
         self.next_new_key = -1
 
     # -- lookups
@@ -85,6 +98,24 @@ class _Chunk:
                     found = hits if not found else found | hits
         return found
 
+    def holder_count(self, kind: str, value: str) -> int:
+        """How many distinct assets hold one value (no set is built: this runs for every value of every record)."""
+        key = (kind, value)
+        base, extra = self.index.identifiers.get(key), self.extra_identifiers.get(key)
+        if not extra:
+            return len(base) if base else 0
+        if not base:
+            return len(extra)
+        return len(base) + sum(1 for asset in extra if asset not in base)
+
+    def held(self, target: int, kind: str) -> set[str] | frozenset[str]:
+        """The values of one of :data:`HELD_KINDS` an asset holds (index and this chunk). Read-only result."""
+        base = self.index.held.get(target, {}).get(kind)
+        extra = self.extra_held.get(target, {}).get(kind)
+        if base and extra:
+            return base | extra
+        return base or extra or frozenset()
+
     def rank(self, target: int) -> AssetRank:
         """What the default rule compares for a candidate: what this chunk wrote first, then the index."""
         return self.extra_ranks.get(target) or self.index.ranks.get(target) or AssetRank(0, None)
@@ -92,7 +123,9 @@ class _Chunk:
     # -- bookkeeping after a write decision
 
     def record_write(self, normalized: NormalizedRecord, target: int, stored_updated_at: datetime | None) -> None:
-        """Let later records of the chunk see this one: its identifiers, its source key and its target's rank."""
+        """Let later records of the chunk see this one as the database will: its identifiers (and, for vetoes,
+        its strong values and host name on the target), its source key, and the target's rank, which is the
+        best of what the target already had and this connector's (never this connector's alone)."""
         extra = self.extra_identifiers
         for kind, values in normalized.identifiers.items():
             for value in values:
@@ -101,12 +134,17 @@ class _Chunk:
                     extra[kind, value] = {target}
                 else:
                     hits.add(target)
+        for kind in HELD_KINDS:
+            values = normalized.identifiers[kind]
+            if values:
+                self.extra_held.setdefault(target, {}).setdefault(kind, set()).update(values)
         rank = self.rank(target)
         self.extra_ranks[target] = AssetRank(
             max(rank.best_trust_rank, self.config.trust_rank),
             later(rank.last_updated, normalized.record.updated_at),
         )
         self.chunk_sources[normalized.record.source_key] = ExistingSource(target, stored_updated_at)
+        self.chunk_assets.add(target)
 
     def new_key(self) -> int:
         key = self.next_new_key
@@ -146,14 +184,14 @@ class _Chunk:
         where = "earlier in this chunk" if in_chunk else "already"
         if is_older(record.updated_at, existing.updated_at):
             reasons.append(
-                f"source key {record.source_key!r} {where} matched {_describe(target)}, but the record's "
+                f"source key {record.source_key!r} {where} matched {describe(target)}, but the record's "
                 f"updated_at {iso(record.updated_at)} is older than the stored "
                 f"{iso(existing.updated_at)}: nothing changed (out-of-order protection)"
             )
             outcome = Outcome.UNCHANGED
         else:
             reasons.append(
-                f"source key {record.source_key!r} {where} matched {_describe(target)}: source record updated in place"
+                f"source key {record.source_key!r} {where} matched {describe(target)}: source record updated in place"
             )
             self.record_write(normalized, target, later(record.updated_at, existing.updated_at))
             outcome = Outcome.UPDATED
@@ -169,14 +207,17 @@ class _Chunk:
         )
 
     def apply_rules(self, normalized: NormalizedRecord, reasons: list[str], compared: dict[str, list[str]]) -> Decision:
-        """Step 2: the connector's rules in order. A rule applies when the record has every attribute it names;
-        the first rule whose candidates settle on one asset decides, else :meth:`nothing_decided` does."""
-        identifiers = normalized.identifiers
+        """Step 2: the connector's rules in order. A rule applies when the record has every attribute it names
+        (values shared by too many assets do not count, :meth:`usable_identifiers`); its candidates are screened
+        (:meth:`screen`: vetoes, the cloned-VM check); the first rule whose candidates settle on one asset
+        decides, else :meth:`nothing_decided` does."""
+        identifiers = self.usable_identifiers(normalized, reasons)
         unions: dict[str, set[int] | frozenset[int]] = {}  # per attribute: rules naming the same one share it
         applied: list[str] = []
         not_applicable: list[str] = []
+        doubts: list[str] = []
         ambiguous: tuple[RuleSpec, tuple[int, ...]] | None = None
-        for rule in self.rules:
+        for position, rule in enumerate(self.rules):
             missing = [attribute for attribute in rule.attributes if not identifiers.get(attribute)]
             if missing or not rule.attributes:
                 not_applicable.append(rule.name)
@@ -185,20 +226,33 @@ class _Chunk:
                 continue
             applied.append(rule.name)
             keys = compared[rule.name] = _compared_keys(rule, identifiers)
-            # Candidates are matched, then ordered, then one is picked: a step that drops candidates belongs
-            # between matching and ordering, so the reasons and the decision's candidate list agree.
+            # Candidates are matched, then screened, then ordered, then one is picked: a step that drops
+            # candidates belongs between matching and ordering, so the reasons and the candidate list agree.
             matched = self.matching_assets(rule, identifiers, unions)
             if not matched:
                 reasons.append(f"rule {rule.name!r} found no matching asset")
                 continue
-            ordered = _candidate_order(matched)
+            ordered = self.screen(rule, _candidate_order(matched), identifiers, unions, reasons, doubts)
+            if not ordered:
+                reasons.append(f"rule {rule.name!r}: no candidate left after vetoes, trying the next rule")
+                continue
             if len(ordered) == 1 or self.config.apply_default_rule:
-                return self.rule_match(normalized, rule, ordered, keys, reasons, compared)
+                match = Match(rule, ordered, keys, identifiers, unions, self.rules[position + 1 :])
+                return self.rule_match(normalized, match, reasons, compared)
             reasons.append(
                 f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule is off, trying the next rule"
             )
             ambiguous = (rule, ordered)
-        return self.nothing_decided(normalized, applied, not_applicable, ambiguous, reasons, compared)
+        return self.nothing_decided(normalized, applied, not_applicable, ambiguous, doubts, reasons, compared)
+
+    def union(
+        self, kind: str, identifiers: dict[str, tuple[str, ...]], unions: dict[str, set[int] | frozenset[int]]
+    ) -> set[int] | frozenset[int]:
+        """Assets sharing a value of ``kind`` with the record, cached per record in ``unions``. Read-only."""
+        hits = unions.get(kind)
+        if hits is None:
+            hits = unions[kind] = self.assets_with(kind, identifiers[kind])
+        return hits
 
     def matching_assets(
         self,
@@ -207,34 +261,41 @@ class _Chunk:
         unions: dict[str, set[int] | frozenset[int]],
     ) -> set[int] | frozenset[int]:
         """Assets that carry every attribute of an applicable rule (list attributes: any shared value).
-        ``unions`` caches each attribute's assets for the record. Read-only result."""
+        Read-only result."""
         candidates: set[int] | frozenset[int] = frozenset()
         for position, attribute in enumerate(rule.attributes):
-            hits = unions.get(attribute)
-            if hits is None:
-                hits = unions[attribute] = self.assets_with(attribute, identifiers[attribute])
+            hits = self.union(attribute, identifiers, unions)
             candidates = hits if position == 0 else candidates & hits
             if not candidates:
                 break
         return candidates
 
     def rule_match(
-        self,
-        normalized: NormalizedRecord,
-        rule: RuleSpec,
-        ordered: tuple[int, ...],
-        keys: list[str],
-        reasons: list[str],
-        compared: dict[str, list[str]],
+        self, normalized: NormalizedRecord, match: Match, reasons: list[str], compared: dict[str, list[str]]
     ) -> Decision:
-        """A rule settled: the record merges into its one candidate, or into the default rule's choice."""
-        if len(ordered) == 1:
+        """A rule settled: the record merges into its one candidate, or into the default rule's choice, which
+        flags the chosen asset as a possible duplicate (several candidates survived the vetoes: the inventory
+        may hold one machine twice, an admin should look). Later rules that match another asset alone flag
+        that one too (:meth:`links`)."""
+        rule, ordered = match.rule, match.ordered
+        flagged = len(ordered) > 1
+        if not flagged:
             target = ordered[0]
-            reasons.append(f"rule {rule.name!r} matched {_describe(target)} on {', '.join(keys)}")
+            reasons.append(f"rule {rule.name!r} matched {describe(target)} on {', '.join(match.keys)}")
         else:
-            target, why = self.tie_break(ordered)
+            target, why = self.tie_break(ordered, match.identifiers, match.unions, normalized.record.updated_at)
             reasons.append(
-                f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose {_describe(target)}: {why}"
+                f"rule {rule.name!r} saw {len(ordered)} candidates; Apply default rule chose {describe(target)}: {why}"
+            )
+            reasons.append(
+                f"the chosen asset is flagged as a possible duplicate: {len(ordered)} candidates remained after "
+                "vetoes and shared values"
+            )
+        linked = self.links(match, target)
+        for by_rule, other in linked:
+            reasons.append(
+                f"rule {by_rule.name!r} alone matches {self.label(other)}: the record ties it to the chosen asset, "
+                "both are flagged as possible duplicates (not merged)"
             )
         self.record_write(normalized, target, normalized.record.updated_at)
         asset_id, new_asset_key = _targets(target)
@@ -247,6 +308,36 @@ class _Chunk:
             ordered,
             asset_id=asset_id,
             new_asset_key=new_asset_key,
+            possible_duplicate=flagged or bool(linked),
+            linked=tuple(other for _, other in linked),
+        )
+
+    def ambiguous(
+        self,
+        normalized: NormalizedRecord,
+        ambiguous: tuple[RuleSpec, tuple[int, ...]],
+        summary: str,
+        reasons: list[str],
+        compared: dict[str, list[str]],
+    ) -> Decision:
+        """Step 3 when a rule saw several candidates and none was chosen: a new flagged asset, or nothing."""
+        rule, ordered = ambiguous
+        if not self.config.create_unmanaged:
+            reasons.append(
+                f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates; "
+                "Create unmanaged asset is off, nothing written"
+            )
+            reasons.append(summary)
+            return _decision(normalized, compared, reasons, Outcome.AMBIGUOUS, rule, ordered)
+        key = self.new_key()
+        reasons.append(
+            f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates: created a new "
+            "unmanaged asset flagged as a possible duplicate"
+        )
+        reasons.append(summary)
+        self.record_write(normalized, key, normalized.record.updated_at)
+        return _decision(
+            normalized, compared, reasons, Outcome.AMBIGUOUS, rule, ordered, new_asset_key=key, possible_duplicate=True
         )
 
     def nothing_decided(
@@ -255,42 +346,20 @@ class _Chunk:
         applied: list[str],
         not_applicable: list[str],
         ambiguous: tuple[RuleSpec, tuple[int, ...]] | None,
+        doubts: list[str],
         reasons: list[str],
         compared: dict[str, list[str]],
     ) -> Decision:
         """Step 3: no rule decided. The record is ``AMBIGUOUS`` if a rule saw several candidates; a new
-        unmanaged asset is created when the connector allows it, else nothing is written. Either way the
-        reasons end with which rules applied."""
+        unmanaged asset is created when the connector allows it (flagged as a possible duplicate when ambiguous
+        or when a cloned-VM check set a candidate aside), else nothing is written. Either way the reasons end
+        with which rules applied."""
         summary = (
             f"rules applied: {', '.join(applied) or 'none'}; not applicable: {', '.join(not_applicable) or 'none'}"
         )
         create = self.config.create_unmanaged
         if ambiguous is not None:
-            rule, ordered = ambiguous
-            if not create:
-                reasons.append(
-                    f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates; "
-                    "Create unmanaged asset is off, nothing written"
-                )
-                reasons.append(summary)
-                return _decision(normalized, compared, reasons, Outcome.AMBIGUOUS, rule, ordered)
-            key = self.new_key()
-            reasons.append(
-                f"no rule decided and rule {rule.name!r} saw {len(ordered)} candidates: created a new "
-                "unmanaged asset flagged as a possible duplicate"
-            )
-            reasons.append(summary)
-            self.record_write(normalized, key, normalized.record.updated_at)
-            return _decision(
-                normalized,
-                compared,
-                reasons,
-                Outcome.AMBIGUOUS,
-                rule,
-                ordered,
-                new_asset_key=key,
-                possible_duplicate=True,
-            )
+            return self.ambiguous(normalized, ambiguous, summary, reasons, compared)
         if not self.rules:
             reasons.append("no identification rule is enabled for this connector besides the source native key")
         if not create:
@@ -298,27 +367,18 @@ class _Chunk:
             reasons.append(summary)
             return _decision(normalized, compared, reasons, Outcome.SKIPPED, None)
         key = self.new_key()
-        reasons.append("no rule matched: created a new unmanaged asset")
+        if doubts:
+            reasons.append(
+                "no rule matched: created a new unmanaged asset, flagged as a possible duplicate of the asset "
+                "whose hardware UUID it shares"
+            )
+        else:
+            reasons.append("no rule matched: created a new unmanaged asset")
         reasons.append(summary)
         self.record_write(normalized, key, normalized.record.updated_at)
-        return _decision(normalized, compared, reasons, Outcome.CREATED, None, new_asset_key=key)
-
-    def tie_break(self, ordered: tuple[int, ...]) -> tuple[int, str]:
-        """The default rule: best trust rank, then most recent update (None oldest), then the lowest asset id
-        (existing assets before this chunk's new ones) so the same input always gives the same answer."""
-
-        def key(target: int) -> tuple:
-            rank = self.rank(target)
-            return (rank.best_trust_rank, time_key(rank.last_updated), target > 0, -abs(target))
-
-        ranked = sorted(ordered, key=key, reverse=True)
-        winner, runner_up = ranked[0], ranked[1]
-        best, second = self.rank(winner), self.rank(runner_up)
-        if best.best_trust_rank > second.best_trust_rank:
-            return winner, f"highest trust rank ({best.best_trust_rank})"
-        if time_key(best.last_updated) > time_key(second.last_updated):
-            return winner, (f"same trust rank ({best.best_trust_rank}), most recent update ({iso(best.last_updated)})")
-        return winner, "same trust rank and last update; lowest asset id chosen for determinism"
+        return _decision(
+            normalized, compared, reasons, Outcome.CREATED, None, new_asset_key=key, possible_duplicate=bool(doubts)
+        )
 
 
 def _compared_keys(rule: RuleSpec, identifiers: dict[str, tuple[str, ...]]) -> list[str]:
@@ -327,12 +387,6 @@ def _compared_keys(rule: RuleSpec, identifiers: dict[str, tuple[str, ...]]) -> l
     if len(keys) > MAX_COMPARED_KEYS:
         keys = [*keys[:MAX_COMPARED_KEYS], f"... (+{len(keys) - MAX_COMPARED_KEYS} more)"]
     return keys
-
-
-def _describe(target: int) -> str:
-    # Reasons are read by people: database ids and provisional keys mean nothing to them (the decision row
-    # carries the candidates' public ids).
-    return "an existing asset" if target > 0 else "a new asset created earlier in this delivery"
 
 
 def _candidate_order(candidates: Iterable[int]) -> tuple[int, ...]:
@@ -355,6 +409,7 @@ def _decision(
     asset_id: int | None = None,
     new_asset_key: int | None = None,
     possible_duplicate: bool = False,
+    linked: tuple[int, ...] = (),
 ) -> Decision:
     return Decision(
         source_key=normalized.record.source_key,
@@ -367,6 +422,7 @@ def _decision(
         possible_duplicate=possible_duplicate,
         reasons=tuple(reasons),
         normalized=normalized,
+        linked=linked,
     )
 
 

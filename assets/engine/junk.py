@@ -61,17 +61,35 @@ _BOGUS_UUIDS: frozenset[str] = frozenset(
     }
 )
 
-#: MACs that many machines report at once: virtual adapters with a fixed address, privacy placeholders.
+#: MACs that many machines report at once: virtual adapters with a fixed address, privacy placeholders. Each
+#: entry says where the value comes from; a value missing here is still caught once it is held by more than
+#: ``IDENTIFIER_SHARED_LIMIT`` assets (see :mod:`.identify`).
 _SHARED_MACS: dict[str, str] = {
+    # Android 6+/iOS return this instead of the real MAC to apps without the privilege to read it.
     "02:00:00:00:00:00": "privacy placeholder (Android/iOS)",
+    # Microsoft KM-TEST loopback adapter, also installed by Npcap as "Npcap Loopback Adapter".
     "02:00:4c:4f:4f:50": "Microsoft loopback adapter",
+    # Cisco AnyConnect Secure Mobility "Virtual Miniport Adapter for Windows": the same address on every client.
     "00:05:9a:3c:7a:00": "Cisco AnyConnect virtual adapter",
+    # Palo Alto Networks GlobalProtect "PANGP Virtual Ethernet Adapter": the same address on every client.
     "02:50:41:00:00:01": "Palo Alto GlobalProtect virtual adapter",
-    "00:50:56:c0:00:01": "VMware Workstation host-only adapter",
-    "00:50:56:c0:00:08": "VMware Workstation NAT adapter",
-    "0a:00:27:00:00:00": "VirtualBox host-only adapter",
-    "0a:00:27:00:00:01": "VirtualBox host-only adapter",
+    # Fortinet FortiClient "Fortinet SSL VPN Virtual Ethernet Adapter": the same address on every client.
+    "00:09:0f:aa:00:01": "Fortinet FortiClient SSL VPN virtual adapter",
+    # Apple T2/Touch Bar Macs: the internal "iBridge" USB Ethernet link (en5) has this address on every Mac.
+    "ac:de:48:00:11:22": "Apple iBridge/T2 internal interface",
 }
+#: Address prefixes whose whole range is handed out by virtualization software, never burnt into a NIC, and
+#: repeated from machine to machine.
+_SHARED_MAC_PREFIXES: tuple[tuple[str, str], ...] = (
+    # Docker assigns every container interface and every docker0/bridge network a MAC under 02:42 (container
+    # MACs are 02:42 + the container's IP, so 02:42:ac:11:00:02 is the first container on every default host).
+    ("02:42:", "Docker bridge/container MAC (02:42:*)"),
+    # VMware Workstation/Fusion host virtual adapters VMnet<n> are 00:50:56:C0:00:<n> (VMnet1 host-only, VMnet8
+    # NAT) on every host (VMware's documented static range for host adapters).
+    ("00:50:56:c0:00:", "VMware Workstation/Fusion host virtual adapter (00:50:56:c0:00:*)"),
+    # VirtualBox host-only adapters on Windows hosts are 0A:00:27:00:00:<n> on every host.
+    ("0a:00:27:00:00:", "VirtualBox host-only adapter (0a:00:27:00:00:*)"),
+)
 
 #: Host names that say nothing about the machine ("(none)" is what an unset Linux hostname reads as).
 _PLACEHOLDER_HOSTS: frozenset[str] = frozenset(
@@ -134,6 +152,11 @@ def cloud_instance_junk(normalized: str) -> str | None:
     return _placeholder_reason(normalized.upper())
 
 
+#: The junk test of each strong identifier kind, by kind name (vetoes test the values a candidate holds again:
+#: the junk lists grow, identifiers stored before may be junk now).
+STRONG_JUNK = {"serial_number": serial_junk, "hardware_uuid": uuid_junk, "cloud_instance_id": cloud_instance_junk}
+
+
 def mac_junk(normalized: str) -> str | None:
     if not normalized:
         return "not a MAC address"
@@ -146,6 +169,9 @@ def mac_junk(normalized: str) -> str | None:
     shared = _SHARED_MACS.get(normalized)
     if shared:
         return f"MAC shared by many machines ({shared})"
+    for prefix, what in _SHARED_MAC_PREFIXES:
+        if normalized.startswith(prefix):
+            return f"MAC shared by many machines ({what})"
     return None
 
 

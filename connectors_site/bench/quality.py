@@ -2,8 +2,8 @@
 
 Pure Python (no Django): :func:`generate_estate` builds the records three sources (CMDB, MDM, EDR) would push for
 a synthetic estate of machines, in the native payload format, together with the truth (which machine each record
-describes) and the traps each machine takes part in. :func:`pairwise_quality` scores an inventory's answer (which
-asset each record landed in) against that truth.
+describes) and the traps each machine takes part in. :func:`pairwise_quality` (from :mod:`.quality_metrics`)
+scores an inventory's answer (which asset each record landed in) against that truth.
 
 The estate
 ----------
@@ -56,9 +56,12 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from .quality_metrics import pairwise_quality
+
+__all__ = ["TRAPS", "Estate", "Rates", "generate_estate", "pairwise_quality"]
 
 BASE_TIME = datetime(2026, 3, 1, tzinfo=UTC)
 DOCKER_MAC = "02:42:ac:11:00:02"
@@ -228,18 +231,50 @@ def _pick(rng: random.Random, pool: list[int], count: int) -> list[int]:
 
 
 def generate_estate(machines: int = 2000, seed: int = 20260301, rates: Rates | None = None) -> Estate:
-    """The records CMDB, MDM and EDR push for ``machines`` machines, with the truth and the traps."""
-    rates = rates or Rates()
-    rng = random.Random(f"{seed}:quality")
-    traps: dict[int, set[str]] = defaultdict(set)
+    """The records CMDB, MDM and EDR push for ``machines`` machines, with the truth and the traps.
 
-    def mark(n: int, trap: str) -> None:
-        traps[n].add(trap)
+    The steps, in the order they draw from the seeded generator (the order fixes the estate of a seed): build
+    the fleet, set the pair traps, set the per-machine traps, then write each source's records.
+    """
+    build = _Build(random.Random(f"{seed}:quality"), rates or Rates(), machines)
+    fleet = _build_fleet(build)
+    _set_pair_traps(build, fleet)
+    reinstalled, thin = _set_machine_traps(build, fleet)
+    sources = _write_records(build, fleet, reinstalled, thin)
+    return Estate(
+        machines=machines,
+        seed=seed,
+        rates=build.rates,
+        sources=sources,
+        truth=build.truth,
+        traps={n: set(found) for n, found in build.traps.items()},
+    )
 
-    kinds = [kind for kind in KINDS]
+
+@dataclass
+class _Build:
+    """What the generation steps share: the seeded generator, the rates, the truth and the traps so far."""
+
+    rng: random.Random
+    rates: Rates
+    machines: int
+    truth: dict[tuple[str, str], int] = field(default_factory=dict)
+    traps: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def mark(self, n: int, trap: str) -> None:
+        self.traps[n].add(trap)
+
+    def count(self, rate: float) -> int:
+        return round(rate * self.machines)
+
+
+def _build_fleet(build: _Build) -> list[_Machine]:
+    """Every machine with its own values (no value shared by accident)."""
+    rng = build.rng
+    kinds = list(KINDS)
     weights = [kind[-1] for kind in KINDS]
     fleet: list[_Machine] = []
-    for n in range(machines):
+    for n in range(build.machines):
         kind = rng.choices(kinds, weights)[0]
         prefix, manufacturer = kind[0], kind[1]
         ip = _ip(n)
@@ -257,13 +292,15 @@ def generate_estate(machines: int = 2000, seed: int = 20260301, rates: Rates | N
                 cloud_id=f"i-{rng.getrandbits(68):017x}" if prefix == "ec2" else "",
             )
         )
+    return fleet
 
-    def count(rate: float) -> int:
-        return round(rate * machines)
 
-    # Pair traps first, each on machines no other pair trap uses (so attribution stays readable).
-    free = list(range(machines))
-    for _ in range(count(rates.hostname_reuse)):
+def _set_pair_traps(build: _Build, fleet: list[_Machine]) -> None:
+    """Hostname reuse, cloned VMs and DHCP moves, each on machines no other pair trap uses (so attribution stays
+    readable)."""
+    rng, rates, mark = build.rng, build.rates, build.mark
+    free = list(range(build.machines))
+    for _ in range(build.count(rates.hostname_reuse)):
         pair = _pick(rng, free, 2)
         if len(pair) < 2:
             break
@@ -275,7 +312,7 @@ def generate_estate(machines: int = 2000, seed: int = 20260301, rates: Rates | N
         mark(old.n, "hostname_reuse")
         mark(new.n, "hostname_reuse")
     vms = [n for n in free if fleet[n].kind[0] == "vm"]
-    for _ in range(count(rates.cloned_vm)):
+    for _ in range(build.count(rates.cloned_vm)):
         pair = _pick(rng, vms, 2)
         if len(pair) < 2:
             break
@@ -283,7 +320,7 @@ def generate_estate(machines: int = 2000, seed: int = 20260301, rates: Rates | N
         for n in pair:
             free.remove(n)
             mark(n, "cloned_vm")
-    for _ in range(count(rates.dhcp_move)):
+    for _ in range(build.count(rates.dhcp_move)):
         pair = _pick(rng, free, 2)
         if len(pair) < 2:
             break
@@ -293,7 +330,12 @@ def generate_estate(machines: int = 2000, seed: int = 20260301, rates: Rates | N
         mark(moved.n, "dhcp_move")
         mark(taker.n, "dhcp_move")
 
-    everyone = list(range(machines))
+
+def _set_machine_traps(build: _Build, fleet: list[_Machine]) -> tuple[set[int], set[int]]:
+    """Shared virtual MACs, NAT addresses, placeholder serials and UUIDs; returns the machines whose EDR agent
+    was reinstalled and those whose EDR record is thin (marked when their records are written)."""
+    rng, rates, mark, count = build.rng, build.rates, build.mark, build.count
+    everyone = list(range(build.machines))
     for n in rng.sample(everyone, count(rates.docker_mac)):
         fleet[n].virtual_macs.append(DOCKER_MAC)
         mark(n, "docker_mac")
@@ -307,190 +349,122 @@ def generate_estate(machines: int = 2000, seed: int = 20260301, rates: Rates | N
         fleet[n].serial = rng.choice(PLACEHOLDER_SERIALS)
         mark(n, "placeholder_serial")
     for n in rng.sample(everyone, count(rates.placeholder_uuid)):
-        if "cloned_vm" not in traps.get(n, ()):
+        if "cloned_vm" not in build.traps.get(n, ()):
             fleet[n].board_uuid = rng.choice(PLACEHOLDER_UUIDS)
             mark(n, "placeholder_uuid")
     reinstalled = set(rng.sample(everyone, count(rates.reinstalled_agent)))
     thin = set(rng.sample(everyone, count(rates.thin_record)))
+    return reinstalled, thin
 
-    sources = [Source(name, rank) for name, rank in SOURCES]
-    cmdb, mdm, edr = sources
-    truth: dict[tuple[str, str], int] = {}
 
-    def emit(source: Source, machine: _Machine, record: dict, minutes: int) -> None:
+class _Writer:
+    """Writes one machine's records into the three sources, recording the truth and the spelling traps."""
+
+    def __init__(self, build: _Build, sources: list[Source]) -> None:
+        self.build = build
+        self.rng = build.rng
+        self.cmdb, self.mdm, self.edr = sources
+
+    def emit(self, source: Source, machine: _Machine, record: dict, minutes: int) -> None:
         record["updated_at"] = _rfc3339(BASE_TIME - timedelta(minutes=minutes))
-        truth[(source.name, record["source_key"])] = machine.n
+        self.build.truth[(source.name, record["source_key"])] = machine.n
         source.records.append({key: value for key, value in record.items() if value not in ("", [], None)})
 
-    def hostname(machine: _Machine) -> str:
-        if rng.random() < rates.short_fqdn:
-            mark(machine.n, "short_fqdn")
+    def hostname(self, machine: _Machine) -> str:
+        if self.rng.random() < self.build.rates.short_fqdn:
+            self.build.mark(machine.n, "short_fqdn")
             return machine.fqdn
         return machine.host
 
-    def macs(machine: _Machine, values: list[str]) -> list[str]:
-        if values and rng.random() < rates.mac_spelling:
-            mark(machine.n, "mac_spelling")
-            style = rng.randint(1, 3)
+    def macs(self, machine: _Machine, values: list[str]) -> list[str]:
+        if values and self.rng.random() < self.build.rates.mac_spelling:
+            self.build.mark(machine.n, "mac_spelling")
+            style = self.rng.randint(1, 3)
             return [spell_mac(mac, style) for mac in values]
         return list(values)
 
+    def cmdb_record(self, machine: _Machine, age: int) -> None:
+        _, manufacturer, model, asset_type, os_name, _, _ = machine.kind
+        record = {
+            "source_key": f"CI{machine.n:07d}",
+            "hostname": machine.host,
+            "fqdn": machine.fqdn,
+            "serial_number": machine.serial,
+            "ip_addresses": [machine.ip],
+            "manufacturer": manufacturer,
+            "model": model,
+            "asset_type": asset_type,
+            "os": os_name,
+            "cloud_provider": "aws" if machine.cloud_id else "",
+            "cloud_instance_id": machine.cloud_id,
+        }
+        self.emit(self.cmdb, machine, record, age + self.rng.randint(0, 600))
+
+    def mdm_record(self, machine: _Machine, age: int) -> None:
+        _, manufacturer, model, _, os_name, os_version, _ = machine.kind
+        record = {
+            "source_key": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "hostname": self.hostname(machine),
+            "serial_number": machine.serial,
+            "hardware_uuid": machine.board_uuid,
+            "mac_addresses": self.macs(machine, machine.macs + machine.virtual_macs),
+            "os": os_name,
+            "os_version": os_version,
+            "manufacturer": manufacturer,
+            "model": model,
+        }
+        self.emit(self.mdm, machine, record, age + self.rng.randint(0, 300))
+
+    def edr_records(self, machine: _Machine, age: int, reinstalled: bool, thin: bool) -> None:
+        rng, rates = self.rng, self.build.rates
+        _, _, _, _, os_name, os_version, _ = machine.kind
+        ips = [machine.edr_ip] + ([machine.nat_ip] if machine.nat_ip else [])
+        record = {"source_key": f"agent-{rng.getrandbits(64):016x}", "hostname": self.hostname(machine)}
+        if thin:
+            self.build.mark(machine.n, "thin_record")
+            record.update(ip_addresses=[machine.edr_ip], os=os_name)
+        else:
+            record.update(
+                ip_addresses=ips,
+                mac_addresses=self.macs(machine, machine.macs + machine.virtual_macs),
+                serial_number=machine.serial if rng.random() < rates.edr_serial else "",
+                hardware_uuid=machine.board_uuid.lower() if rng.random() < rates.edr_uuid else "",
+                cloud_provider="aws" if machine.cloud_id else "",
+                cloud_instance_id=machine.cloud_id,
+                os=os_name,
+                os_version=os_version,
+            )
+        if reinstalled:
+            self.build.mark(machine.n, "reinstalled_agent")
+            stale = {
+                **record,
+                "source_key": f"agent-{rng.getrandbits(64):016x}",
+                "ip_addresses": [_ip(machine.n, 2)],
+                "os_version": f"{os_version} (previous agent)" if "os_version" in record else "",
+            }
+            self.emit(self.edr, machine, stale, age + 60 * 24 * 30)
+        self.emit(self.edr, machine, record, age)
+
+
+def _write_records(build: _Build, fleet: list[_Machine], reinstalled: set[int], thin: set[int]) -> list[Source]:
+    """Each source's records for the machines it covers, in the order its sender would push them."""
+    rng, rates = build.rng, build.rates
+    sources = [Source(name, rank) for name, rank in SOURCES]
+    writer = _Writer(build, sources)
     for machine in fleet:
-        prefix, manufacturer, model, asset_type, os_name, os_version, _ = machine.kind
+        prefix = machine.kind[0]
         age = 60 * 24 * 400 if machine.retired else rng.randint(0, 60 * 24 * 7)
         if machine.retired or rng.random() < rates.cmdb_coverage:
-            emit(
-                cmdb,
-                machine,
-                {
-                    "source_key": f"CI{machine.n:07d}",
-                    "hostname": machine.host,
-                    "fqdn": machine.fqdn,
-                    "serial_number": machine.serial,
-                    "ip_addresses": [machine.ip],
-                    "manufacturer": manufacturer,
-                    "model": model,
-                    "asset_type": asset_type,
-                    "os": os_name,
-                    "cloud_provider": "aws" if machine.cloud_id else "",
-                    "cloud_instance_id": machine.cloud_id,
-                },
-                age + rng.randint(0, 600),
-            )
+            writer.cmdb_record(machine, age)
         if not machine.retired and prefix in ("lap", "mac", "ws") and rng.random() < rates.mdm_coverage:
-            emit(
-                mdm,
-                machine,
-                {
-                    "source_key": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                    "hostname": hostname(machine),
-                    "serial_number": machine.serial,
-                    "hardware_uuid": machine.board_uuid,
-                    "mac_addresses": macs(machine, machine.macs + machine.virtual_macs),
-                    "os": os_name,
-                    "os_version": os_version,
-                    "manufacturer": manufacturer,
-                    "model": model,
-                },
-                age + rng.randint(0, 300),
-            )
+            writer.mdm_record(machine, age)
         if machine.retired or rng.random() < rates.edr_coverage:
-            ips = [machine.edr_ip] + ([machine.nat_ip] if machine.nat_ip else [])
-            record = {"source_key": f"agent-{rng.getrandbits(64):016x}", "hostname": hostname(machine)}
-            if machine.n in thin and not machine.retired:
-                mark(machine.n, "thin_record")
-                record.update(ip_addresses=[machine.edr_ip], os=os_name)
-            else:
-                record.update(
-                    ip_addresses=ips,
-                    mac_addresses=macs(machine, machine.macs + machine.virtual_macs),
-                    serial_number=machine.serial if rng.random() < rates.edr_serial else "",
-                    hardware_uuid=machine.board_uuid.lower() if rng.random() < rates.edr_uuid else "",
-                    cloud_provider="aws" if machine.cloud_id else "",
-                    cloud_instance_id=machine.cloud_id,
-                    os=os_name,
-                    os_version=os_version,
-                )
-            if machine.n in reinstalled and not machine.retired:
-                mark(machine.n, "reinstalled_agent")
-                stale = {
-                    **record,
-                    "source_key": f"agent-{rng.getrandbits(64):016x}",
-                    "ip_addresses": [_ip(machine.n, 2)],
-                    "os_version": f"{os_version} (previous agent)" if "os_version" in record else "",
-                }
-                emit(edr, machine, stale, age + 60 * 24 * 30)
-            emit(edr, machine, record, age)
-
+            live = not machine.retired
+            writer.edr_records(machine, age, live and machine.n in reinstalled, live and machine.n in thin)
     for source in sources:  # senders push in their own order, not machine order
         rng.shuffle(source.records)
-    return Estate(
-        machines=machines,
-        seed=seed,
-        rates=rates,
-        sources=sources,
-        truth=truth,
-        traps={n: set(found) for n, found in traps.items()},
-    )
+    return sources
 
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-# --- metrics --------------------------------------------------------------------------------------------------
-
-
-def _pairs(n: int) -> int:
-    return n * (n - 1) // 2
-
-
-def pairwise_quality(
-    truth: Mapping[Hashable, Hashable],
-    predicted: Mapping[Hashable, Hashable | None],
-    traps: Mapping[Hashable, set[str]] | None = None,
-) -> dict:
-    """Pairwise precision/recall/F1 of ``predicted`` (record -> asset) against ``truth`` (record -> machine).
-
-    Counted in O(records) from cluster sizes: the pairs the inventory put together are ``Σ C(size, 2)`` over
-    assets, the true pairs the same over machines, the right ones the same over (asset, machine) cells. A record
-    of ``truth`` missing from ``predicted`` or mapped to ``None`` (skipped, not written) is an asset of its own.
-    Precision (recall) is 1.0 when there are no predicted (true) pairs.
-
-    A *false-merge asset* holds records of two or more machines; a *split machine* has records in two or more
-    assets. Each error is attributed to the traps its machines take part in (``traps``: machine -> trap names):
-    for a false merge the trap(s) held by the most of the merged machines (all of their traps when no trap is
-    held by two of them); for a split the machine's traps; ``"none"`` when there is none. ``errors_by_trap``
-    counts the errors each trap took part in.
-    """
-    traps = traps or {}
-    assets: dict[Hashable, Counter] = defaultdict(Counter)  # asset -> machine -> records
-    machine_assets: dict[Hashable, set] = defaultdict(set)
-    machine_sizes: Counter = Counter()
-    for record, machine in truth.items():
-        asset = predicted.get(record)
-        asset = ("singleton", record) if asset is None else ("asset", asset)
-        assets[asset][machine] += 1
-        machine_assets[machine].add(asset)
-        machine_sizes[machine] += 1
-    predicted_pairs = sum(_pairs(sum(cells.values())) for cells in assets.values())
-    true_pairs = sum(_pairs(size) for size in machine_sizes.values())
-    right_pairs = sum(_pairs(size) for cells in assets.values() for size in cells.values())
-    precision = right_pairs / predicted_pairs if predicted_pairs else 1.0
-    recall = right_pairs / true_pairs if true_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-    errors_by_trap: Counter = Counter()
-    false_merges = []
-    for asset, cells in assets.items():
-        if len(cells) < 2:
-            continue
-        involved = sorted(cells, key=str)
-        held = Counter(trap for machine in involved for trap in traps.get(machine, ()))
-        most = max(held.values(), default=0)
-        causes = sorted(trap for trap, count in held.items() if count == most or most < 2) or ["none"]
-        errors_by_trap.update(causes)
-        false_merges.append({"asset": asset[1], "machines": involved, "traps": causes})
-    splits = []
-    for machine, landed in machine_assets.items():
-        if len(landed) < 2:
-            continue
-        causes = sorted(traps.get(machine, ())) or ["none"]
-        errors_by_trap.update(causes)
-        splits.append({"machine": machine, "assets": len(landed), "traps": causes})
-    return {
-        "records": len(truth),
-        "machines": len(machine_sizes),
-        "assets": len(assets),
-        "true_pairs": true_pairs,
-        "predicted_pairs": predicted_pairs,
-        "right_pairs": right_pairs,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "false_merge_assets": len(false_merges),
-        "split_machines": len(splits),
-        "false_merges": false_merges,
-        "splits": splits,
-        "errors_by_trap": dict(sorted(errors_by_trap.items())),
-    }

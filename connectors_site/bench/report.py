@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .quality_run import DEFAULT_ORDER, TARGET_PRECISION, TARGET_RECALL
+
 #: The issue's targets (2-core machine).
 THROUGHPUT_TARGET = {"sqlite": 8_000, "postgresql": 5_000}
 BULK_RATIO_TARGET = 3.0  # SQLite only
@@ -40,6 +42,7 @@ def build_rows(results: dict) -> list[Row]:
     """The table's rows, part by part, then one row per failed or skipped part."""
     vendor = results["environment"]["database"]["vendor"]
     return [
+        *_quality_rows(results.get("quality")),
         *_setup_rows(results.get("setup") or {}),
         *_throughput_rows(results, vendor),
         *_query_rows(results.get("queries_per_chunk")),
@@ -48,6 +51,26 @@ def build_rows(results: dict) -> list[Row]:
         *_list_page_rows(results.get("list_page")),
         *_status_rows(results),
     ]
+
+
+def _quality_rows(quality) -> list[Row]:
+    """Part 0: pairwise precision and recall per rule order; the default rules against their targets."""
+    if not _ok(quality):
+        return []
+    rows = []
+    for label, metrics in quality["orders"].items():
+        default = label == DEFAULT_ORDER
+        rows.append(
+            Row(
+                f"[0] identification quality, {label} rules",
+                f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f}, "
+                f"{metrics['false_merge_assets']} false-merge, {metrics['split_machines']} split "
+                f"({quality['machines']:,} machines)",
+                f"precision >= {TARGET_PRECISION}, recall >= {TARGET_RECALL}" if default else "",
+                metrics["precision"] >= TARGET_PRECISION and metrics["recall"] >= TARGET_RECALL if default else None,
+            )
+        )
+    return rows
 
 
 def _setup_rows(setup: dict) -> list[Row]:

@@ -1,9 +1,13 @@
-"""One benchmark run: identification throughput, intake latency, worker memory and list-page time.
+"""One benchmark run: identification quality and throughput, intake latency, worker memory and list-page time.
 
 It never touches your data: it creates its own database (a temporary SQLite file, or a fresh ``bench_…``
 database on the PostgreSQL server of ``DATABASE_URL``), migrates it, loads a deterministic inventory of
 ``assets`` existing assets, then measures (each part can be skipped):
 
+0. identification quality (before the inventory is loaded, on the still empty database): the seeded three-source
+   estate of :mod:`.quality` with its traps (``quality_machines`` machines) through the real intake path, for the
+   default rules and the alternative orders; pairwise precision/recall/F1 and the errors each trap caused
+   (:mod:`.quality_run`), with the targets for the default rules;
 1. identify + merge: records/s of :func:`assets.services.process_records` (the real service: chunks, engine,
    bulk writes) for batches of ``sizes`` records with a realistic mix (matches by each rule, ambiguous keys,
    placeholder serials, repeated source keys, new machines). The sizes run one after the other into the same
@@ -44,6 +48,7 @@ from .identification import count_queries_per_chunk, measure_throughput
 from .intake_latency import measure_intake
 from .list_page import measure_list_page
 from .loader import load_inventory
+from .quality_run import default_orders, format_quality_table, run_quality
 from .report import build_rows, render, targets
 from .worker_memory import measure_worker_memory
 
@@ -89,6 +94,7 @@ class Plan:
             "intake_task_backend": options["intake_task_backend"],
             "delivery_mib": options["delivery_mib"],
             "list_assets": options["list_assets"],
+            "quality_machines": options.get("quality_machines", 2000),
             "seed": options["seed"],
         }
 
@@ -127,6 +133,7 @@ class BenchmarkRun:
         workdir = Path(tempfile.mkdtemp(prefix="connector-hub-bench-run-"))
         with BenchDatabase(keep=self.options["keep"], log=self.log) as db:
             self._record_database(db)
+            self._quality()
             factory = self._setup()
             self._run_parts(factory, self._server_env(db), workdir)
         environment = self.results["environment"]
@@ -148,6 +155,22 @@ class BenchmarkRun:
             "migrate_seconds": round(db.migrate_seconds, 2),
         }
         self.log(f"[setup] {db.server_version}: benchmark database {db.name} (migrated in {db.migrate_seconds:.1f} s)")
+
+    def _quality(self) -> None:
+        """Part 0, on the empty database (the quality run needs one and leaves it empty)."""
+        machines = self.options.get("quality_machines", 2000)
+        if self.options.get("skip_quality") or machines <= 0:
+            self.results["quality"] = {"skipped": True}
+            return
+
+        def run() -> dict:
+            self.log(f"[0/7] identification quality: {machines:,} machines, orders {', '.join(default_orders())}")
+            results = run_quality(machines)
+            self.log(format_quality_table(results))
+            self.log("")
+            return results
+
+        self._section("quality", run)
 
     def _server_env(self, db: BenchDatabase) -> dict:
         """The environment of the benchmark's own processes (gunicorn, the memory probe)."""

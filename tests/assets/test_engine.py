@@ -700,11 +700,15 @@ def test_a_record_merged_into_an_existing_asset_lends_its_identifiers_to_later_r
 
 
 def test_chunk_created_assets_compete_in_the_default_rule():
-    index = make_index({5: {HOSTNAME: "web-01"}}, ranks={5: AssetRank(10, T0)})
+    mac = "00:1a:2b:3c:4d:5e"
+    index = make_index({5: {HOSTNAME: "web-01", MAC: mac}}, ranks={5: AssetRank(10, T0)})
     records = [
         AssetRecord("a", hostname="other", serial_number="SN1"),
-        AssetRecord("b", hostname="web-01", serial_number="SN1", updated_at=T0),  # joins -1, which gains web-01
-        AssetRecord("c", hostname="web-01"),  # candidates: asset 5 (rank 10) and new asset -1 (rank 50)
+        # joins -1, which gains web-01 and the MAC
+        AssetRecord("b", hostname="web-01", serial_number="SN1", mac_addresses=(mac,), updated_at=T0),
+        # candidates: asset 5 (rank 10) and new asset -1 (rank 50); both agree on hostname and MAC. (The MAC
+        # matters: -1 already holds a record of this connector, a host name alone would not overrule that.)
+        AssetRecord("c", hostname="web-01", mac_addresses=(mac,)),
     ]
     decisions = decide(records, index, config((R_SERIAL, R_HOST)))
     assert decisions[1].new_asset_key == -1
@@ -811,8 +815,14 @@ def test_identify_records_is_deterministic_and_well_formed(records, index, cfg):
         ) or (decision.outcome is Outcome.AMBIGUOUS and cfg.create_unmanaged)
         assert (decision.asset_id is not None or decision.new_asset_key is not None) == writes
         assert not (decision.asset_id is not None and decision.new_asset_key is not None)
-        assert decision.possible_duplicate == (decision.outcome is Outcome.AMBIGUOUS and cfg.create_unmanaged)
-        if decision.outcome is Outcome.CREATED or decision.possible_duplicate:
+        # Flagged: an ambiguous record's new asset, and the asset the default rule chose among several candidates.
+        if decision.outcome is Outcome.AMBIGUOUS:
+            assert decision.possible_duplicate == cfg.create_unmanaged
+        elif decision.outcome is Outcome.MERGED:
+            assert decision.possible_duplicate == (len(decision.candidates) > 1 or bool(decision.linked))
+        elif decision.outcome is not Outcome.CREATED:
+            assert not decision.possible_duplicate
+        if decision.outcome is Outcome.CREATED or (decision.outcome is Outcome.AMBIGUOUS and cfg.create_unmanaged):
             assert decision.new_asset_key not in new_keys
             new_keys.add(decision.new_asset_key)
         elif decision.new_asset_key is not None:

@@ -1,14 +1,16 @@
 """The identification service against a real database: bulk writes, idempotency, bounded queries per chunk."""
 
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from assets.engine import AssetRank, normalize_record
 from assets.engine.records import AssetRecord
 from assets.models import Asset, Decision, Identifier, SourceRecord
-from assets.services import process_records
+from assets.services import load_index, process_records
 from connectors.choices import Module
 from connectors.services import update_connector
 
@@ -241,3 +243,104 @@ def test_the_same_report_again_only_moves_last_seen(connector):
     process_records(connector, [machine(1, os="BSD", last_seen=later)])
     asset.refresh_from_db()
     assert asset.os == "BSD"
+
+
+# --- vetoes, shared values, trust ranks and duplicates through the real service (both databases) --------------
+
+
+def test_a_different_serial_vetoes_a_hostname_and_ip_match(make_connector):
+    cmdb, edr = make_connector("CMDB", trust_rank=90), make_connector("EDR", trust_rank=30)
+    process_records(cmdb, [AssetRecord("ci-1", hostname="web-01", ip_addresses=("10.0.0.5",), serial_number="SN-A")])
+    process_records(edr, [AssetRecord("agent-2", hostname="web-01", ip_addresses=("10.0.0.5",), serial_number="SN-B")])
+    assert Asset.objects.count() == 2
+    decision = Decision.objects.get(source_key="agent-2")
+    assert decision.outcome == "created"
+    assert any("vetoed: serial_number SN-A differs from the record's SN-B" in reason for reason in decision.reasons)
+
+
+def test_vetoes_see_assets_written_earlier_in_the_same_chunk(connector):
+    records = [
+        AssetRecord(
+            "a", hostname="web-01", ip_addresses=("10.0.0.5",), hardware_uuid="4C4C4544-0042-3510-8052-B2C04F4D4E31"
+        ),
+        AssetRecord(
+            "b", hostname="web-01", ip_addresses=("10.0.0.5",), hardware_uuid="4C4C4544-0042-3510-8052-B2C04F4D4E32"
+        ),
+    ]
+    process_records(connector, records, chunk_size=10)
+    assert Asset.objects.count() == 2
+
+
+def test_a_value_shared_by_more_assets_than_the_limit_stops_matching(make_connector, settings):
+    settings.IDENTIFIER_SHARED_LIMIT = 3
+    mac = "00:15:5d:00:04:01"
+    first = make_connector("MDM")
+    process_records(
+        first, [AssetRecord(f"m{n}", hostname=f"h{n}", mac_addresses=(mac,)) for n in range(4)], chunk_size=1
+    )
+    # the first record made an asset, the next three matched it by the MAC: one asset so far
+    assert Asset.objects.count() == 1
+    process_records(
+        make_connector("EDR"), [AssetRecord(f"e{n}", hostname=f"x{n}", serial_number=f"S{n}") for n in range(4)]
+    )
+    Identifier.objects.filter(kind="serial_number").update(kind="mac_address", value=mac)  # 5 assets hold the MAC
+    result = process_records(make_connector("NAC"), [AssetRecord("n", mac_addresses=(mac,))])
+    assert result.created == 1
+    assert any("shared by 5 assets" in reason for reason in Decision.objects.get(source_key="n").reasons)
+
+
+def test_load_index_ranks_and_holds_every_reached_asset(make_connector):
+    """Issue 15's bug: ranks were loaded only for assets one record saw together, so an asset that became a
+    candidate later in the chunk (through what earlier records wrote) competed with the current connector's rank."""
+    cmdb, scan, edr = (
+        make_connector("CMDB", trust_rank=90),
+        make_connector("Scan", trust_rank=40),
+        make_connector("EDR"),
+    )
+    process_records(cmdb, [AssetRecord("ci", hostname="web-01", serial_number="SN1", updated_at=T0)])
+    process_records(scan, [AssetRecord("sc", hostname="web-02", serial_number="SN2", updated_at=T0)])
+    trusted, other = Asset.objects.get(hostname="web-01"), Asset.objects.get(hostname="web-02")
+    records = [AssetRecord("e1", serial_number="SN1"), AssetRecord("e2", hostname="web-02")]  # each reaches one asset
+    index = load_index(edr, [normalize_record(record) for record in records])
+    assert index.ranks[trusted.pk] == AssetRank(90, T0) and index.ranks[other.pk] == AssetRank(40, T0)
+    assert index.held[trusted.pk] == {"serial_number": frozenset({"SN1"}), "hostname": frozenset({"web-01"})}
+    assert index.connector_assets == set()
+    assert load_index(cmdb, [normalize_record(records[0])]).connector_assets == {trusted.pk}
+
+
+def test_the_default_rule_flags_the_chosen_existing_asset(make_connector):
+    first, second, third = make_connector("A", trust_rank=90), make_connector("B", trust_rank=40), make_connector("C")
+    process_records(first, [AssetRecord("a", hostname="web-01", ip_addresses=("10.0.0.5",), serial_number="SN1")])
+    process_records(second, [AssetRecord("b", hostname="web-01", ip_addresses=("10.0.0.5",), serial_number="SN2")])
+    process_records(third, [AssetRecord("c", hostname="web-01", ip_addresses=("10.0.0.5",))])
+    decision = Decision.objects.get(source_key="c")
+    assert decision.outcome == "merged" and len(decision.candidates) == 2
+    assert decision.asset.hostname == "web-01" and decision.asset.sources.filter(source_key="a").exists()
+    assert list(Asset.objects.filter(possible_duplicate=True)) == [decision.asset]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7])
+def test_chunk_size_does_not_change_the_inventory(make_connector, chunk_size):
+    records = [
+        AssetRecord(
+            f"k{n}",
+            hostname=f"web-{n % 3}",
+            ip_addresses=(f"10.0.0.{n % 4}",),
+            serial_number=["", "SN1", "SN2"][n % 3],
+            mac_addresses=(f"0e:00:00:00:00:0{n % 5}",) if n % 2 else (),
+            updated_at=T0 + timedelta(hours=n),
+        )
+        for n in range(12)
+    ]
+
+    def grouping(connector, size):
+        process_records(connector, records, chunk_size=size)
+        by_asset = defaultdict(set)
+        for key, asset_id in SourceRecord.objects.filter(connector=connector).values_list("source_key", "asset_id"):
+            by_asset[asset_id].add(key)
+        outcomes = dict(Decision.objects.filter(connector=connector).values_list("source_key", "outcome"))
+        SourceRecord.objects.filter(connector=connector).delete()
+        Asset.objects.all().delete()
+        return sorted(map(sorted, by_asset.values())), outcomes
+
+    assert grouping(make_connector("chunked"), chunk_size) == grouping(make_connector("whole"), len(records))

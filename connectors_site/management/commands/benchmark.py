@@ -1,4 +1,4 @@
-"""`manage.py benchmark`: identification throughput, intake latency, worker memory and list-page time, in one run.
+"""`manage.py benchmark`: identification quality and throughput, intake latency, worker memory, list page.
 
 The options are here; the run itself is :func:`connectors_site.bench.runner.run_benchmark` (see that module for
 what each part measures).
@@ -13,7 +13,7 @@ from connectors_site.bench.runner import run_benchmark
 
 class Command(BaseCommand):
     help = (
-        "Benchmark identification throughput, intake latency, worker memory and the asset list page on a "
+        "Benchmark identification quality and throughput, intake latency, worker memory and the asset list page on a "
         "throw-away database (SQLite, or PostgreSQL with DATABASE_URL); prints a table and writes JSON."
     )
 
@@ -42,6 +42,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--list-assets", type=int, default=1_000_000, help="assets behind the list page (0 skips that part)"
         )
+        parser.add_argument(
+            "--quality-machines",
+            type=int,
+            default=2000,
+            help="machines of the identification-quality estate (part 0: CMDB, MDM and EDR records with traps)",
+        )
+        parser.add_argument("--skip-quality", action="store_true", help="skip part 0 (identification quality)")
         parser.add_argument("--seed", type=int, default=1, help="generator seed")
         parser.add_argument("--skip-throughput", action="store_true", help="skip parts 1-3")
         parser.add_argument("--skip-queries", action="store_true", help="skip part 4")
