@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import RequestFactory
 from django.utils import timezone
 
 from connectors.choices import DeliveryStatus
@@ -163,19 +164,24 @@ def start_serve(monkeypatch, defaults):
     return start
 
 
+def _sign_in(username: str, password: str):
+    """Django's own authentication, through every backend (the lockout backend wants the request)."""
+    return authenticate(RequestFactory().post("/accounts/login/"), username=username, password=password)
+
+
 def test_first_start_creates_admin_with_a_printed_password_and_the_second_does_not(start_serve, monkeypatch):
     monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
     first = start_serve()
     assert "Created the admin login" in first
     password = first.split("password: ", 1)[1].split()[0]
     assert len(password) >= 16
-    admin = authenticate(username="admin", password=password)
+    admin = _sign_in("admin", password)
     assert admin is not None and admin.is_superuser
     assert admin.groups.filter(name="Connector admins").exists()
     second = start_serve()
     assert "Created" not in second and "password" not in second
     assert get_user_model().objects.filter(username="admin").count() == 1
-    assert authenticate(username="admin", password=password) is not None  # unchanged
+    assert _sign_in("admin", password) is not None  # unchanged
 
 
 def test_first_start_uses_admin_password_and_never_prints_it(start_serve, monkeypatch):
@@ -183,7 +189,7 @@ def test_first_start_uses_admin_password_and_never_prints_it(start_serve, monkey
     first = start_serve()
     assert "Created the admin login with the password from ADMIN_PASSWORD" in first
     assert "Correct-Horse-Battery-9" not in first
-    assert authenticate(username="admin", password="Correct-Horse-Battery-9") is not None
+    assert _sign_in("admin", "Correct-Horse-Battery-9") is not None
     second = start_serve()
     assert "Created" not in second and "Correct-Horse-Battery-9" not in second
     assert get_user_model().objects.filter(username="admin").count() == 1

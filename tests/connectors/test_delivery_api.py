@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from connectors.inbox import store_delivery
@@ -103,7 +103,7 @@ def test_a_session_lists_and_reads_every_delivery(viewer_ui, two):
 def test_an_api_token_lists_filters_and_reads(viewer, two):
     cmdb, mdm = two
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=viewer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=viewer)[1]}")
     listing = client.get(LIST_URL, {"connector": str(cmdb.uuid)})
     assert listing.status_code == 200
     assert [item["delivery_id"] for item in listing.json()["results"]] == [str(cmdb.delivery.uuid)]
