@@ -7,6 +7,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from connectors import gateway, intake
 from connectors_site.common.health import healthz
 
+# Unmatched URLs under /api/ and /webhooks/ (a malformed id) answer problem+json like every other API error.
+handler404 = "connectors_site.common.api.not_found"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:integrations"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
