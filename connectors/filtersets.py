@@ -45,16 +45,18 @@ class ConnectorFilterSet(django_filters.FilterSet):
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 date-time that is a valid instant: ``9999-12-31T23:59:59-14:00`` parses, yet lies past the last
-    instant a datetime holds in UTC; it is refused like any malformed date rather than overflowing later."""
+    instant a datetime holds in UTC; it is refused like any malformed date rather than overflowing later. The
+    value is given to the database in UTC."""
 
     def to_python(self, value):
         parsed = super().to_python(value)
-        if parsed is not None:
-            try:
-                parsed.astimezone(UTC)
-            except OverflowError:
-                raise ValidationError("Enter a date-time between the years 1 and 9999.", code="invalid") from None
-        return parsed
+        if parsed is None:
+            return None
+        try:
+            # In UTC: PostgreSQL refuses offsets past ±15:59 (ISO 8601 allows up to ±23:59).
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Enter a date-time between the years 1 and 9999.", code="invalid") from None
 
 
 class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):

@@ -7,8 +7,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from connectors import gateway, intake
 from connectors_site.common.health import healthz
 
-# Unmatched URLs under /api/ and /webhooks/ (a malformed id) answer problem+json like every other API error.
+# Under /api/ and /webhooks/, unmatched URLs (a malformed id) and server errors answer problem+json too.
 handler404 = "connectors_site.common.api.not_found"
+handler500 = "connectors_site.common.api.server_error"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:integrations"), name="home"),

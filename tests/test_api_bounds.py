@@ -112,6 +112,9 @@ def test_filters_in_range_still_filter(viewer_api, connector):
     assert unknown.status_code == 200 and unknown.json()["results"] == []
     dated = viewer_api.get("/api/v1/deliveries/", {"received_after": "2000-01-01T00:00:00Z"})
     assert dated.status_code == 200
+    # ISO 8601 allows offsets up to ±23:59; PostgreSQL takes ±15:59 at most: the filter compares in UTC.
+    far_offset = viewer_api.get("/api/v1/deliveries/", {"received_before": "0127-08-16T14:31:30.400601-20:18"})
+    assert far_offset.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -132,6 +135,15 @@ def test_filters_in_range_still_filter(viewer_api, connector):
 def test_malformed_path_ids_are_problem_json_404s(api, path):
     body = problem(api.get(path), 404)
     assert body["title"] == "Not found"
+
+
+def test_server_errors_under_the_api_are_problem_json(rf):
+    from connectors_site.common.api import server_error
+
+    response = server_error(rf.get("/api/v1/assets/"))
+    assert response.status_code == 500 and response["Content-Type"] == PROBLEM
+    assert response.content == b'{"type": "about:blank", "title": "Internal server error", "status": 500}'
+    assert server_error(rf.get("/connectors/"))["Content-Type"].startswith("text/html")
 
 
 def test_pages_outside_the_api_keep_the_html_404(admin_ui):

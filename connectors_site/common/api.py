@@ -22,7 +22,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-#: Paths whose unmatched URLs (a malformed id, say) answer a problem+json 404 rather than the HTML page.
+#: Paths whose unmatched URLs (a malformed id, say) and server errors answer problem+json, not the HTML pages.
 PROBLEM_PATH_PREFIXES = ("/api/", "/webhooks/")
 
 
@@ -86,6 +86,13 @@ def not_found(request: HttpRequest, exception=None):
             content_type=PROBLEM_CONTENT_TYPE,
         )
     return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest):
+    """``handler500``: a bug still answers problem+json (and no detail) under the API and intake paths."""
+    if request.path.startswith(PROBLEM_PATH_PREFIXES):
+        return JsonResponse(problem_body(500), status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return defaults.server_error(request)
 
 
 class ProblemSerializer(serializers.Serializer):
