@@ -30,7 +30,11 @@ pytestmark = pytest.mark.django_db
 MAX_EXAMPLES = 10
 INTAKE_PATHS = r"^/(webhooks/|rest/|auth$)"
 HYPOTHESIS = settings(
-    max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
 )
 
 

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from connectors_site.common.api import Conflict, StrictFilterBackend
@@ -110,6 +111,8 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
 )
 class IdentificationRuleViewSet(viewsets.ModelViewSet):
     lookup_value_regex = ID_PATTERN
+    # JSON bodies only, like the connectors API: a form body cannot say null, so "null" would pass for a string.
+    parser_classes = [JSONParser]
     serializer_class = IdentificationRuleSerializer
     filterset_class = None
     filter_backends = []
