@@ -26,6 +26,9 @@ from .models import Asset, Identifier, SourceRecord
 #: Up to this many matches, the search and connector filters select assets by a list of ids (``_few_ids``).
 FILTER_ID_LIST_LIMIT = 5_000
 
+#: The largest ``stale`` (days) taken: a century; more would overflow the date arithmetic.
+MAX_STALE_DAYS = 36_500
+
 #: Public ordering name -> model field. ``created`` is the inventory's own creation time.
 ORDERING_FIELDS: dict[str, str] = {
     "hostname": "hostname",
@@ -77,6 +80,11 @@ def ip_prefix(text: str) -> str:
 @extend_schema_field(OpenApiTypes.UUID)
 class ConnectorFilter(filters.ModelChoiceFilter):
     """A connector given by its public uuid."""
+
+
+@extend_schema_field({"type": "number", "minimum": 1, "maximum": MAX_STALE_DAYS})
+class DaysFilter(filters.NumberFilter):
+    """A number of days, bounded (the schema says so)."""
 
 
 class AssetOrderingFilter(filters.OrderingFilter):
@@ -144,11 +152,12 @@ class AssetFilterSet(filters.FilterSet):
         label="Include retired",
         help_text="Also list retired assets (no live source). Merged assets are never listed.",
     )
-    stale = filters.NumberFilter(
+    stale = DaysFilter(
         method="not_seen_for",
         label="Not seen for (days)",
         min_value=1,
-        help_text="Only assets not seen for at least this many days (or never).",
+        max_value=MAX_STALE_DAYS,
+        help_text=f"Only assets not seen for at least this many days (or never): 1 to {MAX_STALE_DAYS}.",
     )
     possible_duplicate = filters.BooleanFilter(
         help_text="Only assets flagged (or not) as a possible duplicate by an ambiguous identification."
@@ -212,3 +221,18 @@ class AssetFilterSet(filters.FilterSet):
             # Retired assets have no live source, hence no identifiers: their last known names are on the asset.
             condition |= _any_prefix("hostname", prefixes) | _any_prefix("serial_number", prefixes)
         return queryset.filter(condition)
+
+
+class AssetAPIFilterSet(AssetFilterSet):
+    """The API's asset filters: a well-formed connector uuid that names no connector lists nothing (a filter that
+    matches no asset), where the page says "no such connector"."""
+
+    connector = filters.UUIDFilter(
+        method="from_connector_uuid",
+        label="Connector",
+        help_text="Connector UUID: assets it reports (with include_retired, also records it has deleted).",
+    )
+
+    def from_connector_uuid(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        connector = Connector.objects.filter(uuid=value).first()
+        return queryset.none() if connector is None else self.from_connector(queryset, name, connector)

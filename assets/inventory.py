@@ -248,19 +248,23 @@ def undo_event(event: AssetEvent, actor=None) -> AssetEvent:
 # --------------------------------------------------------------------------------------------------------------
 
 
+#: The code of the errors that say a name or an attribute list is another rule's (the API answers 409 for them).
+TAKEN = "taken"
+
+
 def clean_rule_definition(
     name: str, attributes: Sequence[str], *, instance: IdentificationRule | None = None
 ) -> tuple[str, list[str]]:
     """Check a rule definition; returns the trimmed name and the attribute list, or raises a ValidationError
     keyed by field (``name``, ``attributes``) with messages an admin can act on."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str | ValidationError]] = {}
     name = (name or "").strip()
     attributes = list(attributes)
     others = IdentificationRule.objects.exclude(pk=instance.pk) if instance else IdentificationRule.objects.all()
     if not name:
         errors.setdefault("name", []).append("Give the rule a name.")
     elif others.filter(name__iexact=name).exists():
-        errors.setdefault("name", []).append(f"A rule named {name!r} exists already.")
+        errors.setdefault("name", []).append(ValidationError(f"A rule named {name!r} exists already.", code=TAKEN))
     if not attributes:
         errors.setdefault("attributes", []).append("Choose at least one attribute.")
     unknown = [value for value in attributes if value not in IdentifierKind.values]
@@ -275,7 +279,9 @@ def clean_rule_definition(
     if attributes and "attributes" not in errors:
         same = next((rule for rule in others.only("name", "attributes") if rule.attributes == attributes), None)
         if same is not None:
-            errors.setdefault("attributes", []).append(f"The rule {same.name!r} has these attributes already.")
+            errors.setdefault("attributes", []).append(
+                ValidationError(f"The rule {same.name!r} has these attributes already.", code=TAKEN)
+            )
     if errors:
         raise ValidationError(errors)
     return name, attributes

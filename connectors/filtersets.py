@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from .choices import DeliveryStatus, Module, PayloadFormat
 from .models import Connector, Delivery
@@ -39,13 +43,33 @@ class ConnectorFilterSet(django_filters.FilterSet):
         return queryset.filter(with_module(value)) if value else queryset
 
 
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time that is a valid instant: ``9999-12-31T23:59:59-14:00`` parses, yet lies past the last
+    instant a datetime holds in UTC; it is refused like any malformed date rather than overflowing later. The
+    value is given to the database in UTC."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            # In UTC: PostgreSQL refuses offsets past ±15:59 (ISO 8601 allows up to ±23:59).
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Enter a date-time between the years 1 and 9999.", code="invalid") from None
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
+
+
 class DeliveryFilterSet(django_filters.FilterSet):
     """Filters shared by the delivery log page and ``/api/v1/deliveries/``."""
 
     connector = django_filters.UUIDFilter(field_name="connector__uuid", label="Connector (uuid)")
     status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
     idempotency_key = django_filters.CharFilter()
 
     class Meta:

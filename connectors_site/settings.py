@@ -258,7 +258,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "connectors_site.common.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "connectors_site.common.api.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "connectors_site.common.api.exception_handler",
 }
 #: API tokens (`manage.py create_api_token`): stored as SHA-512 digests by django-rest-knox, looked up by their

@@ -8,6 +8,10 @@ from connectors import gateway, intake
 from connectors_site.common.api_docs import docs_view
 from connectors_site.common.health import healthz
 
+# Under /api/ and /webhooks/, unmatched URLs (a malformed id) and server errors answer problem+json too.
+handler404 = "connectors_site.common.api.not_found"
+handler500 = "connectors_site.common.api.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connectors:integrations"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -4,12 +4,16 @@ and identification rule definitions (written through :mod:`assets.inventory`, li
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from connectors_site.common.api import Conflict, StrictJSONTypes
+
 from ..choices import IdentifierKind
+from ..engine.identifiers import SOURCE_NATIVE_KEY
 from ..engine.records import REPORTED_ATTRIBUTES
-from ..inventory import clean_rule_definition
+from ..inventory import TAKEN, clean_rule_definition
 from ..models import Asset, IdentificationRule, SourceRecord
 
 
@@ -168,8 +172,26 @@ class AssetDetailSerializer(AssetListSerializer):
         return shown
 
 
-class IdentificationRuleSerializer(serializers.ModelSerializer):
-    attributes = serializers.ListField(
+class RuleAttributesField(serializers.ListField):
+    """A rule's identifier kinds: any of :class:`IdentifierKind` in a body; a reply may also show
+    ``source_native_key``, the attribute of the system rule no request can create."""
+
+
+class RuleAttributesFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = RuleAttributesField
+
+    def map_serializer_field(self, auto_schema, direction):
+        # One enum only (drf-spectacular would merge two enums of one property name into one component).
+        items = {"type": "string"}
+        if direction == "request":
+            items["enum"] = list(IdentifierKind.values)
+        else:
+            items["description"] = f"An identifier kind, or `{SOURCE_NATIVE_KEY}` (the system rule's)."
+        return {"type": "array", "items": items, "minItems": 1, "uniqueItems": True}
+
+
+class IdentificationRuleSerializer(StrictJSONTypes, serializers.ModelSerializer):
+    attributes = RuleAttributesField(
         child=serializers.ChoiceField(choices=IdentifierKind.choices),
         allow_empty=False,
         help_text="Identifier kinds that must all match, in order; each at most once.",
@@ -200,5 +222,6 @@ class IdentificationRuleSerializer(serializers.ModelSerializer):
         try:
             data["name"], data["attributes"] = clean_rule_definition(name, attributes, instance=self.instance)
         except DjangoValidationError as error:
-            raise serializers.ValidationError(error.message_dict) from error
+            taken = all(item.code == TAKEN for items in error.error_dict.values() for item in items)
+            raise (Conflict if taken else serializers.ValidationError)(error.message_dict) from error
         return data

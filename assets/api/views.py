@@ -11,22 +11,23 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework import viewsets
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from connectors_site.common.api import Conflict, StrictFilterBackend
+
 from .. import inventory
-from ..filtersets import AssetFilterSet
+from ..filtersets import AssetAPIFilterSet
 from ..models import Asset, IdentificationRule, SourceRecord
 from .serializers import AssetDetailSerializer, AssetListSerializer, IdentificationRuleSerializer
 
 PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="Problem details (RFC 9457).")
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The change conflicts with the current state."
-    default_code = "conflict"
+TAKEN = OpenApiResponse(OpenApiTypes.OBJECT, description="Another rule has this name or these attributes.")
+#: Path ids the routes take; anything else is a problem+json 404 before any query (no overflow, no cast error).
+UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+ID_PATTERN = "[0-9]{1,18}"
 
 
 @extend_schema_view(
@@ -47,7 +48,9 @@ class Conflict(APIException):
 )
 class AssetViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "uuid"
-    filterset_class = AssetFilterSet
+    lookup_value_regex = UUID_PATTERN
+    filterset_class = AssetAPIFilterSet
+    filter_backends = [StrictFilterBackend]
 
     def get_queryset(self):
         if self.action == "retrieve":
@@ -98,17 +101,17 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
         summary="Create an identification rule",
         description="A rule matches when all its attributes match. The new rule is added to every connector's "
         "selection turned off, at the end; turn it on per connector with `/api/v1/connectors/<uuid>/rules/`.",
-        responses={201: IdentificationRuleSerializer, 400: PROBLEM, 403: PROBLEM},
+        responses={201: IdentificationRuleSerializer, 400: PROBLEM, 403: PROBLEM, 409: TAKEN},
     ),
     update=extend_schema(
         summary="Replace an identification rule",
         description="System rules are read only (403).",
-        responses={200: IdentificationRuleSerializer, 400: PROBLEM, 403: PROBLEM},
+        responses={200: IdentificationRuleSerializer, 400: PROBLEM, 403: PROBLEM, 409: TAKEN},
     ),
     partial_update=extend_schema(
         summary="Change an identification rule",
         description="System rules are read only (403).",
-        responses={200: IdentificationRuleSerializer, 400: PROBLEM, 403: PROBLEM},
+        responses={200: IdentificationRuleSerializer, 400: PROBLEM, 403: PROBLEM, 409: TAKEN},
     ),
     destroy=extend_schema(
         summary="Delete an identification rule",
@@ -118,6 +121,9 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
     ),
 )
 class IdentificationRuleViewSet(viewsets.ModelViewSet):
+    lookup_value_regex = ID_PATTERN
+    # JSON bodies only, like the connectors API: a form body cannot say null, so "null" would pass for a string.
+    parser_classes = [JSONParser]
     serializer_class = IdentificationRuleSerializer
     filterset_class = None
     filter_backends = []

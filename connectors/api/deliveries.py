@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
+from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from connectors_site.common.api import StrictFilterBackend
 from connectors_site.common.authentication import TokenWithRolesAuthentication
 from connectors_site.common.permissions import ReadAnyWriteAdmin
 from connectors_site.common.roles import is_sender_only
@@ -58,8 +61,9 @@ class ConnectorOwnsDelivery(BasePermission):
         return ReadAnyWriteAdmin().has_permission(request, view)
 
     def has_object_permission(self, request, view, obj) -> bool:
-        if isinstance(request.auth, str):
-            return token_matches(obj.connector, request.auth)
+        if isinstance(request.auth, str) and not token_matches(obj.connector, request.auth):
+            # Not 403: that would tell a token holder which delivery ids exist on other connectors.
+            raise NotFound()
         return True
 
 
@@ -136,13 +140,22 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     authentication_classes = [SessionAuthentication, TokenWithRolesAuthentication, ConnectorBearerAuthentication]
     permission_classes = [ConnectorOwnsDelivery]
     lookup_field = "uuid"
+    lookup_value_converter = "uuid"
     filterset_class = DeliveryFilterSet
+    filter_backends = [StrictFilterBackend]
 
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.request.user.is_authenticated and is_sender_only(self.request.user):
             queryset = queryset.filter(sent_by=self.request.user)
         return queryset
+
+    def get_object(self):
+        # One 404, worded the same, whether the delivery does not exist or belongs to another connector.
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound() from None
 
     def get_serializer_class(self):
         return DeliveryDetailSerializer if self.action != "list" else DeliverySerializer

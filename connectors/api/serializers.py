@@ -15,8 +15,13 @@ from connectors.formats.mapped import MAPPED_FIELDS, MappingError, clean_mapping
 from connectors.models import Connector
 from connectors.services import EDITABLE_FIELDS
 from connectors.signatures import describe_scheme, scheme_errors
+from connectors_site.common.api import Conflict, ProblemSerializer, StrictJSONTypes
 
 SECRET_PREFIX = "whsec_"
+#: The largest id a body may name: the databases' 64-bit primary keys.
+MAX_ID = 2**63 - 1
+
+__all__ = ["ProblemSerializer"]  # re-exported: the problem body documented by the connectors API
 
 
 def mask_secret(secret: str) -> str:
@@ -25,20 +30,6 @@ def mask_secret(secret: str) -> str:
         return ""
     visible = secret[len(SECRET_PREFIX) : len(SECRET_PREFIX) + 4] if secret.startswith(SECRET_PREFIX) else ""
     return f"{SECRET_PREFIX}{visible}…"
-
-
-class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details, the body of every error reply."""
-
-    type = serializers.CharField(help_text="Always `about:blank`: the status code says it all.")
-    title = serializers.CharField(help_text="Short summary of the kind of problem.")
-    status = serializers.IntegerField(help_text="The HTTP status code.")
-    detail = serializers.CharField(required=False, help_text="What went wrong with this request.")
-    errors = serializers.DictField(
-        child=serializers.JSONField(),
-        required=False,
-        help_text="Validation errors: field name → list of messages (`non_field_errors` for the whole body).",
-    )
 
 
 # Enums inline (not as components): generic names such as "value" and "state" would collide with other apps' fields.
@@ -79,7 +70,11 @@ MAPPING_EXAMPLE = {
         "description": "JMESPath expressions; `{}` means no mapping.",
         "properties": {
             "records": {"type": "string", "description": "Selects the records: `data.devices[]`, `@`, …"},
-            "deleted": {"type": "string", "description": "Optional: selects the deleted source keys."},
+            "deleted": {
+                "type": "string",
+                "nullable": True,
+                "description": "Optional: selects the deleted source keys (empty or null: none).",
+            },
             "fields": {
                 "type": "object",
                 "description": "Native field name → expression evaluated against each record. `source_key` "
@@ -94,13 +89,14 @@ class MappingField(serializers.JSONField):
     pass
 
 
-class ConnectorSerializer(serializers.ModelSerializer):
+class ConnectorSerializer(StrictJSONTypes, serializers.ModelSerializer):
     """A connector as the API shows it. Credentials appear only as hints: the clear values are shown once."""
 
     modules = serializers.ListField(
         child=serializers.ChoiceField(choices=Module.choices),
         source="module_list",
         allow_empty=False,
+        min_length=1,
         help_text="Enabled module codes; at least one. "
         + "; ".join(f"`{code}`: {label}" for code, label in Module.choices)
         + ".",
@@ -217,13 +213,14 @@ class ConnectorSerializer(serializers.ModelSerializer):
         errors = scheme_errors(*values.values())
         if errors:
             raise serializers.ValidationError(errors)
+        # Last, once the body is valid: a taken name is a conflict with what exists (409), not a bad request.
+        name = attrs.get("name")
+        if name is not None and Connector.objects.holding_name(name, exclude=self.instance) is not None:
+            raise Conflict({"name": [f"A connector named “{name}” already exists (names ignore case)."]})
         return attrs
 
     def validate_name(self, value: str) -> str:
-        value = value.strip()
-        if Connector.objects.holding_name(value, exclude=self.instance) is not None:
-            raise serializers.ValidationError(f"A connector named “{value}” already exists (names ignore case).")
-        return value
+        return value.strip()
 
     def validate_mapping(self, value: object) -> dict:
         try:
@@ -312,12 +309,14 @@ class RuleSelectionSerializer(serializers.Serializer):
     )
 
 
-class RuleToggleSerializer(serializers.Serializer):
-    id = serializers.IntegerField(help_text="An identification rule id from the connector's selection.")
+class RuleToggleSerializer(StrictJSONTypes, serializers.Serializer):
+    id = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="An identification rule id from the connector's selection."
+    )
     required = serializers.BooleanField(help_text="Whether the connector applies this rule.")
 
 
-class RuleSelectionUpdateSerializer(serializers.Serializer):
+class RuleSelectionUpdateSerializer(StrictJSONTypes, serializers.Serializer):
     """The body of PUT and PATCH on a connector's rules."""
 
     rules = RuleToggleSerializer(

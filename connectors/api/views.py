@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -19,7 +17,7 @@ from assets.queries import with_asset_count
 from connectors import services
 from connectors.filtersets import ConnectorFilterSet
 from connectors.models import Connector
-from connectors_site.common.api import problem
+from connectors_site.common.api import Conflict, StrictFilterBackend, problem
 from connectors_site.common.authentication import TokenWithRolesAuthentication
 
 from .serializers import (
@@ -41,13 +39,14 @@ def _problems(*codes: int) -> dict:
         401: "No valid credentials: sign in or send `Authorization: Token <key>`.",
         403: "Signed in, but only Connector admins (or staff) may do this.",
         404: "No connector has this UUID.",
+        409: "The name is taken by another connector (names ignore case).",
     }
     return {(code, PROBLEM): OpenApiResponse(ProblemSerializer, description=described[code]) for code in codes}
 
 
 READ_ERRORS = _problems(401, 403)
 DETAIL_READ_ERRORS = _problems(401, 403, 404)
-WRITE_ERRORS = _problems(400, 401, 403, 404)
+WRITE_ERRORS = _problems(400, 401, 403, 404, 409)
 ACTION_ERRORS = _problems(401, 403, 404)
 
 CREATE_EXAMPLE = OpenApiExample(
@@ -92,7 +91,7 @@ class ConnectorOrdering(OrderingFilter):
         "says otherwise). **The reply carries the bearer `token` and the `signing_secret` this one time**: "
         "later reads show only hints, and a lost credential can only be rotated. Needs Connector admin rights.",
         request=ConnectorSerializer,
-        responses={201: ConnectorWithCredentialsSerializer, **_problems(400, 401, 403)},
+        responses={201: ConnectorWithCredentialsSerializer, **_problems(400, 401, 403, 409)},
         examples=[CREATE_EXAMPLE],
     ),
     update=extend_schema(
@@ -122,7 +121,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
 
     serializer_class = ConnectorSerializer
     filterset_class = ConnectorFilterSet
-    filter_backends = [DjangoFilterBackend, ConnectorOrdering]
+    filter_backends = [StrictFilterBackend, ConnectorOrdering]
     ordering_fields = ["name", "created_at", "last_delivery_at", "trust_rank", "asset_count"]
     ordering = ["name"]
     # Token first: a script with no or a bad token gets 401 with `WWW-Authenticate: Token`, not a bare 403.
@@ -150,9 +149,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
                     services.set_mapping(connector, mapping, actor=request.user)
         except IntegrityError:
             # Two creates with the same name raced past validation; the unique constraint caught the second.
-            raise ValidationError(
-                {"name": ["A connector with this name already exists (names ignore case)."]}
-            ) from None
+            raise Conflict({"name": ["A connector with this name already exists (names ignore case)."]}) from None
         connector.asset_count = 0
         connector.token = credentials.token
         connector.signing_secret = credentials.signing_secret
@@ -168,9 +165,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
                 if mapping is not None:
                     services.set_mapping(serializer.instance, mapping, actor=self.request.user)
         except IntegrityError:
-            raise ValidationError(
-                {"name": ["A connector with this name already exists (names ignore case)."]}
-            ) from None
+            raise Conflict({"name": ["A connector with this name already exists (names ignore case)."]}) from None
 
     def perform_destroy(self, instance: Connector) -> None:
         services.delete_connector(instance, actor=self.request.user)
@@ -298,7 +293,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
                     connector, actor=request.user, **body.service_arguments(partial=partial)
                 )
             except rule_selection.RuleSelectionError as error:
-                return problem(400, "Invalid rule selection", str(error), errors={"rules": [str(error)]})
+                return problem(400, detail=str(error), errors={"rules": [str(error)]})
         selection = connector.rule_selection.select_related("rule").order_by("position", "id")
         return Response(
             RuleSelectionSerializer(

@@ -155,18 +155,21 @@ def test_create_rule_through_the_service(admin_ui, cmdb):
 
 
 @pytest.mark.parametrize(
-    ("data", "field"),
+    ("data", "field", "status"),
     [
-        ({"name": "Empty", "attributes": []}, "attributes"),
-        ({"name": "Twice", "attributes": ["fqdn", "fqdn"]}, "attributes"),
-        ({"name": "Bogus", "attributes": ["shoe_size"]}, "attributes"),
-        ({"name": "SERIAL NUMBER", "attributes": ["fqdn"]}, "name"),
-        ({"attributes": ["fqdn"]}, "name"),
+        ({"name": "Empty", "attributes": []}, "attributes", 400),
+        ({"name": "Twice", "attributes": ["fqdn", "fqdn"]}, "attributes", 400),
+        ({"name": "Bogus", "attributes": ["shoe_size"]}, "attributes", 400),
+        ({"name": "Typed", "attributes": "fqdn"}, "attributes", 400),
+        ({"attributes": ["fqdn"]}, "name", 400),
+        # Valid, but taken by another rule: a conflict with what exists.
+        ({"name": "SERIAL NUMBER", "attributes": ["ip_address", "fqdn"]}, "name", 409),
+        ({"name": "Another FQDN", "attributes": ["fqdn"]}, "attributes", 409),
     ],
 )
-def test_create_rule_validation(admin_ui, defaults, data, field):
+def test_create_rule_validation(admin_ui, defaults, data, field, status):
     response = admin_ui.post(RULES, data, content_type="application/json")
-    assert response.status_code == 400 and response["Content-Type"] == PROBLEM
+    assert response.status_code == status and response["Content-Type"] == PROBLEM
     assert field in response.json()["errors"]
 
 
@@ -181,7 +184,7 @@ def test_update_and_delete_rule(admin_ui, cmdb):
         {"name": "Cloud", "attributes": ["cloud_instance_id"], "description": "x"},
         content_type="application/json",
     )
-    assert response.status_code == 400 and "attributes" in response.json()["errors"]  # same as "Cloud instance ID"
+    assert response.status_code == 409 and "attributes" in response.json()["errors"]  # same as "Cloud instance ID"
     assert admin_ui.delete(rule_url(rule)).status_code == 204
     assert not IdentificationRule.objects.filter(pk=rule.pk).exists()
 

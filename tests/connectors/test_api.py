@@ -258,7 +258,7 @@ def test_create_validation_errors_are_problem_json(api, defaults, body, field, m
 
 def test_names_are_unique_ignoring_case(api, connector):
     response = api.post(LIST_URL, {"name": "cmdb", "modules": ["csam"]}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409 and response.json()["title"] == "Conflict"
     assert response.json()["errors"]["name"] == ["A connector named “cmdb” already exists (names ignore case)."]
     assert Connector.objects.count() == 1
 
@@ -280,7 +280,7 @@ def test_renaming_keeps_the_own_name_and_refuses_another(api, make_connector):
     make_connector("MDM")
     assert api.patch(detail_url(first), {"name": "cmdb"}, format="json").status_code == 200
     response = api.patch(detail_url(first), {"name": "mdm"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "already exists" in response.json()["errors"]["name"][0]
 
 

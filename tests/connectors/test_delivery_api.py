@@ -57,11 +57,6 @@ def test_a_connector_token_reads_its_own_delivery(two):
     assert response.json()["delivery_id"] == str(cmdb.delivery.uuid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the status URL still answers 403 for another connector's delivery (existence oracle, issue 12 "
-    "finding 5); the API change that answers 404 makes this pass: then drop this marker",
-)
 def test_a_connector_token_on_another_connectors_delivery_is_404_like_an_unknown_one(two):
     cmdb, mdm = two
     response = bearer(cmdb.credentials.token).get(detail_url(mdm.delivery))
