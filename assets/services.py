@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, Max, OuterRef, Value, When
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from connectors_site.common.db import select_by_keys, update_rows
@@ -24,7 +24,9 @@ from . import engine
 from .choices import DecisionOutcome
 from .engine import Outcome
 from .engine.inputs import HELD_KINDS, reached_assets
+from .engine.recency import later as _later
 from .engine.records import REPORTED_ATTRIBUTES, AssetRecord
+from .joins import write_joins
 from .models import Asset, Decision, Identifier, SourceRecord
 from .writes import apply_decisions, conflict_values, refresh_last_seen, shown_values, write_decisions
 
@@ -164,17 +166,25 @@ def load_index(
     ranks: dict[int, engine.AssetRank] = {}
     held: dict[int, dict[str, frozenset[str]]] = {}
     connector_assets: set[int] = set()
+    connectors: dict[int, set[int]] = defaultdict(set)
     if reached:
-        mine = Max(Case(When(connector_id=connector.pk, then=Value(1)), default=Value(0)))
-        for asset_id, best, last, ours in (
+        # Per (asset, connector): one row each, folded here into the asset's rank and the connectors holding it.
+        for asset_id, connector_id, best, last in (
             SourceRecord.objects.filter(asset_id__in=reached, deleted=False)
-            .values("asset_id")
-            .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"), ours=mine)
-            .values_list("asset_id", "best", "last", "ours")
+            .values("asset_id", "connector_id")
+            .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"))
+            .values_list("asset_id", "connector_id", "best", "last")
         ):
-            ranks[asset_id] = engine.AssetRank(best, last)
-            if ours:
+            rank = ranks.get(asset_id)
+            ranks[asset_id] = (
+                engine.AssetRank(best, last)
+                if rank is None
+                else engine.AssetRank(max(rank.best_trust_rank, best), _later(rank.last_updated, last))
+            )
+            if connector_id == connector.pk:
                 connector_assets.add(asset_id)
+            else:
+                connectors[asset_id].add(connector_id)
         values: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for asset_id, kind, value in Identifier.objects.filter(asset_id__in=reached, kind__in=HELD_KINDS).values_list(
             "asset_id", "kind", "value"
@@ -184,7 +194,12 @@ def load_index(
             asset_id: {kind: frozenset(found) for kind, found in kinds.items()} for asset_id, kinds in values.items()
         }
     return engine.IdentityIndex(
-        sources=sources, identifiers=dict(identifiers), ranks=ranks, held=held, connector_assets=connector_assets
+        sources=sources,
+        identifiers=dict(identifiers),
+        ranks=ranks,
+        held=held,
+        connector_assets=connector_assets,
+        connectors={asset_id: frozenset(found) for asset_id, found in connectors.items()},
     )
 
 
@@ -227,10 +242,14 @@ def process_chunk(
 
     if connector.csam_enabled:
         written = apply_decisions(connector, decisions, index, source_rows, delivery=delivery, now=now)
-        _flag_possible_duplicates(decisions, written.target_to_asset)
+        # Assets a record tied together are merged (assets.joins); each survivor is re-derived, no loser is.
+        joined = write_joins(connector, decisions, written.target_to_asset, delivery=delivery)
+        touched = (written.touched | set(joined.values())) - set(joined)
+        _flag_possible_duplicates(decisions, written.target_to_asset, joined)
         # Existing assets whose sources changed are re-derived from all their live sources.
-        reconcile_assets(written.touched)
-        refresh_last_seen(written.refreshed, skip_assets=written.touched)
+        reconcile_assets(touched)
+        refreshed = [(source, joined.get(asset, asset), seen, did) for source, asset, seen, did in written.refreshed]
+        refresh_last_seen(refreshed, skip_assets=touched)
         asset_ids = written.target_to_asset
     else:
         asset_ids = {d.asset_id: d.asset_id for d in decisions if d.asset_id}
@@ -238,10 +257,10 @@ def process_chunk(
     return result
 
 
-def _flag_possible_duplicates(decisions, target_to_asset: dict[int, int]) -> None:
+def _flag_possible_duplicates(decisions, target_to_asset: dict[int, int], joined: dict[int, int]) -> None:
     """Flag, for the Duplicates view, the existing assets the engine chose among several candidates or found tied
-    to another asset by a record (new assets are inserted already flagged; tied ones may be new). One query,
-    only when there is something to flag."""
+    to another asset by a record (new assets are inserted already flagged; tied ones may be new; a joined asset
+    is flagged on its survivor). One query, only when there is something to flag."""
     flagged: set[int] = set()
     for decision in decisions:
         if decision.possible_duplicate and decision.asset_id:
@@ -249,6 +268,7 @@ def _flag_possible_duplicates(decisions, target_to_asset: dict[int, int]) -> Non
         for target in decision.linked:
             flagged.add(target_to_asset.get(target, target) if target < 0 else target)
     flagged.discard(None)
+    flagged = {joined.get(asset_id, asset_id) for asset_id in flagged}
     if flagged:
         Asset.objects.filter(pk__in=sorted(flagged), possible_duplicate=False).update(possible_duplicate=True)
 

@@ -180,7 +180,7 @@ class CandidateChecks:
     def links(self, match: Match, target: int) -> list[tuple[RuleSpec, int]]:
         """Assets a later applicable rule matches alone (one candidate, not the target) that pass the same
         screen as candidates and hold no strong identifier conflicting with the target's: the record says they
-        may be one machine. Only flagged, never merged: two assets are one machine only by an admin's merge."""
+        may be one machine. :meth:`.joins.JoinChecks.joinable` decides which are joined; the rest are flagged."""
         found: list[tuple[RuleSpec, int]] = []
         identifiers, unions = match.identifiers, match.unions
         for rule in match.later:

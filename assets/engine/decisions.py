@@ -53,5 +53,10 @@ class Decision:
     reasons: tuple[str, ...]
     normalized: NormalizedRecord
     #: Other assets (ids or this chunk's new-asset keys) a later rule matched alone, not vetoed: the record ties
-    #: them to its target, so the target and they are flagged as possible duplicates (never merged automatically).
+    #: them to its target but the join rule (:mod:`.joins`) refused, so the target and they are flagged as
+    #: possible duplicates.
     linked: tuple[int, ...] = ()
+    #: Assets this record joined (one machine, :mod:`.joins`): (loser, survivor) pairs of ids or this chunk's
+    #: new-asset keys, in order; the record's target is the survivor. The service merges each loser into its
+    #: survivor like a manual merge, with an audit row.
+    joins: tuple[tuple[int, int], ...] = ()

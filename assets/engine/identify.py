@@ -17,6 +17,7 @@ from .inputs import (
     IdentityIndex,
     RuleSpec,
 )
+from .joins import JoinChecks
 from .normalize import NormalizedRecord, normalize_record
 from .recency import is_older, iso, later
 from .records import AssetRecord
@@ -53,7 +54,7 @@ def identify_records(
     return decisions
 
 
-class _Chunk(CandidateChecks):
+class _Chunk(CandidateChecks, JoinChecks):
     """Working state of one :func:`identify_records` call.
 
     Overlays (never writes to) the caller's index with what the chunk has decided so far, so a later record
@@ -62,13 +63,16 @@ class _Chunk(CandidateChecks):
     """
 
     __slots__ = (
+        "aliases",
         "chunk_assets",
         "chunk_sources",
         "config",
+        "extra_connectors",
         "extra_held",
         "extra_identifiers",
         "extra_ranks",
         "index",
+        "members",
         "next_new_key",
         "rules",
     )
@@ -83,6 +87,9 @@ class _Chunk(CandidateChecks):
         self.chunk_sources: dict[str, ExistingSource] = {}
         self.chunk_assets: set[int] = set()  # targets this chunk wrote a source record of this connector to
         self.next_new_key = -1
+        self.aliases: dict[int, int] = {}  # asset joined in this chunk -> its survivor
+        self.members: dict[int, list[int]] = {}  # survivor -> itself and the assets joined into it
+        self.extra_connectors: dict[int, set[int]] = {}
 
     # -- lookups
 
@@ -96,12 +103,16 @@ class _Chunk(CandidateChecks):
             for hits in (base.get(key), extra.get(key)):
                 if hits:
                     found = hits if not found else found | hits
+        if self.aliases and found:
+            return {self.aliases.get(target, target) for target in found}
         return found
 
     def holder_count(self, kind: str, value: str) -> int:
         """How many distinct assets hold one value (no set is built: this runs for every value of every record)."""
         key = (kind, value)
         base, extra = self.index.identifiers.get(key), self.extra_identifiers.get(key)
+        if self.aliases:
+            return len(self.assets_with(kind, (value,)))
         if not extra:
             return len(base) if base else 0
         if not base:
@@ -109,7 +120,16 @@ class _Chunk(CandidateChecks):
         return len(base) + sum(1 for asset in extra if asset not in base)
 
     def held(self, target: int, kind: str) -> set[str] | frozenset[str]:
-        """The values of one of :data:`HELD_KINDS` an asset holds (index and this chunk). Read-only result."""
+        """The values of one of :data:`HELD_KINDS` an asset holds (index and this chunk, with the assets joined
+        into it). Read-only result."""
+        if target in self.members:
+            found: set[str] = set()
+            for member in self.members[target]:
+                found |= self._held(member, kind)
+            return found
+        return self._held(target, kind)
+
+    def _held(self, target: int, kind: str) -> set[str] | frozenset[str]:
         base = self.index.held.get(target, {}).get(kind)
         extra = self.extra_held.get(target, {}).get(kind)
         if base and extra:
@@ -163,6 +183,8 @@ class _Chunk(CandidateChecks):
         in_chunk = existing is not None
         if existing is None:
             existing = self.index.sources.get(source_key)
+        if existing is not None and existing.asset_id in self.aliases:
+            existing = ExistingSource(self.resolve(existing.asset_id), existing.updated_at)
         if existing is not None:
             return self.native_key_match(normalized, existing, in_chunk, reasons, compared)
         return self.apply_rules(normalized, reasons, compared)
@@ -292,10 +314,14 @@ class _Chunk(CandidateChecks):
                 "vetoes and shared values"
             )
         linked = self.links(match, target)
+        joined, linked = self.joinable(match, target, linked, reasons)
+        joins: tuple[tuple[int, int], ...] = ()
+        if joined:
+            target, joins = self.apply_join(match, target, joined, reasons)
         for by_rule, other in linked:
             reasons.append(
                 f"rule {by_rule.name!r} alone matches {self.label(other)}: the record ties it to the chosen asset, "
-                "both are flagged as possible duplicates (not merged)"
+                "both are flagged as possible duplicates (not joined)"
             )
         self.record_write(normalized, target, normalized.record.updated_at)
         asset_id, new_asset_key = _targets(target)
@@ -310,7 +336,25 @@ class _Chunk(CandidateChecks):
             new_asset_key=new_asset_key,
             possible_duplicate=flagged or bool(linked),
             linked=tuple(other for _, other in linked),
+            joins=joins,
         )
+
+    def apply_join(
+        self, match: Match, target: int, joined: list[int], reasons: list[str]
+    ) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """Join ``target`` and ``joined`` (one machine): the survivor, and the (loser, survivor) pairs."""
+        group = [target, *joined]
+        survivor = self.survivor(group)
+        losers = [member for member in group if member != survivor]
+        names = ", ".join(self.label(member) for member in group)
+        reasons.append(
+            f"the record ties {names} together (rule {match.rule.name!r} and later rules each matched one alone, "
+            "with a strong identifier or a MAC one asset alone holds, no conflicting serial, hardware UUID or cloud "
+            f"ID, no connector reporting two of them): joined into {self.label(survivor)}, trust rank "
+            f"{self.rank(survivor).best_trust_rank}"
+        )
+        self.join(survivor, losers)
+        return survivor, tuple((loser, survivor) for loser in losers)
 
     def ambiguous(
         self,
@@ -410,6 +454,7 @@ def _decision(
     new_asset_key: int | None = None,
     possible_duplicate: bool = False,
     linked: tuple[int, ...] = (),
+    joins: tuple[tuple[int, int], ...] = (),
 ) -> Decision:
     return Decision(
         source_key=normalized.record.source_key,
@@ -423,6 +468,7 @@ def _decision(
         reasons=tuple(reasons),
         normalized=normalized,
         linked=linked,
+        joins=joins,
     )
 
 

@@ -81,6 +81,9 @@ class IdentityIndex:
     held: dict[int, dict[str, frozenset[str]]] = field(default_factory=dict)
     #: The reached assets that already hold a live source record of the connector being processed.
     connector_assets: set[int] = field(default_factory=set)
+    #: Per reached asset, the other connectors (not the one being processed) holding a live source record on it:
+    #: a connector on both sides of a join says "two machines" (:mod:`.joins`).
+    connectors: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
 def index_keys(records: Iterable[NormalizedRecord]) -> set[tuple[str, str]]:

@@ -701,11 +701,15 @@ def test_a_record_merged_into_an_existing_asset_lends_its_identifiers_to_later_r
 
 def test_chunk_created_assets_compete_in_the_default_rule():
     mac = "00:1a:2b:3c:4d:5e"
-    index = make_index({5: {HOSTNAME: "web-01", MAC: mac}}, ranks={5: AssetRank(10, T0)})
+    index = make_index({5: {HOSTNAME: "web-01", MAC: mac, CLOUD_INSTANCE: "i-0aaa"}}, ranks={5: AssetRank(10, T0)})
+    index.held = {5: {CLOUD_INSTANCE: frozenset({"i-0aaa"})}}
     records = [
         AssetRecord("a", hostname="other", serial_number="SN1"),
-        # joins -1, which gains web-01 and the MAC
-        AssetRecord("b", hostname="web-01", serial_number="SN1", mac_addresses=(mac,), updated_at=T0),
+        # joins -1, which gains web-01 and the MAC (its cloud instance ID differs from asset 5's: the record
+        # neither joins nor flags asset 5)
+        AssetRecord(
+            "b", hostname="web-01", serial_number="SN1", mac_addresses=(mac,), cloud_instance_id="i-0bbb", updated_at=T0
+        ),
         # candidates: asset 5 (rank 10) and new asset -1 (rank 50); both agree on hostname and MAC. (The MAC
         # matters: -1 already holds a record of this connector, a host name alone would not overrule that.)
         AssetRecord("c", hostname="web-01", mac_addresses=(mac,)),
