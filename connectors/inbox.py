@@ -6,6 +6,7 @@ its trigger (see connectors.tasks), and the worker (connectors.worker) processes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,20 @@ from .tasks import enqueue
 
 #: Request headers kept with a delivery (never credentials).
 KEPT_HEADERS = ("content-type", "user-agent", "webhook-id", "webhook-timestamp", "idempotency-key", "x-request-id")
+
+
+#: Longest idempotency key stored as sent; a longer one is stored as ``sha256:<hex>`` of the whole key.
+MAX_STORED_KEY = 255
+
+
+def stored_idempotency_key(key: str) -> str:
+    """The form a key is stored and compared in: as sent up to 255 characters, else a SHA-256 of all of it.
+
+    Every character counts: two long keys that differ anywhere are two deliveries, never a silent duplicate.
+    """
+    if len(key) <= MAX_STORED_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -47,9 +62,10 @@ def store_delivery(
     """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
 
     A repeated idempotency key returns the first delivery (``created`` False) and changes nothing, even when
-    the repeats race each other: the unique constraint decides.
+    the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
+    (:func:`stored_idempotency_key`), so the whole key counts.
     """
-    idempotency_key = idempotency_key[:255]
+    idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
     try:
         with transaction.atomic():

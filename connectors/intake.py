@@ -1,8 +1,10 @@
 """Webhook intake: authenticate, check, store, acknowledge. Nothing is identified here; the worker does that.
 
 Order of checks (each answers problem+json, never a redirect, never a 5xx for what a client sent):
-unknown connector → 401 · body over the limit → 413 (from Content-Length, before reading) · credentials → 401 ·
-(the request is counted against the rate limit from here on) · disabled → 403 · rate limit → 429 · not JSON →
+body over the limit → 413 (from Content-Length before reading, else while reading a chunked body; the same for
+every connector, known or not) · unknown connector → 401 · credentials → 401 (on the CSAM path a bearer token or
+gateway JWT is checked before the body is parsed) · (the request is counted against the rate limit from here on)
+· ``Content-Encoding: gzip`` decompressed, 413 above the limit · disabled → 403 · rate limit → 429 · not JSON →
 415 · malformed JSON or no valid record → 400 (the body is still stored as a *rejected* delivery when the sender
 was authenticated, so the admin sees it) · a repeated idempotency key → 200 with the first delivery · otherwise
 the delivery is stored and queued → 202 on ``/webhooks/``, 200 on the CSAM sync path (its clients accept only
@@ -15,6 +17,7 @@ or, on the CSAM sync path only, a gateway JWT of a user allowed to push (:mod:`c
 from __future__ import annotations
 
 import uuid
+import zlib
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -33,7 +36,7 @@ from .choices import PayloadFormat
 from .formats import PARSERS, PayloadError, csam_connector_uuid, decode_json
 from .inbox import Received, store_delivery
 from .models import Connector, Delivery
-from .services import TOKEN_PREFIX, token_matches, verification_secrets
+from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
 
 
 class IntakeRejected(Exception):
@@ -48,30 +51,72 @@ def _headers(request) -> dict[str, str]:
     return {key.lower(): value for key, value in request.headers.items()}
 
 
-def _check_size(request) -> None:
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > settings.WEBHOOK_MAX_BODY_BYTES:
-        raise IntakeRejected(
-            413,
-            "Payload too large",
-            f"The body is {length} bytes; this endpoint accepts at most "
-            f"{settings.WEBHOOK_MAX_BODY_BYTES} bytes. Split the batch into several deliveries.",
-        )
+def _too_large(detail: str = "") -> IntakeRejected:
+    return IntakeRejected(
+        413,
+        "Payload too large",
+        (detail or "The body is over the limit")
+        + f"; this endpoint accepts at most {settings.WEBHOOK_MAX_BODY_BYTES} bytes. "
+        "Split the batch into several deliveries.",
+    )
 
 
 def _read_body(request) -> bytes:
+    """The body as sent, at most WEBHOOK_MAX_BODY_BYTES (413 above), also when it comes chunked.
+
+    Checked before the connector is looked up, so the answer is the same for every connector, known or not.
+    """
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    meta = request.META
     try:
-        body = request._request.body
-    except RequestDataTooBig:
-        body = None
-    if body is None or len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
-        raise IntakeRejected(
-            413, "Payload too large", f"This endpoint accepts at most {settings.WEBHOOK_MAX_BODY_BYTES} bytes."
-        )
+        length = int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise _too_large(f"The body is {length} bytes")
+    if not meta.get("CONTENT_LENGTH") and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # A WSGI server that de-chunks marks its input terminated (read to the end); without that the length of
+        # the body is unknowable. `serve` never gets here: it hands Django complete bodies with their length.
+        if not meta.get("wsgi.input_terminated"):
+            raise IntakeRejected(411, "Length required", "Send the body with a Content-Length header.")
+        body = meta["wsgi.input"].read(limit + 1)
+    else:
+        try:
+            body = request._request.body
+        except RequestDataTooBig:
+            raise _too_large() from None
+    if len(body) > limit:
+        raise _too_large()
     return body
+
+
+def _decoded(headers: dict[str, str], body: bytes) -> bytes:
+    """The body without its Content-Encoding (gzip), never more than the size limit once decompressed.
+
+    Decompression stops at the limit, so a small "zip bomb" costs no more than a body of the largest size.
+    Signatures are verified before, over the bytes as sent.
+    """
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise IntakeRejected(
+            415, "Unsupported media type", f"Content-Encoding {encoding!r} is not supported; send gzip or none."
+        )
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = decompressor.decompress(body, limit + 1)
+        if len(data) > limit or decompressor.unconsumed_tail:
+            raise _too_large("The body is over the limit once decompressed")
+        data += decompressor.flush()
+    except zlib.error:
+        raise IntakeRejected(400, "Bad request", "The body is not valid gzip (Content-Encoding: gzip).") from None
+    if not decompressor.eof or decompressor.unused_data or len(data) > limit:
+        if len(data) > limit:
+            raise _too_large("The body is over the limit once decompressed")
+        raise IntakeRejected(400, "Bad request", "The body is not one complete gzip stream.")
+    return data
 
 
 def _unauthorized(detail: str) -> IntakeRejected:
@@ -277,8 +322,10 @@ ERROR_RESPONSES = {
     400: OpenApiResponse(description="Malformed JSON, or no valid record (problem+json with `errors` by index)."),
     401: OpenApiResponse(description="No or bad credentials, or an unknown connector."),
     403: OpenApiResponse(description="The connector is disabled."),
-    413: OpenApiResponse(description="The body is over the size limit (default 10 MiB)."),
-    415: OpenApiResponse(description="The body is not JSON."),
+    408: OpenApiResponse(description="The body did not arrive whole within the server's read timeout."),
+    411: OpenApiResponse(description="A chunked body the server cannot delimit (not under `manage.py serve`)."),
+    413: OpenApiResponse(description="The body is over the size limit (default 10 MiB), sent or decompressed."),
+    415: OpenApiResponse(description="The body is not JSON, or its Content-Encoding is not gzip."),
     429: OpenApiResponse(
         description="Rate limit exceeded; see `Retry-After`. Every reply carries `X-RateLimit-Limit`, "
         "`X-RateLimit-Window-Sec`, `X-RateLimit-Remaining` and `X-RateLimit-ToWait-Sec`."
@@ -324,13 +371,13 @@ class WebhookView(_IntakeView):
         return super().post(request, *args, **kwargs)
 
     def receive(self, request, connector_uuid: uuid.UUID):
+        raw = _read_body(request)
         connector = Connector.objects.filter(uuid=connector_uuid).first()
         if connector is None:
             raise _unauthorized("Missing or invalid credentials for this endpoint.")
-        _check_size(request)
-        body = _read_body(request)
         headers = _headers(request)
-        auth = self.authenticate(connector, headers, body)
+        auth = self.authenticate(connector, headers, raw)  # signatures cover the bytes as sent
+        body = _decoded(headers, raw)
         return self.accept(request, connector, body, headers, auth, None, None)
 
 
@@ -362,15 +409,18 @@ class CsamSyncView(_IntakeView):
         return super().post(request, *args, **kwargs)
 
     def receive(self, request):
-        _check_size(request)
-        body = _read_body(request)
+        raw = _read_body(request)
         headers = _headers(request)
+        named = _bearer_connector(headers)  # a credential that names its connector is checked before parsing
+        body = _decoded(headers, raw)
         try:
             data = decode_json(body)
         except PayloadError as exc:
             raise IntakeRejected(400, "Bad request", str(exc)) from None
         connector = _connector_from_body(data)
-        auth = self.authenticate(connector, headers, body)
+        if named is not None and (connector is None or connector.pk != named.pk):
+            raise _unauthorized("Missing or invalid credentials for this endpoint.")
+        auth = self.authenticate(connector, headers, raw)
         if not _is_json(headers.get("content-type", "")):
             return self.accept(request, connector, body, headers, auth, None, None)
         try:
@@ -400,6 +450,30 @@ class CsamSyncView(_IntakeView):
             **response.data,
         }
         return response
+
+
+def _bearer_connector(headers: dict[str, str]) -> Connector | None:
+    """Check a bearer credential before the body is parsed: a connector token names its connector, a gateway JWT
+    its user. Returns the token's connector (the body must name the same one), None when the credential is a
+    valid JWT or none of these (a signature needs the connector the body names); a wrong one is a 401 at once.
+
+    A token is found by its SHA-256 hash, as stored: tokens are random, so where a lookup stops says nothing of
+    any token, and the hashes are then compared in constant time as on ``/webhooks/``.
+    """
+    scheme, _, credential = headers.get("authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    if credential.startswith(TOKEN_PREFIX):
+        connector = Connector.objects.filter(token_hash=hash_token(credential)).first()
+        if connector is None or not token_matches(connector, credential):
+            raise _unauthorized("Missing or invalid credentials for this endpoint.")
+        return connector
+    if gateway.looks_like_jwt(credential) and gateway.user_for_token(credential) is None:
+        raise _unauthorized(
+            "The gateway token is invalid or expired, or its user may no longer push: get a new one from /auth."
+        )
+    return None
 
 
 def _connector_from_body(data) -> Connector | None:
