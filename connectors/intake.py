@@ -106,15 +106,14 @@ def _decoded(headers: dict[str, str], body: bytes) -> bytes:
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        data = decompressor.decompress(body, limit + 1)
-        if len(data) > limit or decompressor.unconsumed_tail:
-            raise _too_large("The body is over the limit once decompressed")
-        data += decompressor.flush()
+        data = decompressor.decompress(body, limit + 1)  # never more than one byte past the limit
+        if len(data) <= limit and not decompressor.unconsumed_tail:
+            data += decompressor.flush()
     except zlib.error:
         raise IntakeRejected(400, "Bad request", "The body is not valid gzip (Content-Encoding: gzip).") from None
-    if not decompressor.eof or decompressor.unused_data or len(data) > limit:
-        if len(data) > limit:
-            raise _too_large("The body is over the limit once decompressed")
+    if len(data) > limit or decompressor.unconsumed_tail:
+        raise _too_large("The body is over the limit once decompressed")
+    if not decompressor.eof or decompressor.unused_data:
         raise IntakeRejected(400, "Bad request", "The body is not one complete gzip stream.")
     return data
 
@@ -178,6 +177,18 @@ def authenticate(
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _idempotency_key(headers: dict[str, str], batch) -> str:
+    """The sender's key, whole (the inbox stores one over 255 characters as its hash): ``webhook-id``, ``svix-id``,
+    ``Idempotency-Key`` or the CSAM ``requestId``."""
+    return (
+        headers.get("webhook-id")
+        or headers.get("svix-id")
+        or headers.get("idempotency-key")
+        or (batch.request_id if batch else "")
+        or ""
+    )
 
 
 def _error_dicts(errors) -> list[dict]:
@@ -266,19 +277,12 @@ class _IntakeView(APIView):
                 rejected_reason = (
                     "No valid record in the delivery." if errors else "The delivery holds no asset and no deletion."
                 )
-        key = (
-            headers.get("webhook-id")
-            or headers.get("svix-id")
-            or headers.get("idempotency-key")
-            or (batch.request_id if batch else "")
-            or ""
-        )
         received: Received = self.store(
             connector,
             body,
             content_type=headers.get("content-type", ""),
             headers=headers,
-            idempotency_key=key,
+            idempotency_key=_idempotency_key(headers, batch),
             authenticated_by=auth,
             payload_format=fmt,
             rejected_reason=rejected_reason,
