@@ -4,6 +4,7 @@ Before: two connections announcing a body and trickling it one byte at a time st
 until they were killed; `/healthz` took 32 s and the senders got HTML 500s.
 """
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from connectors.models import Delivery
-from connectors_site.serving import gunicorn_command
+from connectors_site.serving import BodyDeadline, gunicorn_command
 from tests.conftest import database_url_for_subprocess, wait_for
 
 from .helpers import asset
@@ -143,13 +144,60 @@ def test_chunked_body_is_read_whole(server, connector):
     assert bytes(Delivery.objects.get().body) == body
 
 
-@pytest.mark.parametrize("size", [LIMIT + 10, 3 * 1024 * 1024])  # over the intake limit; over what the server reads
-def test_chunked_body_over_the_limit_is_413_for_known_and_unknown_connectors(server, connector, size):
+def test_chunked_body_over_the_limit_is_413_for_known_and_unknown_connectors(server, connector):
     def chunks():
-        for _ in range(size // 8192 + 1):
+        for _ in range(LIMIT // 8192 + 1):
             yield b" " * 8192
 
     known = post(server, f"/webhooks/{connector.uuid}", chunks(), bearer(connector))
     unknown = post(server, f"/webhooks/{uuid.uuid4()}", chunks(), bearer(connector))
     assert known[:2] == unknown[:2] == (413, "application/problem+json")
     assert not Delivery.objects.exists()
+
+
+def run_asgi(app, messages):
+    """Call an ASGI app with these request messages (then nothing more arrives); returns what it sent."""
+    sent = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"transfer-encoding", b"chunked")]}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+@pytest.mark.django_db(transaction=False)
+def test_body_deadline_stops_reading_past_its_cap_and_gives_complete_bodies_their_length():
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["headers"] = dict(scope["headers"])
+        seen["body"] = (await receive())["body"]
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+
+    parts = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(4)]
+    sent = run_asgi(BodyDeadline(app, timeout=5, max_bytes=1000), parts)
+    assert sent[0]["status"] == 413 and (b"content-type", b"application/problem+json") in sent[0]["headers"]
+    assert "body" not in seen  # the application never ran
+    parts = [{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"c"}]
+    sent = run_asgi(BodyDeadline(app, timeout=5, max_bytes=1000), parts)
+    assert sent[0]["status"] == 204
+    assert seen == {"headers": {b"content-length": b"3"}, "body": b"abc"}
+
+
+@pytest.mark.django_db(transaction=False)
+def test_body_deadline_answers_408_to_a_stalled_body():
+    async def app(scope, receive, send):
+        await receive()
+        raise AssertionError("the application must not run")
+
+    started = time.monotonic()
+    sent = run_asgi(BodyDeadline(app, timeout=0.3, max_bytes=1000), [{"type": "http.request", "more_body": True}])
+    assert sent[0]["status"] == 408 and time.monotonic() - started < 3
+    assert json.loads(sent[1]["body"])["status"] == 408
