@@ -22,7 +22,7 @@ from django.conf import settings
 
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 #: Threads per web process that run Django on complete requests (each keeps its own database connection).
-WEB_THREADS = int(os.environ.get("WEB_THREADS", "8"))
+WEB_THREADS = int(os.environ.get("WEB_THREADS", "4"))
 
 
 def threaded(wsgi_application, threads: int = WEB_THREADS):
