@@ -6,6 +6,7 @@ its trigger (see connectors.tasks), and the worker (connectors.worker) processes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,20 @@ from .tasks import enqueue
 
 #: Request headers kept with a delivery (never credentials).
 KEPT_HEADERS = ("content-type", "user-agent", "webhook-id", "webhook-timestamp", "idempotency-key", "x-request-id")
+
+
+#: Longest idempotency key stored as sent; a longer one is stored as ``sha256:<hex>`` of the whole key.
+MAX_STORED_KEY = 255
+
+
+def stored_idempotency_key(key: str) -> str:
+    """The form a key is stored and compared in: as sent up to 255 characters, else a SHA-256 of all of it.
+
+    Every character counts: two long keys that differ anywhere are two deliveries, never a silent duplicate.
+    """
+    if len(key) <= MAX_STORED_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -48,9 +63,10 @@ def store_delivery(
     """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
 
     A repeated idempotency key returns the first delivery (``created`` False) and changes nothing, even when
-    the repeats race each other: the unique constraint decides.
+    the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
+    (:func:`stored_idempotency_key`), so the whole key counts.
     """
-    idempotency_key = idempotency_key[:255]
+    idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -72,13 +88,8 @@ def store_delivery(
                 enqueued_at=None if rejected_reason else now,
                 is_test=is_test,
             )
-            connector_row = Connector.objects.filter(pk=connector.pk)
-            if rejected_reason:
-                connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
-            else:
-                # At most one write a second per connector: concurrent senders don't queue on its row lock.
-                if connector.last_delivery_at is None or connector.last_delivery_at < now - timedelta(seconds=1):
-                    connector_row.update(last_delivery_at=now)
+            _note_received(connector, now, rejected=bool(rejected_reason))
+            if not rejected_reason:
                 enqueue(delivery, stamped=True)
     except IntegrityError:
         # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
@@ -92,6 +103,16 @@ def store_delivery(
             raise
         return Received(found, created=False)
     return Received(delivery, created=True)
+
+
+def _note_received(connector: Connector, now, *, rejected: bool) -> None:
+    """The connector's last delivery time (and, for a rejected one, its error status)."""
+    connector_row = Connector.objects.filter(pk=connector.pk)
+    if rejected:
+        connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
+    # At most one write a second per connector: concurrent senders don't queue on its row lock.
+    elif connector.last_delivery_at is None or connector.last_delivery_at < now - timedelta(seconds=1):
+        connector_row.update(last_delivery_at=now)
 
 
 def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:

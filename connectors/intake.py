@@ -1,8 +1,10 @@
 """Webhook intake: authenticate, check, store, acknowledge. Nothing is identified here; the worker does that.
 
 Order of checks (each answers problem+json, never a redirect, never a 5xx for what a client sent):
-unknown connector → 401 · body over the limit → 413 (from Content-Length, before reading) · credentials → 401 ·
-(the request is counted against the rate limit from here on) · disabled → 403 · rate limit → 429 · not JSON →
+body over the limit → 413 (from Content-Length before reading, else while reading a chunked body; the same for
+every connector, known or not) · unknown connector → 401 · credentials → 401 (on the CSAM path a bearer token or
+gateway JWT is checked before the body is parsed) · (the request is counted against the rate limit from here on)
+· ``Content-Encoding: gzip`` decompressed, 413 above the limit · disabled → 403 · rate limit → 429 · not JSON →
 415 · malformed JSON or no valid record → 400 (the body is still stored as a *rejected* delivery when the sender
 was authenticated, so the admin sees it; a body whose entries are all *ignored* — a NetBox site event — is
 accepted) · a repeated idempotency key → 200 with the first delivery · otherwise
@@ -17,8 +19,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -27,52 +27,17 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connectors_site.common.api import problem
-
 from . import gateway, ratelimit, signatures
+from .bodies import IntakeRejected, decoded, read_body
 from .choices import PayloadFormat
 from .formats import PayloadError, csam_connector_uuid, decode_json, parse
 from .inbox import Received, store_delivery
 from .models import Connector, Delivery
-from .services import TOKEN_PREFIX, token_matches, verification_secrets
-
-
-class IntakeRejected(Exception):
-    """Ends intake with a problem response."""
-
-    def __init__(self, status_code: int, title: str, detail: str, **extra):
-        super().__init__(detail)
-        self.response = problem(status_code, title, detail, **extra)
+from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
 
 
 def _headers(request) -> dict[str, str]:
     return {key.lower(): value for key, value in request.headers.items()}
-
-
-def _check_size(request) -> None:
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > settings.WEBHOOK_MAX_BODY_BYTES:
-        raise IntakeRejected(
-            413,
-            "Payload too large",
-            f"The body is {length} bytes; this endpoint accepts at most "
-            f"{settings.WEBHOOK_MAX_BODY_BYTES} bytes. Split the batch into several deliveries.",
-        )
-
-
-def _read_body(request) -> bytes:
-    try:
-        body = request._request.body
-    except RequestDataTooBig:
-        body = None
-    if body is None or len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
-        raise IntakeRejected(
-            413, "Payload too large", f"This endpoint accepts at most {settings.WEBHOOK_MAX_BODY_BYTES} bytes."
-        )
-    return body
 
 
 def _unauthorized(detail: str) -> IntakeRejected:
@@ -134,6 +99,18 @@ def authenticate(
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _idempotency_key(headers: dict[str, str], batch) -> str:
+    """The sender's key, whole (the inbox stores one over 255 characters as its hash): ``webhook-id``, ``svix-id``,
+    ``Idempotency-Key`` or the CSAM ``requestId``."""
+    return (
+        headers.get("webhook-id")
+        or headers.get("svix-id")
+        or headers.get("idempotency-key")
+        or (batch.request_id if batch else "")
+        or ""
+    )
 
 
 def _error_dicts(errors) -> list[dict]:
@@ -227,19 +204,12 @@ class _IntakeView(APIView):
         if batch is not None:
             errors = _error_dicts(batch.errors)
             rejected_reason = _nothing_usable(batch)
-        key = (
-            headers.get("webhook-id")
-            or headers.get("svix-id")
-            or headers.get("idempotency-key")
-            or (batch.request_id if batch else "")
-            or ""
-        )
         received: Received = self.store(
             connector,
             body,
             content_type=headers.get("content-type", ""),
             headers=headers,
-            idempotency_key=key,
+            idempotency_key=_idempotency_key(headers, batch),
             authenticated_by=auth,
             payload_format=fmt,
             rejected_reason=rejected_reason,
@@ -285,8 +255,10 @@ ERROR_RESPONSES = {
     400: OpenApiResponse(description="Malformed JSON, or no valid record (problem+json with `errors` by index)."),
     401: OpenApiResponse(description="No or bad credentials, or an unknown connector."),
     403: OpenApiResponse(description="The connector is disabled."),
-    413: OpenApiResponse(description="The body is over the size limit (default 10 MiB)."),
-    415: OpenApiResponse(description="The body is not JSON."),
+    408: OpenApiResponse(description="The body did not arrive whole within the server's read timeout."),
+    411: OpenApiResponse(description="A chunked body the server cannot delimit (not under `manage.py serve`)."),
+    413: OpenApiResponse(description="The body is over the size limit (default 10 MiB), sent or decompressed."),
+    415: OpenApiResponse(description="The body is not JSON, or its Content-Encoding is not gzip."),
     429: OpenApiResponse(
         description="Rate limit exceeded; see `Retry-After`. Every reply carries `X-RateLimit-Limit`, "
         "`X-RateLimit-Window-Sec`, `X-RateLimit-Remaining` and `X-RateLimit-ToWait-Sec`."
@@ -349,13 +321,13 @@ class WebhookView(_IntakeView):
         return super().post(request, *args, **kwargs)
 
     def receive(self, request, connector_uuid: uuid.UUID):
+        raw = read_body(request)
         connector = Connector.objects.filter(uuid=connector_uuid).first()
         if connector is None:
             raise _unauthorized("Missing or invalid credentials for this endpoint.")
-        _check_size(request)
-        body = _read_body(request)
         headers = _headers(request)
-        auth = self.authenticate(connector, headers, body)
+        auth = self.authenticate(connector, headers, raw)  # signatures cover the bytes as sent
+        body = decoded(headers, raw)
         return self.accept(request, connector, body, headers, auth, None, None)
 
 
@@ -387,15 +359,18 @@ class CsamSyncView(_IntakeView):
         return super().post(request, *args, **kwargs)
 
     def receive(self, request):
-        _check_size(request)
-        body = _read_body(request)
+        raw = read_body(request)
         headers = _headers(request)
+        named = _bearer_connector(headers)  # a credential that names its connector is checked before parsing
+        body = decoded(headers, raw)
         try:
             data = decode_json(body)
         except PayloadError as exc:
             raise IntakeRejected(400, "Bad request", str(exc)) from None
         connector = _connector_from_body(data)
-        auth = self.authenticate(connector, headers, body)
+        if named is not None and (connector is None or connector.pk != named.pk):
+            raise _unauthorized("Missing or invalid credentials for this endpoint.")
+        auth = self.authenticate(connector, headers, raw)
         if not _is_json(headers.get("content-type", "")):
             return self.accept(request, connector, body, headers, auth, None, None)
         try:
@@ -425,6 +400,30 @@ class CsamSyncView(_IntakeView):
             **response.data,
         }
         return response
+
+
+def _bearer_connector(headers: dict[str, str]) -> Connector | None:
+    """Check a bearer credential before the body is parsed: a connector token names its connector, a gateway JWT
+    its user. Returns the token's connector (the body must name the same one), None when the credential is a
+    valid JWT or none of these (a signature needs the connector the body names); a wrong one is a 401 at once.
+
+    A token is found by its SHA-256 hash, as stored: tokens are random, so where a lookup stops says nothing of
+    any token, and the hashes are then compared in constant time as on ``/webhooks/``.
+    """
+    scheme, _, credential = headers.get("authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    if credential.startswith(TOKEN_PREFIX):
+        connector = Connector.objects.filter(token_hash=hash_token(credential)).first()
+        if connector is None or not token_matches(connector, credential):
+            raise _unauthorized("Missing or invalid credentials for this endpoint.")
+        return connector
+    if gateway.looks_like_jwt(credential) and gateway.user_for_token(credential) is None:
+        raise _unauthorized(
+            "The gateway token is invalid or expired, or its user may no longer push: get a new one from /auth."
+        )
+    return None
 
 
 def _connector_from_body(data) -> Connector | None:

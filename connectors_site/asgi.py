@@ -1,6 +1,11 @@
+"""The application ``manage.py serve`` runs with gunicorn's asyncio workers: see :mod:`connectors_site.serving`."""
+
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connectors_site.settings")
-application = get_asgi_application()
+
+from django.core.wsgi import get_wsgi_application
+
+from connectors_site.serving import BodyDeadline, threaded
+
+application = BodyDeadline(threaded(get_wsgi_application()))

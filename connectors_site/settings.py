@@ -291,6 +291,8 @@ SPECTACULAR_SETTINGS = {
 #: Largest delivery body accepted, in bytes; larger ones get 413 before any parsing.
 WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1024, 2_621_440)
+#: Seconds a request body may take to arrive whole; a slower or stalled sender gets 408 and is disconnected.
+BODY_READ_TIMEOUT_SECONDS = float(os.environ.get("BODY_READ_TIMEOUT_SECONDS", "30"))
 #: Requests per minute one connector may send before it gets 429 (0 turns the limit off).
 WEBHOOK_RATE_LIMIT_PER_MINUTE = int(os.environ.get("WEBHOOK_RATE_LIMIT_PER_MINUTE", "600"))
 #: How long the previous signing secret keeps working after a rotation, in hours.

@@ -374,6 +374,10 @@ def _identity_attributes(item: object) -> dict:
     return identity
 
 
+#: Longest ``requestId`` accepted (as long as a header may be); the whole of it is the idempotency key.
+MAX_REQUEST_ID_LENGTH = 8190
+
+
 def _request_id(data: dict) -> str:
     meta = data.get("connectorMetaData")
     if meta is None:
@@ -383,6 +387,9 @@ def _request_id(data: dict) -> str:
     request_id = meta.get("requestId")
     if request_id is None:
         return ""
+    if type(request_id) is str and len(request_id) <= MAX_REQUEST_ID_LENGTH:
+        # The idempotency key: any length a header could carry; the inbox stores a long one as its hash.
+        return request_id.strip()
     try:
         return text(request_id, "connectorMetaData.requestId")
     except FieldError as exc:

@@ -1,9 +1,9 @@
 """The intake latency part: a real gunicorn on a free local port, and a threaded HTTP client.
 
-The server runs the product's WSGI application with :mod:`connectors_site.bench.settings` (the product's
+The server runs the product's ASGI application with :mod:`connectors_site.bench.settings` (the product's
 settings plus ``/bench-trivial/``, a minimal Django view: the latency baseline on the same server, through the
-same middleware). Each client thread keeps its own ``http.client.HTTPConnection`` (gunicorn's sync workers close
-the connection after each reply; the client then reconnects, as a real sender would). Only the request itself
+same middleware). Each client thread keeps its own ``http.client.HTTPConnection`` (kept alive between requests, as
+the server allows; after an error the client reconnects, as a real sender would). Only the request itself
 is timed; building and signing the body happen before the clock starts.
 """
 
@@ -13,12 +13,13 @@ import http.client
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+from connectors_site.serving import gunicorn_command
 
 #: method, path, status, request time in microseconds (what :meth:`GunicornServer.server_times` reads).
 ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(D)s"
@@ -33,7 +34,8 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    """``gunicorn connectors_site.wsgi`` with the benchmark settings, until the context exits."""
+    """The product's gunicorn command (:func:`connectors_site.serving.gunicorn_command`) with the benchmark
+    settings, until the context exits."""
 
     def __init__(self, *, root: Path, env: dict[str, str], workers: int = 2, log_path: Path):
         self.root = root
@@ -47,22 +49,18 @@ class GunicornServer:
     def __enter__(self) -> GunicornServer:
         self._log = open(self.log_path, "wb")  # closed in __exit__
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "connectors_site.wsgi",
-                "--bind",
+            gunicorn_command(
                 f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--graceful-timeout",
-                "5",
-                "--access-logfile",
-                str(self.access_log_path),
-                "--access-logformat",
-                ACCESS_LOG_FORMAT,
-            ],
+                workers=self.workers,
+                extra=[
+                    "--graceful-timeout",
+                    "5",
+                    "--access-logfile",
+                    str(self.access_log_path),
+                    "--access-logformat",
+                    ACCESS_LOG_FORMAT,
+                ],
+            ),
             cwd=self.root,
             env={**os.environ, **self.env, "DJANGO_SETTINGS_MODULE": "connectors_site.bench.settings"},
             stdout=self._log,

@@ -705,9 +705,11 @@ def test_csam_request_id():
     assert parse_csam(csam_body(meta={"requestId": None})).request_id == ""
     assert parse_csam(csam_body(meta={"requestId": 123})).request_id == "123"
     assert parse_csam(csam_body(meta={"requestId": "  abc "})).request_id == "abc"
+    # The whole requestId is the idempotency key, however long (the inbox stores a long one as its hash).
+    assert parse_csam(csam_body(meta={"requestId": "r" * 300})).request_id == "r" * 300
 
 
-@pytest.mark.parametrize("request_id", [{"a": 1}, ["r"], True, "r" * 256])
+@pytest.mark.parametrize("request_id", [{"a": 1}, ["r"], True, "r" * 8191])
 def test_csam_bad_request_id_is_a_payload_error(request_id):
     with pytest.raises(PayloadError) as info:
         parse_csam(csam_body(meta={"requestId": request_id}))

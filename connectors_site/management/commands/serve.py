@@ -1,7 +1,8 @@
 """`manage.py serve [ADDR:PORT]`: the whole product in one command.
 
-Applies migrations, makes sure an admin login exists, then runs the web server (gunicorn, static files by
-whitenoise) and the background worker side by side until Ctrl-C (or SIGTERM) stops both.
+Applies migrations, makes sure an admin login exists, then runs the web server (gunicorn's asyncio workers, see
+:mod:`connectors_site.serving`; static files by whitenoise) and the background worker side by side until Ctrl-C
+(or SIGTERM) stops both.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors_site.common.roles import CONNECTOR_ADMINS
+from connectors_site.serving import gunicorn_command
 
 
 def ensure_admin(stdout) -> None:
@@ -62,20 +64,9 @@ class Command(BaseCommand):
         ensure_admin(self.stdout)
         python = sys.executable
         commands = [
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "connectors_site.wsgi",
-                "--bind",
-                addrport,
-                "--workers",
-                str(web_workers),
-                "--access-logfile",
-                "-",
-                "--graceful-timeout",
-                "10",
-            ],
+            gunicorn_command(
+                addrport, workers=web_workers, extra=["--access-logfile", "-", "--graceful-timeout", "10"]
+            ),
             *([python, "manage.py", "run_worker"] for _ in range(workers)),
         ]
         processes = [subprocess.Popen(command) for command in commands]

@@ -1,0 +1,135 @@
+"""How the product is served: gunicorn's asyncio (ASGI) workers read requests, Django runs in a thread pool.
+
+Each connection costs a coroutine while its request arrives, not a process or a thread, so senders that trickle
+or stall their bodies cannot starve the others. :class:`BodyDeadline` reads the whole body on the event loop
+first: it must arrive within ``BODY_READ_TIMEOUT_SECONDS`` (else ``408`` problem+json, connection closed) and
+may not exceed ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (else ``413``), whether it comes with a ``Content-Length`` or
+chunked. Only then does a thread of the pool (:func:`threaded`, ``WEB_THREADS`` per process) run the ordinary
+synchronous Django application on the complete request: a thread is never held by a slow sender.
+:func:`gunicorn_command` is the one command line ``serve``, the benchmark and the tests
+start, so what is measured is what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+from a2wsgi import WSGIMiddleware
+from django.conf import settings
+
+PROBLEM_CONTENT_TYPE = b"application/problem+json"
+#: Threads per web process that run Django on complete requests (each keeps its own database connection).
+WEB_THREADS = int(os.environ.get("WEB_THREADS", "4"))
+
+
+def threaded(wsgi_application, threads: int = WEB_THREADS):
+    """The (synchronous) Django application as an ASGI one, run by a pool of ``threads`` threads."""
+    return WSGIMiddleware(wsgi_application, workers=threads)
+
+
+def gunicorn_command(bind: str, *, workers: int, extra: list[str] | None = None) -> list[str]:
+    """``python -m gunicorn`` serving the ASGI application with asyncio workers on ``bind``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "connectors_site.asgi",
+        "--worker-class",
+        "asgi",
+        "--asgi-lifespan",
+        "off",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        *(extra or []),
+    ]
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyDeadline:
+    """ASGI middleware: read the whole request body first, within a deadline and under a size cap.
+
+    The application is called only once the body is complete, with the body in one message and, whether it came
+    with a ``Content-Length`` or chunked, a ``content-length`` header that states its real size (a WSGI
+    application reads exactly that many bytes). After the body, ``receive`` is passed through untouched (an
+    application may listen on it for a disconnect).
+    """
+
+    def __init__(self, app, *, timeout: float | None = None, max_bytes: int | None = None) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        timeout = self.timeout if self.timeout is not None else settings.BODY_READ_TIMEOUT_SECONDS
+        max_bytes = self.max_bytes if self.max_bytes is not None else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            body = await asyncio.wait_for(_read_body(receive, max_bytes), timeout)
+        except TimeoutError:
+            detail = f"The request body did not arrive whole within {timeout:g} seconds."
+            return await _problem(send, 408, "Request timeout", detail)
+        except _BodyTooLarge:
+            detail = (
+                f"The body is over {max_bytes} bytes, the most this server reads. "
+                "Split the batch into several deliveries."
+            )
+            return await _problem(send, 413, "Payload too large", detail)
+        if body is None:  # the client went away
+            return None
+        headers = [
+            (name, value) for name, value in scope["headers"] if name not in (b"content-length", b"transfer-encoding")
+        ]
+        if body or any(name == b"content-length" for name, _ in scope["headers"]):
+            headers.append((b"content-length", str(len(body)).encode()))
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app({**scope, "headers": headers}, replay, send)
+
+
+async def _read_body(receive, max_bytes: int) -> bytes | None:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise _BodyTooLarge
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _problem(send, status: int, title: str, detail: str) -> None:
+    """A problem+json reply that closes the connection (the rest of the body is never read)."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_CONTENT_TYPE),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
