@@ -60,7 +60,8 @@ class Connector(models.Model):
         help_text="When a rule matches several assets, pick the one whose source is most trusted, then most "
         "recently updated, instead of trying the next rule.",
     )
-    token_hash = models.CharField(max_length=64, editable=False)
+    #: Indexed: the CSAM sync path finds the connector by its token before it parses the body.
+    token_hash = models.CharField(max_length=64, editable=False, db_index=True)
     token_hint = models.CharField(max_length=16, editable=False, blank=True)
     #: Encrypted at rest with FIELD_ENCRYPTION_KEYS; the attributes hold the clear ``whsec_…`` strings.
     signing_secret = EncryptedCharField(editable=False)

@@ -24,7 +24,6 @@ from connectors_site.common.db import insert_rows
 from .database import analyze, reset_sequences
 from .generator import Inventory
 
-ASSET_COLUMNS = ASSET_INSERT_COLUMNS
 SOURCE_COLUMNS = (
     "id",
     "connector_id",
@@ -61,7 +60,7 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
     now = timezone.now()
     asset_base = Asset.objects.aggregate(top=Max("id"))["top"] or 0
     source_base = SourceRecord.objects.aggregate(top=Max("id"))["top"] or 0
-    asset_columns, asset_extra = _with_defaults(Asset, ASSET_COLUMNS)
+    asset_columns, asset_extra = _with_defaults(Asset, ASSET_INSERT_COLUMNS)
     source_columns, source_extra = _with_defaults(SourceRecord, SOURCE_COLUMNS)
     identifier_columns, identifier_extra = _with_defaults(Identifier, IDENTIFIER_COLUMNS)
     counts = {"assets": 0, "source_records": 0, "identifiers": 0}
@@ -96,7 +95,7 @@ def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, prog
 
 
 def _asset_row(inventory: Inventory, i: int, shown: dict, asset_id: int, source_id: int, now) -> tuple:
-    """The asset of inventory machine ``i``, already reconciled from its one source (``ASSET_COLUMNS`` order)."""
+    """The asset of inventory machine ``i``, already reconciled from its one source (``ASSET_INSERT_COLUMNS`` order)."""
     seen = inventory.records[i].last_seen
     values = []
     for name in REPORTED_ATTRIBUTES:
