@@ -213,6 +213,47 @@ _COUNTER = {
 }
 
 
+@dataclass
+class Identified:
+    """One chunk identified against the inventory, nothing written yet: what :func:`process_chunk` writes, and
+    what a dry run or an impact preview shows."""
+
+    records: list[AssetRecord]
+    normalized: list[engine.NormalizedRecord]
+    source_rows: dict[str, tuple]
+    index: engine.IdentityIndex
+    decisions: list
+
+
+def identify_chunk(
+    connector,
+    records: Sequence[AssetRecord],
+    *,
+    config: engine.EngineConfig,
+    received_at: datetime | None = None,
+    lock: bool = False,
+) -> Identified:
+    """Run the engine on one chunk against the current inventory without writing anything.
+
+    A record without its own timestamp is dated ``received_at`` (the delivery's receipt time), so an older
+    delivery processed late cannot overwrite what a newer one wrote. ``lock`` takes the identities' advisory
+    locks first (the write path, inside its transaction); read-only callers leave it off.
+    """
+    if received_at is not None:
+        records = [
+            record if record.updated_at else replace(record, updated_at=record.last_seen or received_at)
+            for record in records
+        ]
+    records = list(records)
+    normalized = [engine.normalize_record(record) for record in records]
+    if lock:
+        _lock_identities(connector.pk, (item.record.source_key for item in normalized), engine.index_keys(normalized))
+    source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
+    index = load_index(connector, normalized, source_rows)
+    decisions = engine.identify_records(records, index, config, normalized)
+    return Identified(records, normalized, source_rows, index, decisions)
+
+
 @transaction.atomic
 def process_chunk(
     connector,
@@ -222,22 +263,10 @@ def process_chunk(
     config: engine.EngineConfig,
     received_at: datetime | None = None,
 ):
-    """Identify and write one chunk in one transaction (see the module docstring).
-
-    A record without its own timestamp is dated ``received_at`` (the delivery's receipt time), so an older
-    delivery processed late cannot overwrite what a newer one wrote.
-    """
+    """Identify (:func:`identify_chunk`) and write one chunk in one transaction (see the module docstring)."""
     now = timezone.now()
-    if received_at is not None:
-        records = [
-            record if record.updated_at else replace(record, updated_at=record.last_seen or received_at)
-            for record in records
-        ]
-    normalized = [engine.normalize_record(record) for record in records]
-    _lock_identities(connector.pk, (item.record.source_key for item in normalized), engine.index_keys(normalized))
-    source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
-    index = load_index(connector, normalized, source_rows)
-    decisions = engine.identify_records(records, index, config, normalized)
+    identified = identify_chunk(connector, records, config=config, received_at=received_at, lock=True)
+    decisions, index, source_rows = identified.decisions, identified.index, identified.source_rows
     result = _count_outcomes(decisions, received=len(records))
 
     if connector.csam_enabled:
