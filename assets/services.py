@@ -323,6 +323,41 @@ def _count_outcomes(decisions, *, received: int) -> ProcessResult:
     return result
 
 
+@dataclass(frozen=True)
+class PlannedDeletion:
+    """What a deletion of one source key does: ``asset_id`` is the asset of the live source record it marks
+    deleted (``None``: there is none, the deletion is skipped)."""
+
+    source_key: str
+    asset_id: int | None
+    outcome: str
+    reason: str
+
+
+def plan_deletions(connector, source_keys: Sequence[str]) -> list[PlannedDeletion]:
+    """What deleting these source keys would do against the current inventory, one query, nothing written: the
+    decisions :func:`process_deletions` records, and what a dry run shows."""
+    keys = list(dict.fromkeys(source_keys))
+    found = dict(
+        SourceRecord.objects.filter(connector=connector, source_key__in=keys, deleted=False).values_list(
+            "source_key", "asset_id"
+        )
+    )
+    planned = []
+    for key in keys:
+        asset_id = found.get(key)
+        if asset_id is None:
+            reason = "deletion ignored: this connector has no live record with that source key"
+            outcome = DecisionOutcome.SKIPPED
+        else:
+            reason = "the source reported the record deleted"
+            outcome = DecisionOutcome.DELETED
+        if not connector.csam_enabled and asset_id:
+            reason += " (CSAM module off: inventory not changed)"
+        planned.append(PlannedDeletion(key, asset_id, outcome, reason))
+    return planned
+
+
 @transaction.atomic
 def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -> ProcessResult:
     """The source says these records are gone: mark their source records deleted, drop their identifiers, and
@@ -331,34 +366,21 @@ def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -
     keys = list(dict.fromkeys(source_keys))
     result = ProcessResult(received=len(keys))
     _lock_identities(connector.pk, keys, ())
-    found = dict(
-        SourceRecord.objects.filter(connector=connector, source_key__in=keys, deleted=False).values_list(
-            "source_key", "asset_id"
+    planned = plan_deletions(connector, keys)
+    found = {item.source_key: item.asset_id for item in planned if item.asset_id is not None}
+    result.deleted = len(found)
+    result.skipped = len(planned) - len(found)
+    decisions = [
+        Decision(
+            connector=connector,
+            delivery=delivery,
+            source_key=item.source_key[:255],
+            outcome=item.outcome,
+            asset_id=item.asset_id,
+            reasons=[item.reason],
         )
-    )
-    decisions = []
-    for key in keys:
-        asset_id = found.get(key)
-        if asset_id is None:
-            result.skipped += 1
-            reason = "deletion ignored: this connector has no live record with that source key"
-            outcome = DecisionOutcome.SKIPPED
-        else:
-            result.deleted += 1
-            reason = "the source reported the record deleted"
-            outcome = DecisionOutcome.DELETED
-        if not connector.csam_enabled and asset_id:
-            reason += " (CSAM module off: inventory not changed)"
-        decisions.append(
-            Decision(
-                connector=connector,
-                delivery=delivery,
-                source_key=key[:255],
-                outcome=outcome,
-                asset_id=asset_id,
-                reasons=[reason],
-            )
-        )
+        for item in planned
+    ]
     if found and connector.csam_enabled:
         sources = SourceRecord.objects.filter(connector=connector, source_key__in=list(found))
         Identifier.objects.filter(source_record__in=sources).delete()

@@ -28,6 +28,13 @@ from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from .models import Asset, Decision, Identifier, SourceRecord
 
 _WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS})
+#: The reason added to every decision of a connector whose CSAM module is off.
+CSAM_OFF_NOTE = "CSAM module off: decision recorded, inventory not changed"
+
+
+def writes_source_record(decision) -> bool:
+    """Whether applying ``decision`` writes (creates or updates) a live source record for its record."""
+    return decision.outcome in _WRITES and bool(decision.asset_id or decision.new_asset_key)
 #: Columns of a new asset row, as written by the identification service (the benchmark loads the same way).
 ASSET_INSERT_COLUMNS = (
     "id",
@@ -144,7 +151,7 @@ def _last_word_per_source(decisions) -> dict[str, engine.Decision]:
     """The decisions that write, the last one per source key (a key repeated in a chunk is one source record)."""
     final: dict[str, engine.Decision] = {}
     for decision in decisions:
-        if decision.outcome in _WRITES and (decision.asset_id or decision.new_asset_key):
+        if writes_source_record(decision):
             final[decision.source_key] = decision
     return final
 
@@ -318,7 +325,7 @@ def write_decisions(connector, decisions, target_to_asset, *, delivery, inventor
     """One decision row per record, in one statement: outcome, rule, compared keys, candidates and chosen asset."""
     candidate_ids = {candidate for d in decisions for candidate in d.candidates if candidate > 0}
     uuids = dict(Asset.objects.filter(pk__in=candidate_ids).values_list("pk", "uuid")) if candidate_ids else {}
-    note = () if inventory_changed else ("CSAM module off: decision recorded, inventory not changed",)
+    note = () if inventory_changed else (CSAM_OFF_NOTE,)
     now = timezone.now()
     delivery_id = delivery.pk if delivery else None
     rows = []

@@ -27,11 +27,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import gateway, ratelimit, signatures
+from . import dry_run, gateway, ratelimit, signatures
 from .bodies import IntakeRejected, decoded, read_body
 from .choices import PayloadFormat
 from .formats import PayloadError, csam_connector_uuid, decode_json, parse
 from .inbox import Received, store_delivery
+from .intake_schema import DRY_RUN_PARAMETER, CsamReceiptSerializer, DeliveryReceiptSerializer, ok_response
 from .models import Connector, Delivery
 from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
 
@@ -117,6 +118,10 @@ def _error_dicts(errors) -> list[dict]:
     return [{"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in errors]
 
 
+def _ignored_dicts(batch) -> list[dict]:
+    return [{"index": i.index, "object": i.what, "reason": i.reason} for i in batch.ignored]
+
+
 def _nothing_usable(batch) -> str:
     """Why a parsed batch is refused as a whole ("" when it is not): no record, no deletion, nothing ignored on
     purpose (a NetBox site event is accepted and processed with no record)."""
@@ -140,9 +145,12 @@ class _IntakeView(APIView):
     created_status = status.HTTP_202_ACCEPTED
     #: Whether a gateway JWT (from POST /auth) authenticates here.
     gateway_tokens = False
+    #: ``?dry_run=1``: every check, then identification with nothing written (:mod:`connectors.dry_run`).
+    dry_run = False
 
     def post(self, request, *args, **kwargs):
         try:
+            self.dry_run = dry_run.requested(request.query_params)
             return self.receive(request, *args, **kwargs)
         except IntakeRejected as rejected:
             return rejected.response
@@ -160,8 +168,11 @@ class _IntakeView(APIView):
         self.rate = ratelimit.hit(connector.pk)
         return found.method
 
-    def store(self, connector: Connector, body: bytes, **kwargs) -> Received:
-        """Store the delivery; one pushed with a gateway token remembers its user (Senders read their own)."""
+    def store(self, connector: Connector, body: bytes, **kwargs) -> Received | None:
+        """Store the delivery; one pushed with a gateway token remembers its user (Senders read their own).
+        A dry run stores nothing, not even a rejected body (None)."""
+        if self.dry_run:
+            return None
         sender = getattr(self, "sender", None)
         with transaction.atomic():
             received = store_delivery(connector, body, **kwargs)
@@ -204,6 +215,10 @@ class _IntakeView(APIView):
         if batch is not None:
             errors = _error_dicts(batch.errors)
             rejected_reason = _nothing_usable(batch)
+        if self.dry_run:
+            if rejected_reason:
+                raise IntakeRejected(400, "Bad request", rejected_reason, errors=errors)
+            return self.rehearse(connector, headers, batch)
         received: Received = self.store(
             connector,
             body,
@@ -221,6 +236,20 @@ class _IntakeView(APIView):
             )
         return self.reply(request, received, batch)
 
+    def rehearse(self, connector: Connector, headers: dict, batch) -> Response:
+        """The dry-run reply: what pushing this batch would do, nothing written (:mod:`connectors.dry_run`)."""
+        report = dry_run.rehearse(connector, batch, idempotency_key=_idempotency_key(headers, batch))
+        body = {
+            "dry_run": True,
+            "records": len(batch.records) + len(batch.errors),
+            "accepted": len(batch.records),
+            **report,
+            "errors": _error_dicts(batch.errors),
+        }
+        if batch.ignored:
+            body["ignored"] = _ignored_dicts(batch)
+        return Response(body, status=status.HTTP_200_OK)
+
     def reply(self, request, received: Received, batch) -> Response:
         delivery = received.delivery
         body = {
@@ -237,7 +266,7 @@ class _IntakeView(APIView):
                 "errors": _error_dicts(batch.errors),
             }
             if batch.ignored:
-                body["ignored"] = [{"index": i.index, "object": i.what, "reason": i.reason} for i in batch.ignored]
+                body["ignored"] = _ignored_dicts(batch)
         return Response(body, status=self.created_status if received.created else status.HTTP_200_OK)
 
 
@@ -265,6 +294,10 @@ ERROR_RESPONSES = {
     ),
 }
 
+WEBHOOK_OK = ok_response(
+    DeliveryReceiptSerializer, "WebhookReply", "A repeated idempotency key: the first delivery, nothing stored."
+)
+
 
 class WebhookView(_IntakeView):
     """`POST /webhooks/<connector-uuid>` (or `PUT`, as NetBox may send): a delivery in the connector's payload
@@ -280,7 +313,8 @@ class WebhookView(_IntakeView):
             "as GitHub's `X-Hub-Signature-256` or NetBox's `X-Hook-Signature`, made with the connector's secret. "
             "The body is stored and acknowledged at once (202) and processed in the background; invalid records "
             "are reported by index and the valid ones are processed. Repeating a `webhook-id` or "
-            "`Idempotency-Key` returns the first delivery (200) with no second effect."
+            "`Idempotency-Key` returns the first delivery (200) with no second effect. With `?dry_run=1` the "
+            "records are identified and the decisions returned (200) with nothing written."
         ),
         tags=["intake"],
         auth=[],
@@ -290,6 +324,7 @@ class WebhookView(_IntakeView):
             OpenApiParameter("webhook-id", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
             OpenApiParameter("webhook-timestamp", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
             OpenApiParameter("webhook-signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
+            DRY_RUN_PARAMETER,
         ],
         responses={
             202: OpenApiResponse(
@@ -297,7 +332,7 @@ class WebhookView(_IntakeView):
                 description="Stored and queued.",
                 examples=[OpenApiExample("Accepted", value=ACCEPTED_EXAMPLE)],
             ),
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A repeated idempotency key: the first delivery."),
+            200: WEBHOOK_OK,
             **ERROR_RESPONSES,
         },
     )
@@ -311,9 +346,10 @@ class WebhookView(_IntakeView):
         tags=["intake"],
         auth=[],
         request={"application/json": OpenApiTypes.OBJECT},
+        parameters=[DRY_RUN_PARAMETER],
         responses={
             202: OpenApiResponse(OpenApiTypes.OBJECT, description="Stored and queued."),
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A repeated idempotency key: the first delivery."),
+            200: WEBHOOK_OK,
             **ERROR_RESPONSES,
         },
     )
@@ -348,12 +384,20 @@ class CsamSyncView(_IntakeView):
             "`Authorization: Bearer <jwt>` from `POST /auth` (a user allowed to push). Answers 200 (CSAM's "
             "clients accept only 200 and 207), also for a repeated `requestId`; the errors are those of "
             "`/webhooks/<uuid>`. The reply is shaped like CSAM's (`message`, `responseCode: "
-            "SUCCESSFULLY_PUBLISHED`, `assetsError` keyed by record index) plus our `delivery_id` and `status_url`."
+            "SUCCESSFULLY_PUBLISHED`, `assetsError` keyed by record index) plus our `delivery_id` and `status_url`. "
+            "With `?dry_run=1` the records are identified and the decisions returned with nothing written; the "
+            "reply is then the dry-run report of `/webhooks/<uuid>`, not CSAM's shape."
         ),
         tags=["intake"],
         auth=[],
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES},
+        parameters=[DRY_RUN_PARAMETER],
+        responses={
+            200: ok_response(
+                CsamReceiptSerializer, "CsamSyncReply", "Published (stored and queued), or a repeated `requestId`."
+            ),
+            **ERROR_RESPONSES,
+        },
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)

@@ -88,3 +88,17 @@ class ParsedBatch:
     request_id: str = ""
     #: Entries accepted but left out on purpose, with why (a delivery holding only these is still accepted).
     ignored: list[IgnoredItem] = field(default_factory=list)
+    #: The body index of each record of ``records`` (same order), as :meth:`add_record` notes it; a batch built
+    #: by hand may leave it empty (:meth:`record_index` then answers the position in ``records``).
+    record_indices: list[int] = field(default_factory=list)
+
+    def add_record(self, index: int, record: AssetRecord) -> None:
+        """Accept ``record``, read from the body's entry at ``index`` (the index its errors would carry)."""
+        self.records.append(record)
+        self.record_indices.append(index)
+
+    def record_index(self, position: int) -> int:
+        """The body index of ``records[position]``."""
+        if len(self.record_indices) == len(self.records):
+            return self.record_indices[position]
+        return position
