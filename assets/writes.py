@@ -35,6 +35,8 @@ CSAM_OFF_NOTE = "CSAM module off: decision recorded, inventory not changed"
 def writes_source_record(decision) -> bool:
     """Whether applying ``decision`` writes (creates or updates) a live source record for its record."""
     return decision.outcome in _WRITES and bool(decision.asset_id or decision.new_asset_key)
+
+
 #: Columns of a new asset row, as written by the identification service (the benchmark loads the same way).
 ASSET_INSERT_COLUMNS = (
     "id",

@@ -11,6 +11,9 @@ accepted) · a repeated idempotency key → 200 with the first delivery · other
 the delivery is stored and queued → 202 on ``/webhooks/``, 200 on the CSAM sync path (its clients accept only
 200 and 207). Every reply carries the rate-limit headers of :mod:`connectors.ratelimit`.
 
+``?dry_run=1`` (its value checked first: 400 unless 1/true/0/false) runs every check above with the same answers,
+then identifies the records instead of storing anything, not even a rejected body (:mod:`connectors.dry_run`).
+
 Credentials: the connector's bearer token, a signature under the connector's scheme (:mod:`connectors.signatures`)
 or, on the CSAM sync path only, a gateway JWT of a user allowed to push (:mod:`connectors.gateway`).
 """

@@ -132,10 +132,8 @@ class DeliveryReceiptSerializer(serializers.Serializer):
 
 class CsamReceiptSerializer(DeliveryReceiptSerializer):
     message = serializers.CharField()
-    responseCode = serializers.CharField()  # noqa: N815 - CSAM's own field name
-    assetsError = serializers.DictField(  # noqa: N815 - CSAM's own field name
-        child=serializers.ListField(child=serializers.CharField())
-    )
+    responseCode = serializers.CharField()
+    assetsError = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 def ok_response(receipt: type[serializers.Serializer], component: str, description: str) -> OpenApiResponse:

@@ -8,7 +8,7 @@ from django.apps import apps
 from assets.models import Asset, Decision
 from connectors.choices import DeliveryStatus, PayloadFormat
 from connectors.dry_run import MAX_DRY_RUN_ENTRIES
-from connectors.formats import parse_netbox
+from connectors.formats import parse_csam, parse_mapped, parse_native, parse_netbox
 from connectors.models import Delivery
 from connectors.services import set_enabled, update_connector
 from connectors.worker import process_delivery
@@ -24,9 +24,7 @@ SHARED_MAC = "02:00:00:00:99:99"
 
 def row_counts() -> dict[str, int]:
     """Rows in every table of every installed model (auto-created many-to-many tables included)."""
-    return {
-        model._meta.label: model._base_manager.count() for model in apps.get_models(include_auto_created=True)
-    }
+    return {model._meta.label: model._base_manager.count() for model in apps.get_models(include_auto_created=True)}
 
 
 def assert_nothing_written(before: dict[str, int]) -> None:
@@ -332,13 +330,15 @@ def test_csam_path_refuses_a_bad_jwt_before_and_a_bad_body_without_storing(clien
     assert refused.status_code == 400 and not Delivery.objects.exists()
 
 
-def test_query_count_does_not_grow_with_the_batch(client, connector, django_assert_max_num_queries):
-    small = {"assets": [asset(i) for i in range(5)], "deleted": ["a"]}
-    large = {"assets": [asset(i) for i in range(300)], "deleted": [f"k{i}" for i in range(50)]}
-    with django_assert_max_num_queries(14) as small_queries:
-        assert dry_run(client, connector, small).status_code == 200
+def test_query_count_does_not_grow_with_the_batch(client, inventory, django_assert_max_num_queries):
+    _, mdm = inventory
+    small = {"assets": [asset(i) for i in range(1, 6)], "deleted": ["src-11"]}
+    large = {"assets": [asset(i) for i in range(1, 400)], "deleted": ["src-10", *(f"k{i}" for i in range(50))]}
+    with django_assert_max_num_queries(12) as small_queries:
+        response = dry_run(client, mdm, small, HTTP_IDEMPOTENCY_KEY="k")
+    assert response.status_code == 200 and {d["outcome"] for d in response.json()["decisions"]} == {"merged"}
     with django_assert_max_num_queries(len(small_queries.captured_queries)):
-        assert dry_run(client, connector, large).status_code == 200
+        assert dry_run(client, mdm, large, HTTP_IDEMPOTENCY_KEY="k").status_code == 200
 
 
 def test_record_indexes_follow_the_body_in_every_format():
@@ -349,3 +349,29 @@ def test_record_indexes_follow_the_body_in_every_format():
     ]
     batch = parse_netbox(events)
     assert [batch.record_index(i) for i in range(len(batch.records))] == [2]
+    mapping = {"records": "items", "deleted": "gone", "fields": {"source_key": "id", "hostname": "name"}}
+    batch = parse_mapped({"items": [{"name": "no id"}, {"id": "a"}, 5, {"id": "b"}], "gone": ["x", 7]}, mapping)
+    assert [batch.record_index(i) for i in range(len(batch.records))] == [1, 3]
+    batch = parse_native({"assets": [asset(1), {}, asset(2)], "deleted": [None, "k"]})
+    assert [batch.record_index(i) for i in range(len(batch.records))] == [0, 2]
+    batch = parse_csam({"assetData": [{}, {"identityAttributes": {"sourceNativeKey": "k", "hostName": "h"}}]})
+    assert [batch.record_index(i) for i in range(len(batch.records))] == [1]
+
+
+def test_openapi_documents_the_parameter_and_the_reply_on_both_paths():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    for path, method in [
+        ("/webhooks/{connector_uuid}", "post"),
+        ("/webhooks/{connector_uuid}", "put"),
+        (CSAM_PATH, "post"),
+    ]:
+        operation = schema["paths"][path][method]
+        [parameter] = [p for p in operation["parameters"] if p["name"] == "dry_run"]
+        assert parameter["in"] == "query" and "nothing is written" in parameter["description"]
+        reply = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        assert {"$ref": "#/components/schemas/DryRunReply"} in components[reply]["oneOf"]
+    decision = components["DryRunDecision"]["properties"]
+    assert {"index", "source_key", "outcome", "rule", "asset", "new_asset", "candidates", "reasons"} <= set(decision)
