@@ -53,9 +53,7 @@ def purge_cutoff(connector: Connector, now: datetime) -> datetime | None:
     return now - timedelta(days=max(connector.purge_after_days, connector.stale_after_days))
 
 
-def apply_lifecycle(
-    now: datetime, *, batch_size: int | None = None, max_batches: int | None = None
-) -> LifecycleResult:
+def apply_lifecycle(now: datetime, *, batch_size: int | None = None, max_batches: int | None = None) -> LifecycleResult:
     """One lifecycle pass over every connector at time ``now`` (see the module docstring).
 
     Per connector, in bounded batches: mark stale the live records not reported since the stale cutoff, make
