@@ -75,11 +75,12 @@ class ConnectorForm(forms.Form):
         initial=50,
         help_text="From 1 to 100. When sources disagree about an attribute, the most trusted one wins.",
     )
+    #: Left empty, each takes its default (a form from before these settings existed sends neither).
     stale_after_days = forms.IntegerField(
-        label="Stale after (days)", min_value=0, max_value=MAX_DAYS, initial=30, help_text=STALE_HELP
+        label="Stale after (days)", min_value=0, max_value=MAX_DAYS, initial=30, required=False, help_text=STALE_HELP
     )
     purge_after_days = forms.IntegerField(
-        label="Purge after (days)", min_value=0, max_value=MAX_DAYS, initial=0, help_text=PURGE_HELP
+        label="Purge after (days)", min_value=0, max_value=MAX_DAYS, initial=0, required=False, help_text=PURGE_HELP
     )
     require_signature = forms.BooleanField(
         label="Require a signature",
@@ -144,6 +145,14 @@ class ConnectorForm(forms.Form):
                 params={"name": holder.name},
             )
         return name
+
+    def clean_stale_after_days(self) -> int:
+        value = self.cleaned_data.get("stale_after_days")
+        return 30 if value is None else value
+
+    def clean_purge_after_days(self) -> int:
+        value = self.cleaned_data.get("purge_after_days")
+        return 0 if value is None else value
 
     def clean_modules(self) -> list[str]:
         chosen = set(self.cleaned_data["modules"])
