@@ -13,6 +13,7 @@ from assets.lifecycle import apply_lifecycle
 from assets.models import Asset, SourceRecord
 from assets.services import process_records
 from connectors.models import Connector
+from tests.connectors.test_admin import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +131,16 @@ def test_the_api_sets_and_checks_the_connector_rules(api, defaults):
 
     assert api.patch(url, {"stale_after_days": 0, "purge_after_days": 0}, format="json").status_code == 200
     assert Connector.objects.get(name="EDR").stale_after_days == 0
+
+
+def test_django_admin_edits_the_rules_through_the_service_and_checks_them(admin_client, connector):
+    change = reverse("admin:connectors_connector_change", args=[connector.pk])
+    form = page(admin_client.get(change))
+    assert 'name="stale_after_days"' in form and "Stale and purge" in form
+
+    refused = admin_client.post(change, form_data(connector, purge_after_days=5))
+    assert "Purge after at least the stale period" in page(refused)
+    saved = admin_client.post(change, form_data(connector, stale_after_days=7, purge_after_days=14))
+    assert saved.status_code == 302
+    connector.refresh_from_db()
+    assert (connector.stale_after_days, connector.purge_after_days) == (7, 14)
