@@ -107,6 +107,9 @@ def test_the_api_shows_and_filters_stale_assets(api, estate):
     fresh = api.get("/api/v1/assets/", {"stale": "false"}).json()["results"]
     assert [(item["hostname"], item["stale"]) for item in fresh] == [("host-2", False)]
     assert api.get("/api/v1/assets/", {"stale": "soon"}).status_code == 400
+    detail = api.get(f"/api/v1/assets/{Asset.objects.get(hostname='host-1').uuid}/").json()
+    (source,) = detail["sources"]
+    assert detail["stale"] is True and source["stale"] is True and source["reported_at"]
 
 
 def test_the_api_sets_and_checks_the_connector_rules(api, defaults):
