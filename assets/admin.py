@@ -36,7 +36,7 @@ class ReadOnlyAdminMixin:
 
 class SourceRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SourceRecord
-    fields = ["connector", "source_key", "source_updated_at", "last_seen", "deleted"]
+    fields = ["connector", "source_key", "source_updated_at", "last_seen", "reported_at", "stale", "deleted"]
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -47,12 +47,12 @@ class SourceRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Asset)
 class AssetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "kind", "os", "serial_number", "last_seen", "retired", "possible_duplicate"]
-    list_filter = ["kind", "retired", "possible_duplicate"]
+    list_display = ["name", "kind", "os", "serial_number", "last_seen", "retired", "stale", "possible_duplicate"]
+    list_filter = ["kind", "retired", "stale", "possible_duplicate"]
     search_fields = ["hostname", "fqdn", "serial_number", "uuid"]
     inlines = [SourceRecordInline]
     fieldsets = [
-        (None, {"fields": ["uuid", "kind", "retired", "retired_at", "possible_duplicate", "merged_into"]}),
+        (None, {"fields": ["uuid", "kind", "retired", "retired_at", "stale", "possible_duplicate", "merged_into"]}),
         (
             "Attributes (reconciled from the sources)",
             {"fields": [*REPORTED_ATTRIBUTES, "provenance"]},
@@ -67,8 +67,17 @@ class AssetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SourceRecord)
 class SourceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["source_key", "connector", "asset", "source_updated_at", "last_seen", "deleted"]
-    list_filter = ["deleted", "connector"]
+    list_display = [
+        "source_key",
+        "connector",
+        "asset",
+        "source_updated_at",
+        "last_seen",
+        "reported_at",
+        "stale",
+        "deleted",
+    ]
+    list_filter = ["deleted", "stale", "connector"]
     search_fields = ["source_key", "asset__hostname", "asset__uuid"]
     list_select_related = ["connector", "asset"]
     raw_id_fields = ["asset", "last_delivery"]

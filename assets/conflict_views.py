@@ -55,7 +55,7 @@ def conflicts(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "conflicts": [conflicting_asset(asset, asset.live_sources) for asset in page.object_list],
-        "filtered": any(request.GET.get(name) for name in ("q", "connector", "kind", "os", "stale")),
+        "filtered": any(request.GET.get(name) for name in ("q", "connector", "kind", "os", "not_seen_for", "stale")),
     }
     if wants_partial(request):
         return render(request, "assets/conflicts.html#results", context)

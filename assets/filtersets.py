@@ -26,7 +26,7 @@ from .models import Asset, Identifier, SourceRecord
 #: Up to this many matches, the search and connector filters select assets by a list of ids (``_few_ids``).
 FILTER_ID_LIST_LIMIT = 5_000
 
-#: The largest ``stale`` (days) taken: a century; more would overflow the date arithmetic.
+#: The largest ``not_seen_for`` (days) taken: a century; more would overflow the date arithmetic.
 MAX_STALE_DAYS = 36_500
 
 #: Public ordering name -> model field. ``created`` is the inventory's own creation time.
@@ -152,12 +152,17 @@ class AssetFilterSet(filters.FilterSet):
         label="Include retired",
         help_text="Also list retired assets (no live source). Merged assets are never listed.",
     )
-    stale = DaysFilter(
-        method="not_seen_for",
+    not_seen_for = DaysFilter(
+        method="not_seen_for_days",
         label="Not seen for (days)",
         min_value=1,
         max_value=MAX_STALE_DAYS,
-        help_text=f"Only assets not seen for at least this many days (or never): 1 to {MAX_STALE_DAYS}.",
+        help_text=f"Only assets not seen for at least this many days (or never): 1 to {MAX_STALE_DAYS}. Judged "
+        "on the sources' own last-seen times; `stale` applies the connectors' stale rules instead.",
+    )
+    stale = filters.BooleanFilter(
+        help_text="Only assets every live source of which is stale (not reported within its connector's "
+        "`stale_after_days`), or with false only those some source still reports.",
     )
     possible_duplicate = filters.BooleanFilter(
         help_text="Only assets flagged (or not) as a possible duplicate by an ambiguous identification."
@@ -175,7 +180,17 @@ class AssetFilterSet(filters.FilterSet):
 
     class Meta:
         model = Asset
-        fields = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate", "conflict")
+        fields = (
+            "q",
+            "connector",
+            "kind",
+            "os",
+            "include_retired",
+            "not_seen_for",
+            "stale",
+            "possible_duplicate",
+            "conflict",
+        )
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         include_retired = self.form.cleaned_data.get("include_retired")
@@ -203,7 +218,7 @@ class AssetFilterSet(filters.FilterSet):
             return queryset.none()
         return queryset.filter(Exists(sources.filter(asset=OuterRef("pk"))), pk__gte=low, pk__lte=high)
 
-    def not_seen_for(self, queryset: QuerySet, name: str, value) -> QuerySet:
+    def not_seen_for_days(self, queryset: QuerySet, name: str, value) -> QuerySet:
         cutoff = timezone.now() - timedelta(days=float(value))
         return queryset.filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True))
 

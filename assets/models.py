@@ -6,7 +6,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.urls import reverse
+from django.utils import timezone
 
 from connectors_site.common.audit import AuditEvent
 
@@ -97,6 +99,9 @@ class Asset(models.Model):
     identifier_conflict = models.BooleanField(default=False, editable=False)
     #: Which values disagree and who reported each: kind -> [{"value": ..., "source": source record id}, ...].
     identifier_conflicts = models.JSONField(default=dict, blank=True, editable=False)
+    #: Every live source is stale (not reported within its connector's ``stale_after_days``); see assets.lifecycle.
+    #: Stored, not derived, so the list filter and the counts stay one range of an index on a million assets.
+    stale = models.BooleanField(default=False, db_default=False, editable=False)
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_assets"
     )
@@ -114,6 +119,8 @@ class Asset(models.Model):
             # of assets. Not a partial index: SQLite uses one only when the query spells its condition literally,
             # and Django binds the flag as a parameter.
             models.Index(fields=["identifier_conflict", "retired", "merged_into", "-id"], name="asset_conflict_idx"),
+            # The Stale filter and the stale counts, the same way.
+            models.Index(fields=["stale", "retired", "merged_into", "-id"], name="asset_stale_idx"),
         ]
 
     def __str__(self) -> str:
@@ -145,7 +152,13 @@ class SourceRecord(models.Model):
     #: refreshes "last seen". The time is part of it because it also decides ties between equally trusted sources.
     digest = models.CharField(max_length=32, blank=True, editable=False)
     first_seen = models.DateTimeField()
+    #: When the source says it last saw the machine (its own ``last_seen``, else the time of the report).
     last_seen = models.DateTimeField()
+    #: When this connector last reported the record, changed or not (our clock, never the source's): what the
+    #: stale and purge rules measure (assets.lifecycle).
+    reported_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    #: Not reported for the connector's ``stale_after_days``; a report makes it fresh again.
+    stale = models.BooleanField(default=False, db_default=False)
     deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
     last_delivery = models.ForeignKey("connectors.Delivery", null=True, blank=True, on_delete=models.SET_NULL)
@@ -158,6 +171,8 @@ class SourceRecord(models.Model):
             models.Index(fields=["asset", "deleted"], name="source_asset_idx"),
             # A connector's assets in id order: the asset list's connector filter (see AssetFilterSet).
             models.Index(fields=["connector", "asset"], name="source_connector_asset_idx"),
+            # The lifecycle pass: a connector's live records, fresh or stale, in the order they were last reported.
+            models.Index(fields=["connector", "deleted", "stale", "reported_at"], name="source_lifecycle_idx"),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from connectors_site.common.db import select_by_keys, update_rows
@@ -133,11 +133,11 @@ def _lock_identities(connector_id: int, source_keys: Iterable[str], keys: Iterab
 
 def _source_rows(connector, source_keys: set[str]) -> dict[str, tuple]:
     """This connector's existing source records for these keys:
-    key -> (id, asset id, first seen, updated at, digest, deleted)."""
+    key -> (id, asset id, first seen, updated at, digest, deleted, last seen)."""
     return {
         row[1]: (row[0], *row[2:])
         for row in SourceRecord.objects.filter(connector=connector, source_key__in=source_keys).values_list(
-            "pk", "source_key", "asset_id", "first_seen", "source_updated_at", "digest", "deleted"
+            "pk", "source_key", "asset_id", "first_seen", "source_updated_at", "digest", "deleted", "last_seen"
         )
     }
 
@@ -278,7 +278,7 @@ def process_chunk(
         # Existing assets whose sources changed are re-derived from all their live sources.
         reconcile_assets(touched)
         refreshed = [(source, joined.get(asset, asset), seen, did) for source, asset, seen, did in written.refreshed]
-        refresh_last_seen(refreshed, skip_assets=touched)
+        refresh_last_seen(refreshed, skip_assets=touched, now=now)
         asset_ids = written.target_to_asset
     else:
         asset_ids = {d.asset_id: d.asset_id for d in decisions if d.asset_id}
@@ -334,23 +334,35 @@ class PlannedDeletion:
     reason: str
 
 
-def plan_deletions(connector, source_keys: Sequence[str]) -> list[PlannedDeletion]:
+def plan_deletions(
+    connector,
+    source_keys: Sequence[str],
+    *,
+    only: Q | None = None,
+    why: Callable[[SourceRecord], str] | None = None,
+) -> list[PlannedDeletion]:
     """What deleting these source keys would do against the current inventory, one query, nothing written: the
-    decisions :func:`process_deletions` records, and what a dry run shows."""
+    decisions :func:`delete_source_records` records, and what a dry run shows.
+
+    ``only`` narrows which live records go (a purge re-checks that a record is still stale; one reported again
+    meanwhile is left out, with nothing to tell); ``why(record)`` words the reason of each deletion."""
     keys = list(dict.fromkeys(source_keys))
-    found = dict(
-        SourceRecord.objects.filter(connector=connector, source_key__in=keys, deleted=False).values_list(
-            "source_key", "asset_id"
-        )
-    )
+    live = SourceRecord.objects.filter(connector=connector, source_key__in=keys, deleted=False)
+    if only is not None:
+        live = live.filter(only)
+    records = {record.source_key: record for record in live.only("source_key", "asset_id", "reported_at")}
     planned = []
     for key in keys:
-        asset_id = found.get(key)
-        if asset_id is None:
+        record = records.get(key)
+        if record is None:
+            if only is not None:
+                continue
+            asset_id = None
             reason = "deletion ignored: this connector has no live record with that source key"
             outcome = DecisionOutcome.SKIPPED
         else:
-            reason = "the source reported the record deleted"
+            asset_id = record.asset_id
+            reason = why(record) if why else "the source reported the record deleted"
             outcome = DecisionOutcome.DELETED
         if not connector.csam_enabled and asset_id:
             reason += " (CSAM module off: inventory not changed)"
@@ -358,18 +370,35 @@ def plan_deletions(connector, source_keys: Sequence[str]) -> list[PlannedDeletio
     return planned
 
 
-@transaction.atomic
 def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -> ProcessResult:
     """The source says these records are gone: mark their source records deleted, drop their identifiers, and
     retire assets no live source reports any more (re-derive the others)."""
-    now = timezone.now()
+    return delete_source_records(connector, source_keys, delivery=delivery)
+
+
+@transaction.atomic
+def delete_source_records(
+    connector,
+    source_keys: Sequence[str],
+    *,
+    delivery=None,
+    only: Q | None = None,
+    why: Callable[[SourceRecord], str] | None = None,
+    now: datetime | None = None,
+) -> ProcessResult:
+    """Mark these live source records of ``connector`` deleted (a source-side delete, or a purge), under the
+    identities' locks, with one decision row each for the assets' history.
+
+    ``only`` narrows, inside the lock, which records go (the purge re-checks that a record is still stale and
+    unreported, so a report that arrived meanwhile wins); ``why(record)`` words the reason of each deletion."""
+    now = now or timezone.now()
     keys = list(dict.fromkeys(source_keys))
     result = ProcessResult(received=len(keys))
     _lock_identities(connector.pk, keys, ())
-    planned = plan_deletions(connector, keys)
+    planned = plan_deletions(connector, keys, only=only, why=why)
     found = {item.source_key: item.asset_id for item in planned if item.asset_id is not None}
     result.deleted = len(found)
-    result.skipped = len(planned) - len(found)
+    result.skipped = len(keys) - len(found)
     decisions = [
         Decision(
             connector=connector,
@@ -392,7 +421,7 @@ def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -
 
 @transaction.atomic
 def reconcile_assets(asset_ids: Iterable[int]) -> None:
-    """Re-derive each asset's shown attributes, provenance, first/last seen, retired flag and identifier
+    """Re-derive each asset's shown attributes, provenance, first/last seen, retired and stale flags and identifier
     conflicts (live sources disagreeing on a strong identifier) from its live sources (most trusted first, then
     most recent). An asset left with no live source is retired, not erased."""
     asset_ids = set(asset_ids)
@@ -404,14 +433,14 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
     )
     by_asset: dict[int, list] = defaultdict(list)
     for row in SourceRecord.objects.filter(asset_id__in=locked, deleted=False).values_list(
-        "id", "asset_id", "attributes", "source_updated_at", "first_seen", "last_seen", "connector__trust_rank"
+        "id", "asset_id", "attributes", "source_updated_at", "first_seen", "last_seen", "connector__trust_rank", "stale"
     ):
         by_asset[row[1]].append(row)
     now = timezone.now()
     rows = []
     for asset_id, sources in by_asset.items():
         reported = [
-            engine.SourceValues(pk, rank, updated, attributes) for pk, _, attributes, updated, _, _, rank in sources
+            engine.SourceValues(pk, rank, updated, attributes) for pk, _, attributes, updated, _, _, rank, _ in sources
         ]
         shown = engine.reconcile(reported)
         rows.append(
@@ -425,6 +454,7 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
                 None,
                 now,
                 *conflict_values(reported),
+                all(row[7] for row in sources),
             )
         )
     update_rows(
@@ -439,6 +469,7 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
             "updated_at",
             "identifier_conflict",
             "identifier_conflicts",
+            "stale",
         ),
         rows,
     )
@@ -449,10 +480,13 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
 def retire_assets_without_live_sources(asset_ids: Iterable[int]) -> int:
     """Retire (never erase) the given assets that no live source reports any more. Returns how many.
 
-    No live source disagrees with another on a retired asset, so its conflict goes too."""
+    No live source disagrees with another on a retired asset, so its conflict goes too; nor is it stale (it is
+    retired, which says more)."""
     live_source = SourceRecord.objects.filter(asset=OuterRef("pk"), deleted=False)
     return (
         Asset.objects.filter(pk__in=list(asset_ids), retired=False)
         .exclude(Exists(live_source))
-        .update(retired=True, retired_at=timezone.now(), identifier_conflict=False, identifier_conflicts={})
+        .update(
+            retired=True, retired_at=timezone.now(), identifier_conflict=False, identifier_conflicts={}, stale=False
+        )
     )

@@ -77,6 +77,7 @@ LIST_FIELDS = (
     "retired",
     "possible_duplicate",
     "identifier_conflict",
+    "stale",
     "merged_into",
     "created_at",
 )
@@ -107,7 +108,17 @@ def _per_page(request: HttpRequest) -> int:
     return value if value in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
 
 
-FILTER_PARAMS = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate", "conflict")
+FILTER_PARAMS = (
+    "q",
+    "connector",
+    "kind",
+    "os",
+    "include_retired",
+    "not_seen_for",
+    "stale",
+    "possible_duplicate",
+    "conflict",
+)
 
 
 @require_GET
@@ -119,7 +130,7 @@ def asset_list(request: HtmxHttpRequest) -> HttpResponse:
     valid = filterset.is_valid()
     cleaned = filterset.form.cleaned_data
     per_page = _per_page(request)
-    # Invalid filters (an unknown connector, a stale of "soon") list nothing rather than everything.
+    # Invalid filters (an unknown connector, a not_seen_for of "soon") list nothing rather than everything.
     results = filterset.qs if valid else queryset.none()
     page = CappedPaginator(results, per_page, page_hint=request.GET.get("page")).get_page(request.GET.get("page"))
     filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
@@ -154,6 +165,7 @@ EXPORT_COLUMNS = (
     "last_seen",
     "retired",
     "possible_duplicate",
+    "stale",
     "url",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

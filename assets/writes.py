@@ -65,6 +65,8 @@ _NEW_SOURCE_COLUMNS = (
     "digest",
     "first_seen",
     "last_seen",
+    "reported_at",
+    "stale",
     "deleted",
     "last_delivery_id",
 )
@@ -75,6 +77,8 @@ _SOURCE_UPDATE_COLUMNS = (
     "source_updated_at",
     "digest",
     "last_seen",
+    "reported_at",
+    "stale",
     "deleted",
     "deleted_at",
     "last_delivery_id",
@@ -103,7 +107,8 @@ class Written:
     target_to_asset: dict[int, int]
     #: Existing assets whose sources changed: to be re-derived from all their live sources.
     touched: set[int]
-    #: Unchanged reports, (source id, asset id, seen, delivery id): only "last seen" moves (``refresh_last_seen``).
+    #: Unchanged reports, (source id, asset id, seen, delivery id): only "last seen" and "reported at" move
+    #: (``refresh_last_seen``). Out-of-order reports (older than stored) are among them with their stored "seen".
     refreshed: list[tuple]
 
 
@@ -137,6 +142,7 @@ def apply_decisions(
 
     delivery_id = delivery.pk if delivery else None
     plan = _plan_source_rows(connector, final, source_rows, target_to_asset, new_source_ids, delivery_id, now)
+    plan.refreshed.extend(_out_of_order_reports(decisions, final, source_rows, delivery_id))
     _insert_new_assets(plan.born, plan.duplicates, now=now)
     insert_rows(SourceRecord, _NEW_SOURCE_COLUMNS, plan.inserts)
     update_rows(SourceRecord, _SOURCE_UPDATE_COLUMNS, plan.updates)
@@ -156,6 +162,19 @@ def _last_word_per_source(decisions) -> dict[str, engine.Decision]:
         if writes_source_record(decision):
             final[decision.source_key] = decision
     return final
+
+
+def _out_of_order_reports(decisions, final: dict, source_rows: dict, delivery_id: int | None) -> list[tuple]:
+    """Records older than what their source record holds change nothing, but the connector did report them: they
+    count as reports for the stale rules (their stored "last seen" is kept)."""
+    reported = []
+    for decision in decisions:
+        key = decision.source_key
+        if decision.outcome == Outcome.UNCHANGED and key not in final and key in source_rows:
+            source_id, asset_id, *_, was_deleted, last_seen = source_rows[key]
+            if not was_deleted:
+                reported.append((source_id, asset_id, last_seen, delivery_id))
+    return reported
 
 
 def _plan_source_rows(
@@ -181,13 +200,13 @@ def _plan_source_rows(
         keys = {(kind, value) for kind, values in normalized.identifiers.items() for value in values}
         digest = _digest(asset_id, attributes, extra, keys, updated)
         if key in source_rows:
-            source_id, _, _, _, previous_digest, was_deleted = source_rows[key]
+            source_id, _, _, _, previous_digest, was_deleted, _ = source_rows[key]
             if digest == previous_digest and not was_deleted:
                 # The same report again (a scheduled full sync): nothing to re-derive, only "last seen" moves.
                 plan.refreshed.append((source_id, asset_id, seen, delivery_id))
                 continue
             plan.updates.append(
-                (source_id, asset_id, attributes, extra, updated, digest, seen, False, None, delivery_id)
+                (source_id, asset_id, attributes, extra, updated, digest, seen, now, False, False, None, delivery_id)
             )
             plan.updated[source_id] = (asset_id, keys)
         else:
@@ -204,6 +223,8 @@ def _plan_source_rows(
                     digest,
                     seen,
                     seen,
+                    now,
+                    False,
                     False,
                     delivery_id,
                 )
@@ -281,20 +302,29 @@ def _touched_assets(final, source_rows: dict, new_source_ids: dict, updated: dic
     return touched
 
 
-def refresh_last_seen(refreshed: list[tuple], *, skip_assets: set[int]) -> None:
-    """Unchanged reports: move the source's and its asset's "last seen" forward (never back)."""
+def refresh_last_seen(refreshed: list[tuple], *, skip_assets: set[int], now: datetime) -> None:
+    """Unchanged reports: the source was reported ``now`` (fresh again); the source's and its asset's "last seen"
+    move forward (never back), and a stale asset is fresh again. Three statements whatever the number."""
     if not refreshed:
         return
-    update_rows(SourceRecord, ("last_seen", "last_delivery_id"), [(sid, seen, did) for sid, _, seen, did in refreshed])
+    update_rows(
+        SourceRecord,
+        ("last_seen", "last_delivery_id", "reported_at", "stale"),
+        [(sid, seen, did, now, False) for sid, _, seen, did in refreshed],
+    )
     latest: dict[int, datetime] = {}
     for _, asset_id, seen, _ in refreshed:
         if asset_id not in skip_assets and (asset_id not in latest or seen > latest[asset_id]):
             latest[asset_id] = seen
-    stale = Asset.objects.filter(pk__in=list(latest)).values_list("pk", "last_seen")
+    current = Asset.objects.filter(pk__in=list(latest)).values_list("pk", "last_seen", "stale")
     update_rows(
         Asset,
-        ("last_seen",),
-        [(pk, latest[pk]) for pk, last_seen in stale if last_seen is None or last_seen < latest[pk]],
+        ("last_seen", "stale"),
+        [
+            (pk, latest[pk] if last_seen is None or last_seen < latest[pk] else last_seen, False)
+            for pk, last_seen, stale in current
+            if stale or last_seen is None or last_seen < latest[pk]
+        ],
     )
 
 

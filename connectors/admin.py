@@ -22,6 +22,7 @@ from .api.serializers import mask_secret
 from .choices import ConnectorStatus, Module
 from .filtersets import with_module
 from .inbox import replay_delivery
+from .lifecycle import lifecycle_errors
 from .models import Connector, ConnectorEvent, Delivery, WorkerHeartbeat
 
 FINISHED_RESULTS = [ConnectorStatus.SUCCESS, ConnectorStatus.PARTIAL, ConnectorStatus.ERROR]
@@ -78,6 +79,8 @@ class ConnectorAdminForm(forms.ModelForm):
             "trust_rank",
             "create_unmanaged",
             "apply_default_rule",
+            "stale_after_days",
+            "purge_after_days",
         ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -95,6 +98,13 @@ class ConnectorAdminForm(forms.ModelForm):
                 params={"name": holder.name},
             )
         return name
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        days = (cleaned.get("stale_after_days"), cleaned.get("purge_after_days"))
+        for field, message in lifecycle_errors(*days).items():
+            self.add_error(field, message)
+        return cleaned
 
     def clean_modules(self) -> str:
         chosen = set(self.cleaned_data["modules"])
@@ -135,9 +145,10 @@ class ConnectorAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Connector | None = None):
         basics = (None, {"fields": ["name", "description", "modules", "enabled"]})
         identification = ("Identification", {"fields": ["trust_rank", "create_unmanaged", "apply_default_rule"]})
+        lifecycle = ("Stale and purge", {"fields": ["stale_after_days", "purge_after_days"]})
         if obj is None:
             intake = ("Intake", {"fields": ["payload_format", "require_signature"]})
-            return [basics, intake, identification]
+            return [basics, intake, identification, lifecycle]
         intake = (
             "Intake",
             {
@@ -156,7 +167,7 @@ class ConnectorAdmin(admin.ModelAdmin):
             "Activity",
             {"fields": ["uuid", "status_label", "last_delivery_at", "created_by", "created_at", "updated_at"]},
         )
-        return [basics, intake, identification, activity]
+        return [basics, intake, identification, lifecycle, activity]
 
     @admin.display(description="Status")
     def status_label(self, connector: Connector) -> str:

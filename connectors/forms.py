@@ -10,6 +10,7 @@ from django import forms
 from .choices import MODULE_HELP, HmacAlgorithm, HmacEncoding, Module, PayloadFormat, SignatureScheme
 from .formats.mapped import MappingError, clean_mapping
 from .formats.samples import IDENTITY_FIELDS, one_field_per_line, sample_record
+from .lifecycle import MAX_DAYS, PURGE_HELP, STALE_HELP, lifecycle_errors
 from .models import Connector
 from .signatures import scheme_errors
 
@@ -74,6 +75,13 @@ class ConnectorForm(forms.Form):
         initial=50,
         help_text="From 1 to 100. When sources disagree about an attribute, the most trusted one wins.",
     )
+    #: Left empty, each takes its default (a form from before these settings existed sends neither).
+    stale_after_days = forms.IntegerField(
+        label="Stale after (days)", min_value=0, max_value=MAX_DAYS, initial=30, required=False, help_text=STALE_HELP
+    )
+    purge_after_days = forms.IntegerField(
+        label="Purge after (days)", min_value=0, max_value=MAX_DAYS, initial=0, required=False, help_text=PURGE_HELP
+    )
     require_signature = forms.BooleanField(
         label="Require a signature",
         required=False,
@@ -116,6 +124,8 @@ class ConnectorForm(forms.Form):
                 "modules": instance.module_list,
                 "payload_format": instance.payload_format,
                 "trust_rank": instance.trust_rank,
+                "stale_after_days": instance.stale_after_days,
+                "purge_after_days": instance.purge_after_days,
                 "require_signature": instance.require_signature,
                 "signature_scheme": instance.signature_scheme,
                 "hmac_header": instance.hmac_header,
@@ -136,6 +146,14 @@ class ConnectorForm(forms.Form):
             )
         return name
 
+    def clean_stale_after_days(self) -> int:
+        value = self.cleaned_data.get("stale_after_days")
+        return 30 if value is None else value
+
+    def clean_purge_after_days(self) -> int:
+        value = self.cleaned_data.get("purge_after_days")
+        return 0 if value is None else value
+
     def clean_modules(self) -> list[str]:
         chosen = set(self.cleaned_data["modules"])
         return [code for code in Module.values if code in chosen]  # a stable order, whatever the browser sent
@@ -149,6 +167,9 @@ class ConnectorForm(forms.Form):
             fields = ("signature_scheme", "hmac_header", "hmac_algorithm", "hmac_encoding", "hmac_prefix")
             for field, message in scheme_errors(*(cleaned.get(name) or "" for name in fields)).items():
                 self.add_error(field, message)
+        days = (cleaned.get("stale_after_days"), cleaned.get("purge_after_days"))
+        for field, message in lifecycle_errors(*days).items():
+            self.add_error(field, message)
         return cleaned
 
 

@@ -60,6 +60,20 @@ class Connector(models.Model):
         help_text="When a rule matches several assets, pick the one whose source is most trusted, then most "
         "recently updated, instead of trying the next rule.",
     )
+    stale_after_days = models.PositiveIntegerField(
+        "Stale after (days)",
+        default=30,
+        validators=[MaxValueValidator(36_500)],
+        help_text="A record this connector has not reported for this many days is stale; an asset all of whose "
+        "live sources are stale is stale. 0 = never.",
+    )
+    purge_after_days = models.PositiveIntegerField(
+        "Purge after (days)",
+        default=0,
+        validators=[MaxValueValidator(36_500)],
+        help_text="A stale record not reported for this many days is deleted, as if this connector had deleted it "
+        "(audited in the asset's history). 0 = never; otherwise at least the stale period.",
+    )
     #: Indexed: the CSAM sync path finds the connector by its token before it parses the body.
     token_hash = models.CharField(max_length=64, editable=False, db_index=True)
     token_hint = models.CharField(max_length=16, editable=False, blank=True)

@@ -73,6 +73,8 @@ def create_connector(
     hmac_algorithm: str = HmacAlgorithm.SHA256,
     hmac_encoding: str = HmacEncoding.HEX,
     hmac_prefix: str = "",
+    stale_after_days: int = 30,
+    purge_after_days: int = 0,
 ) -> tuple[Connector, Credentials]:
     token, secret = _new_token(), _new_signing_secret()
     connector = Connector.objects.create(
@@ -89,6 +91,8 @@ def create_connector(
         hmac_algorithm=hmac_algorithm,
         hmac_encoding=hmac_encoding,
         hmac_prefix=hmac_prefix,
+        stale_after_days=stale_after_days,
+        purge_after_days=purge_after_days,
         token_hash=hash_token(token),
         token_hint=token[: len(TOKEN_PREFIX) + 4],
         signing_secret=secret,
@@ -108,6 +112,8 @@ EDITABLE_FIELDS = (
     "require_signature",
     "create_unmanaged",
     "apply_default_rule",
+    "stale_after_days",
+    "purge_after_days",
     "signature_scheme",
     "hmac_header",
     "hmac_algorithm",

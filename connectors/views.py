@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from assets.models import Asset, SourceRecord
-from assets.queries import conflict_count, with_asset_count
+from assets.queries import conflict_count, stale_asset_count, with_asset_count
 from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
 from connectors_site.common.navigation import next_url
 from connectors_site.common.roles import SENDERS, admin_required
@@ -297,6 +297,7 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
         "csam_sync_url": request.build_absolute_uri(reverse("csam_sync")),
         "curl": curl_example(connector, webhook_url),
         "rules_on": [item.rule for item in selection if item.enabled],
+        "stale_assets": stale_asset_count(connector),
         "deliveries": connector.deliveries.defer("body", "headers", "errors")[:RECENT_DELIVERIES],
         "events": connector.events.select_related("actor")[:AUDIT_ROWS],
         "audit_rows": AUDIT_ROWS,

@@ -318,6 +318,12 @@ DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "5"))
 #: Finished deliveries (body, per-record errors and decisions) are deleted this many days after receipt by the
 #: workers' hourly housekeeping; dead ones are kept until replayed or deleted. 0 keeps everything.
 DELIVERY_RETENTION_DAYS = float(os.environ.get("DELIVERY_RETENTION_DAYS", "90"))
+#: The workers' lifecycle pass (assets.lifecycle: the connectors' stale and purge rules) runs this often.
+LIFECYCLE_INTERVAL_SECONDS = float(os.environ.get("LIFECYCLE_INTERVAL_SECONDS", "900"))
+#: Source records per lifecycle batch (one short transaction each), and batches per pass at most: a pass with
+#: more to do says so and the next one comes soon.
+LIFECYCLE_BATCH_SIZE = int(os.environ.get("LIFECYCLE_BATCH_SIZE", "1000"))
+LIFECYCLE_MAX_BATCHES = int(os.environ.get("LIFECYCLE_MAX_BATCHES", "50"))
 
 #: Secrets shown once travel in messages: keep them server-side, not in a readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

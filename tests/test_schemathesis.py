@@ -96,8 +96,9 @@ def problem_json_errors(ctx, response, case):
 #: A connector's HMAC settings are checked together, and only when its scheme is `hmac` (on PATCH, the stored one):
 #: a rule across fields and state that OpenAPI 3.0 cannot state. A schema-valid connector body may meet it, and
 #: nothing else: its 400 names HMAC settings only.
-#: Fields whose rules OpenAPI 3.0 cannot state: HMAC settings count only under the HMAC scheme, and a mapping's
-#: expressions must be valid JMESPath. A schema-valid connector may be refused for these, and only these.
+#: Fields whose rules OpenAPI 3.0 cannot state: HMAC settings count only under the HMAC scheme, a mapping's
+#: expressions must be valid JMESPath, and a purge period needs a stale period no longer than itself. A
+#: schema-valid connector may be refused for these, and only these.
 RULES_BEYOND_THE_SCHEMA = {
     "signature_scheme",
     "hmac_header",
@@ -105,6 +106,7 @@ RULES_BEYOND_THE_SCHEMA = {
     "hmac_encoding",
     "hmac_prefix",
     "mapping",
+    "purge_after_days",
 }
 
 

@@ -81,9 +81,16 @@ class AssetListSerializer(serializers.ModelSerializer):
             "last_seen",
             "retired",
             "possible_duplicate",
+            "stale",
             "identifier_conflicts",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "stale": {
+                "help_text": "Every live source of the asset is stale: its connector has not reported it within the "
+                "connector's `stale_after_days`. A new report clears it."
+            }
+        }
 
     @extend_schema_field(serializers.DictField(child=serializers.ListField(child=ConflictValueSerializer())))
     def get_identifier_conflicts(self, asset: Asset) -> dict:
@@ -126,10 +133,17 @@ class SourceRecordSerializer(serializers.ModelSerializer):
             "source_updated_at",
             "first_seen",
             "last_seen",
+            "reported_at",
+            "stale",
             "deleted",
             "deleted_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "last_seen": {"help_text": "When the source says it last saw the machine."},
+            "reported_at": {"help_text": "When the connector last reported this record, changed or not (our clock)."},
+            "stale": {"help_text": "Not reported within the connector's `stale_after_days`."},
+        }
 
 
 class AssetDetailSerializer(AssetListSerializer):

@@ -35,7 +35,8 @@ ID_PATTERN = "[0-9]{1,18}"
         summary="List assets",
         description="Live assets by default (retired ones with `include_retired=true`; merged assets never), "
         "newest first unless `ordering` says otherwise. `conflict=true`: only assets whose sources disagree on a "
-        "serial number, hardware UUID or cloud instance ID (see `identifier_conflicts`). "
+        "serial number, hardware UUID or cloud instance ID (see `identifier_conflicts`). `stale=true`: only "
+        "assets every live source of which has gone unreported for its connector's `stale_after_days`. "
         "`q` searches hostname, FQDN and serial number "
         "(contains) and IP and MAC addresses (from their start, any spelling: `00-1A-2B` finds `00:1a:2b:…`).",
     ),

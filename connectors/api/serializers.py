@@ -12,6 +12,7 @@ from rest_framework import serializers
 from assets.models import RuleSelection
 from connectors.choices import ConnectorStatus, Module, PayloadFormat
 from connectors.formats.mapped import MAPPED_FIELDS, MappingError, clean_mapping
+from connectors.lifecycle import PURGE_HELP, STALE_HELP, lifecycle_errors
 from connectors.models import Connector
 from connectors.services import EDITABLE_FIELDS
 from connectors.signatures import describe_scheme, scheme_errors
@@ -178,6 +179,8 @@ class ConnectorSerializer(StrictJSONTypes, serializers.ModelSerializer):
                 "help_text": "After a secret rotation, the previous secret keeps verifying until this time."
             },
             "require_signature": {"help_text": "Refuse deliveries that carry only a bearer token."},
+            "stale_after_days": {"help_text": STALE_HELP + " 0 to 36500; default 30."},
+            "purge_after_days": {"help_text": PURGE_HELP + " 0 to 36500; default 0."},
             "signature_scheme": {
                 "help_text": "How deliveries are signed with the connector's secret: "
                 "`standard_webhooks` (webhook-* or svix-* headers, the default), `github` (X-Hub-Signature-256: "
@@ -211,6 +214,10 @@ class ConnectorSerializer(StrictJSONTypes, serializers.ModelSerializer):
         defaults = {"signature_scheme": "standard_webhooks", "hmac_algorithm": "sha256", "hmac_encoding": "hex"}
         values = {name: current[name] if current[name] is not None else defaults.get(name, "") for name in fields}
         errors = scheme_errors(*values.values())
+        days = {"stale_after_days": 30, "purge_after_days": 0}
+        errors |= lifecycle_errors(
+            *(attrs.get(name, getattr(self.instance, name, dflt)) for name, dflt in days.items())
+        )
         if errors:
             raise serializers.ValidationError(errors)
         # Last, once the body is valid: a taken name is a conflict with what exists (409), not a bad request.

@@ -84,8 +84,8 @@ def test_kind_and_os(inventory):
 
 
 def test_stale_and_possible_duplicate(inventory):
-    assert names({"stale": "30", "include_retired": "true"}) == {"old-01"}
-    assert names({"stale": "30"}) == set()
+    assert names({"not_seen_for": "30", "include_retired": "true"}) == {"old-01"}
+    assert names({"not_seen_for": "30"}) == set()
     assert names({"possible_duplicate": "true"}) == {"db-01"}
     assert names({"possible_duplicate": "false"}) == {"web-01"}
 

@@ -163,7 +163,7 @@ def test_csv_export_streams_the_filtered_list(admin_ui, web, cmdb):
 
 
 def test_csv_export_refuses_bad_filters(admin_ui, defaults):
-    response = admin_ui.get(reverse("assets:asset_export"), {"stale": "soon"})
+    response = admin_ui.get(reverse("assets:asset_export"), {"not_seen_for": "soon"})
     assert response.status_code == 400
 
 

@@ -34,6 +34,8 @@ def form_data(connector: Connector | None = None, **overrides) -> dict:
         "trust_rank": connector.trust_rank if connector else 50,
         "create_unmanaged": "on",
         "apply_default_rule": "on",
+        "stale_after_days": connector.stale_after_days if connector else 30,
+        "purge_after_days": connector.purge_after_days if connector else 0,
         "rule_selection-TOTAL_FORMS": rules,
         "rule_selection-INITIAL_FORMS": rules,
         "rule_selection-MIN_NUM_FORMS": 0,

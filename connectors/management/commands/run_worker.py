@@ -6,7 +6,8 @@ worker id its delivery claims carry: a worker silent for HEARTBEAT_STALE_SECONDS
 are taken over. Every SWEEP_INTERVAL seconds it re-enqueues deliveries whose processing was lost (a worker killed
 mid-delivery, a task row that vanished), so the task queue is never the only record of pending work. Hourly, it
 deletes deliveries past DELIVERY_RETENTION_DAYS, finished task rows older than a day and heartbeats of workers gone
-for a day.
+for a day. Every LIFECYCLE_INTERVAL_SECONDS it applies the connectors' stale and purge rules (assets.lifecycle) in
+bounded batches; a pass that leaves work comes back after the next sweep.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands import db_worker
 
+from assets.lifecycle import apply_lifecycle
 from connectors.models import WorkerHeartbeat
 from connectors.tasks import recover_deliveries
 from connectors.worker import WORKER_ID, prune_deliveries
@@ -73,9 +75,23 @@ def _prune_heartbeats() -> None:
     WorkerHeartbeat.objects.filter(last_beat__lt=timezone.now() - timedelta(days=1)).delete()
 
 
+def _lifecycle(sweep_interval: float) -> float:
+    """One lifecycle pass; returns the seconds until the next one (soon when this one left work)."""
+    result = apply_lifecycle(timezone.now())
+    if result.marked_stale or result.refreshed or result.purged:
+        logger.info(
+            "lifecycle: %d records stale, %d fresh again, %d purged, %d asset flags changed",
+            result.marked_stale,
+            result.refreshed,
+            result.purged,
+            result.assets_changed,
+        )
+    return sweep_interval if result.more else settings.LIFECYCLE_INTERVAL_SECONDS
+
+
 def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
     next_sweep = 0.0
-    next_prune = time.monotonic() + PRUNE_DELAY
+    next_prune = next_lifecycle = time.monotonic() + PRUNE_DELAY
     while not stop.is_set():
         try:
             close_old_connections()
@@ -87,11 +103,14 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
                 _prune_task_results()
                 _prune_heartbeats()
                 next_prune = time.monotonic() + PRUNE_INTERVAL
+            if time.monotonic() >= next_lifecycle:
+                next_lifecycle = time.monotonic() + _lifecycle(sweep_interval)
         except Exception:  # the database may be briefly away; the worker itself reports real trouble
             logger.exception("worker housekeeping failed; retrying")
         finally:
             connection.close()
-        stop.wait(max(0.1, min(sweep_interval, next_sweep - time.monotonic(), next_prune - time.monotonic())))
+        soonest = min(next_sweep, next_prune, next_lifecycle) - time.monotonic()
+        stop.wait(max(0.1, min(sweep_interval, soonest)))
 
 
 class Command(db_worker.Command):
