@@ -413,14 +413,13 @@ def parse_csam(data: object) -> ParsedBatch:
     if not isinstance(data, dict):
         raise PayloadError(f"The body is {kind(data)}: {_CSAM_SHAPE}.")
     batch = ParsedBatch(request_id=_request_id(data))
-    records = batch.records
     errors = batch.errors
     for index, item in enumerate(_asset_data(data)):
         key = ""
         try:
             identity = _identity_attributes(item)
             key = source_key(identity.get("sourceNativeKey"), IDENTITY + "sourceNativeKey")
-            records.append(_csam_record(item, identity, key))
+            batch.add(index, _csam_record(item, identity, key))
         except FieldError as exc:
             prefix = f"assetData[{index}]"
             errors.append(RecordError(index, f"{prefix}.{exc.field}" if exc.field else prefix, exc.message, key))
