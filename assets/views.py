@@ -272,7 +272,11 @@ def _source_view(source: SourceRecord) -> SourceView:
             for name in REPORTED_ATTRIBUTES
             if not _is_empty(reported.get(name))
         ],
-        [_shown(f"extra.{key}", str(key), value) for key, value in (source.extra or {}).items() if not _is_empty(value)],
+        [
+            _shown(f"extra.{key}", str(key), value)  # free keys are never junk-tested, whatever their name
+            for key, value in (source.extra or {}).items()
+            if not _is_empty(value)
+        ],
     )
 
 
