@@ -293,8 +293,8 @@ class WebhookView(_IntakeView):
             "The body is stored and acknowledged at once (202) and processed in the background; invalid records "
             "are reported by index in `errors` and the valid ones are processed. A value invalid for its field (an "
             "IP that does not parse, a MAC of the wrong length, a host name with characters no DNS name has, a "
-            "timestamp more than a day after receipt) is dropped from its record and reported in `warnings` "
-            "(`index`, `source_key`, `field`, `value`, `message`); the record itself is still processed. "
+            "timestamp more than a day (by default) after receipt) is dropped from its record and reported in "
+            "`warnings` (`index`, `source_key`, `field`, `value`, `message`); the record itself is still processed. "
             "Repeating a `webhook-id` or `Idempotency-Key` returns the first delivery (200) with no second effect."
         ),
         tags=["intake"],
