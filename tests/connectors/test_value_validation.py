@@ -3,6 +3,7 @@ decision, never stored as if real; the record itself still counts. Every format 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -211,3 +212,28 @@ def test_parse_validates_every_format_once(payload_format, data):
     batch = parse(payload_format, data, checks=ValueChecks(received_at=received))
     assert [(w.index, w.field, w.value) for w in batch.warnings] == [(0, "ip_addresses", "999.1.1.1")]
     assert batch.records[0].ip_addresses == ()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_over_http_a_real_worker_process_drops_the_invalid_values(live_server, connector, start_worker):
+    import urllib.request
+
+    from tests.conftest import wait_for
+
+    start_worker()
+    body = {"assets": [{"source_key": "k", "hostname": "web-01", "ip_addresses": ["999.1.1.1", "10.0.0.5"]}]}
+    request = urllib.request.Request(
+        f"{live_server.url}/webhooks/{connector.uuid}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {connector.credentials.token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        reply = json.loads(response.read())
+    assert [w["value"] for w in reply["warnings"]] == ["999.1.1.1"]
+    wait_for(lambda: Delivery.objects.filter(status="processed").exists(), timeout=90, message="delivery processed")
+    delivery = Delivery.objects.get()
+    assert delivery.warnings_count == 1 and delivery.warnings[0]["value"] == "999.1.1.1"
+    assert Asset.objects.get().ip_addresses == ["10.0.0.5"]
+    assert Decision.objects.get().warnings[0]["value"] == "999.1.1.1"
