@@ -106,6 +106,7 @@ def _recent_events() -> list[AssetEvent]:
             "asset__uuid",
             "asset__hostname",
             "asset__fqdn",
+            "asset__netbios_name",
             "asset__serial_number",
         )[:EVENTS_SHOWN]
     )

@@ -13,6 +13,19 @@ from django.utils import timezone
 from connectors_site.common.audit import AuditEvent
 
 from .choices import AssetAction, AssetKind, DecisionOutcome, IdentifierKind
+from .engine.reconcile import value_junk
+
+#: What names an asset, in order; the UUID comes last.
+NAME_ATTRIBUTES = ("hostname", "fqdn", "netbios_name", "serial_number")
+
+
+def display_name(asset) -> str:
+    """An asset's name: the first of :data:`NAME_ATTRIBUTES` it holds a real (not junk) value of, else its UUID."""
+    for name in NAME_ATTRIBUTES:
+        value = getattr(asset, name)
+        if value and value_junk(name, value) is None:
+            return value
+    return str(asset.uuid)
 
 
 class IdentificationRule(models.Model):
@@ -124,14 +137,16 @@ class Asset(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.hostname or self.fqdn or self.netbios_name or self.serial_number or str(self.uuid)
+        return self.display_name
 
     def get_absolute_url(self) -> str:
         return reverse("assets:asset_detail", args=[self.uuid])
 
     @property
     def display_name(self) -> str:
-        return str(self)
+        """The first real value of hostname, FQDN, NetBIOS name and serial number, else the UUID. Junk values
+        (``localhost``, serial ``To be filled by O.E.M.``) never name an asset: they name nothing."""
+        return display_name(self)
 
 
 class SourceRecord(models.Model):
@@ -227,6 +242,8 @@ class Decision(models.Model):
     candidates = models.JSONField(default=list, blank=True, help_text="UUIDs of the candidate assets.")
     asset = models.ForeignKey(Asset, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
     reasons = models.JSONField(default=list, blank=True)
+    #: Values dropped from the record as invalid for their field: [{"field", "value", "message"}].
+    warnings = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -34,6 +34,7 @@ from connectors_site.common.sorting import Sorting
 from . import inventory
 from .choices import AssetAction
 from .conflicts import conflicting_asset
+from .engine.reconcile import value_junk
 from .engine.records import REPORTED_ATTRIBUTES
 from .filtersets import ORDERING_FIELDS, AssetFilterSet
 from .models import Asset, AssetEvent, Decision, SourceRecord
@@ -67,6 +68,7 @@ LIST_FIELDS = (
     "kind",
     "hostname",
     "fqdn",
+    "netbios_name",
     "serial_number",
     "os",
     "os_version",
@@ -230,25 +232,36 @@ def asset_export(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Value:
+    """One value of a list attribute; ``note`` says why it is junk ("loopback address"), "" for a real value."""
+
+    text: str
+    note: str = ""
+
+
 @dataclass
 class Shown:
-    """One attribute as the asset page shows it: plain text, or several values (IPs, MACs, tags)."""
+    """One attribute as the asset page shows it: plain text, or several values (IPs, MACs, tags). Junk values
+    (placeholders, loopback...) carry a ``note`` and come after the real ones; the page de-emphasises them."""
 
     name: str
     label: str
     text: str = ""
-    items: list[str] = field(default_factory=list)
+    items: list[Value] = field(default_factory=list)
     source: SourceRecord | None = None
+    note: str = ""
 
 
 def _shown(name: str, label: str, value: object, source: SourceRecord | None = None) -> Shown:
     if isinstance(value, list | tuple):
-        return Shown(name, label, items=[str(item) for item in value], source=source)
+        items = [Value(str(item), value_junk(name, item) or "") for item in value]
+        return Shown(name, label, items=sorted(items, key=lambda item: bool(item.note)), source=source)
     if isinstance(value, dict):
-        return Shown(name, label, items=[f"{key}: {item}" for key, item in value.items()], source=source)
+        return Shown(name, label, items=[Value(f"{key}: {item}") for key, item in value.items()], source=source)
     if isinstance(value, bool):
         return Shown(name, label, text="yes" if value else "no", source=source)
-    return Shown(name, label, text=str(value), source=source)
+    return Shown(name, label, text=str(value), source=source, note=value_junk(name, value) or "")
 
 
 def _is_empty(value: object) -> bool:
@@ -271,7 +284,11 @@ def _source_view(source: SourceRecord) -> SourceView:
             for name in REPORTED_ATTRIBUTES
             if not _is_empty(reported.get(name))
         ],
-        [_shown(str(key), str(key), value) for key, value in (source.extra or {}).items() if not _is_empty(value)],
+        [
+            _shown(f"extra.{key}", str(key), value)  # free keys are never junk-tested, whatever their name
+            for key, value in (source.extra or {}).items()
+            if not _is_empty(value)
+        ],
     )
 
 
@@ -317,6 +334,7 @@ def _decisions_about(asset: Asset, sources: list[SourceRecord]) -> list[Decision
             "compared",
             "candidates",
             "reasons",
+            "warnings",
             "created_at",
             "asset_id",
             "connector__name",

@@ -95,6 +95,7 @@ _DECISION_COLUMNS = (
     "candidates",
     "asset_id",
     "reasons",
+    "warnings",
     "created_at",
 )
 
@@ -376,6 +377,10 @@ def write_decisions(connector, decisions, target_to_asset, *, delivery, inventor
                 [str(uuids[c]) for c in decision.candidates if c in uuids],
                 target_to_asset.get(target) if target else None,
                 [*decision.reasons, *note],
+                [
+                    {"field": warning.field, "value": warning.value, "message": warning.message}
+                    for warning in decision.normalized.record.warnings
+                ],
                 now,
             )
         )

@@ -140,7 +140,9 @@ def body_preview(head: bytes, total: int) -> BodyPreview:
 def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     """A connector's deliveries, newest first, filtered by the FilterSet the API uses too."""
     connector = get_object_or_404(Connector, uuid=connector_uuid)
-    filterset = DeliveryFilterSet(request.GET, queryset=connector.deliveries.defer("body", "headers", "errors"))
+    filterset = DeliveryFilterSet(
+        request.GET, queryset=connector.deliveries.defer("body", "headers", "errors", "warnings")
+    )
     page = Paginator(filterset.qs.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     cleaned = filterset.form.cleaned_data if filterset.is_valid() else {}

@@ -38,6 +38,7 @@ from .inbox import Received, store_delivery
 from .intake_schema import DRY_RUN_PARAMETER, CsamReceiptSerializer, DeliveryReceiptSerializer, ok_response
 from .models import Connector, Delivery
 from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
+from .value_checks import value_checks, warning_dicts
 
 
 def _headers(request) -> dict[str, str]:
@@ -212,7 +213,7 @@ class _IntakeView(APIView):
                 raise IntakeRejected(415, "Unsupported media type", detail)
             try:
                 data = decode_json(body)
-                batch = parse(fmt, data, mapping=connector.mapping)
+                batch = parse(fmt, data, mapping=connector.mapping, checks=value_checks())
             except PayloadError as exc:
                 rejected_reason = str(exc)
         if batch is not None:
@@ -267,6 +268,8 @@ class _IntakeView(APIView):
                 "accepted": len(batch.records),
                 "deleted": len(batch.deleted),
                 "errors": _error_dicts(batch.errors),
+                # Values dropped from accepted records as invalid for their field (the records still count).
+                "warnings": warning_dicts(batch),
             }
             if batch.ignored:
                 body["ignored"] = _ignored_dicts(batch)
@@ -282,6 +285,15 @@ ACCEPTED_EXAMPLE = {
     "accepted": 1,
     "deleted": 0,
     "errors": [{"index": 1, "field": "source_key", "message": "is required", "source_key": ""}],
+    "warnings": [
+        {
+            "index": 0,
+            "source_key": "cmdb-4711",
+            "field": "ip_addresses",
+            "value": "999.1.1.1",
+            "message": "is not an IP address; the value was dropped",
+        }
+    ],
 }
 ERROR_RESPONSES = {
     400: OpenApiResponse(description="Malformed JSON, or no valid record (problem+json with `errors` by index)."),
@@ -315,9 +327,12 @@ class WebhookView(_IntakeView):
             "the connector's scheme: Standard Webhooks headers (`webhook-*` or `svix-*`) or an HMAC header such "
             "as GitHub's `X-Hub-Signature-256` or NetBox's `X-Hook-Signature`, made with the connector's secret. "
             "The body is stored and acknowledged at once (202) and processed in the background; invalid records "
-            "are reported by index and the valid ones are processed. Repeating a `webhook-id` or "
-            "`Idempotency-Key` returns the first delivery (200) with no second effect. With `?dry_run=1` the "
-            "records are identified and the decisions returned (200) with nothing written."
+            "are reported by index in `errors` and the valid ones are processed. A value invalid for its field (an "
+            "IP that does not parse, a MAC of the wrong length, a host name with characters no DNS name has, a "
+            "timestamp more than a day (by default) after receipt) is dropped from its record and reported in "
+            "`warnings` (`index`, `source_key`, `field`, `value`, `message`); the record itself is still processed. "
+            "Repeating a `webhook-id` or `Idempotency-Key` returns the first delivery (200) with no second effect. "
+            "With `?dry_run=1` the records are identified and the decisions returned (200) with nothing written."
         ),
         tags=["intake"],
         auth=[],
@@ -387,9 +402,10 @@ class CsamSyncView(_IntakeView):
             "`Authorization: Bearer <jwt>` from `POST /auth` (a user allowed to push). Answers 200 (CSAM's "
             "clients accept only 200 and 207), also for a repeated `requestId`; the errors are those of "
             "`/webhooks/<uuid>`. The reply is shaped like CSAM's (`message`, `responseCode: "
-            "SUCCESSFULLY_PUBLISHED`, `assetsError` keyed by record index) plus our `delivery_id` and `status_url`. "
-            "With `?dry_run=1` the records are identified and the decisions returned with nothing written; the "
-            "reply is then the dry-run report of `/webhooks/<uuid>`, not CSAM's shape."
+            "SUCCESSFULLY_PUBLISHED`, `assetsError` keyed by record index) plus our `delivery_id`, `status_url` and "
+            "`warnings` (values dropped from accepted records, as on `/webhooks/<uuid>`). With `?dry_run=1` the records "
+            "are identified and the decisions returned with nothing written; the reply is then the dry-run report of "
+            "`/webhooks/<uuid>`, not CSAM's shape."
         ),
         tags=["intake"],
         auth=[],
@@ -421,7 +437,7 @@ class CsamSyncView(_IntakeView):
         if not _is_json(headers.get("content-type", "")):
             return self.accept(request, connector, body, headers, auth, None, None)
         try:
-            batch = parse(PayloadFormat.CSAM, data)
+            batch = parse(PayloadFormat.CSAM, data, checks=value_checks())
         except PayloadError as exc:
             self.store(
                 connector,

@@ -204,6 +204,10 @@ class Delivery(models.Model):
     records_errors = models.PositiveIntegerField(default=0)
     #: Per-record problems: [{"index", "field", "message", "source_key"}].
     errors = models.JSONField(default=list, blank=True)
+    #: Values dropped from accepted records as invalid for their field (the records were still processed):
+    #: [{"index", "source_key", "field", "value", "message"}], the first 1000; ``warnings_count`` counts them all.
+    warnings = models.JSONField(default=list, blank=True)
+    warnings_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     is_test = models.BooleanField(default=False)
 

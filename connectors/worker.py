@@ -34,6 +34,7 @@ from assets.services import ProcessResult, process_records
 from .choices import ConnectorStatus, DeliveryStatus
 from .formats import PayloadError, decode_json, parse
 from .models import Connector, Delivery, WorkerHeartbeat
+from .value_checks import MAX_STORED_WARNINGS, value_checks, warning_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,12 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
         _fault_hook(delivery)
         # A mapped delivery is read with the mapping in force when it was received (kept on the row), so a
         # retry or a replay gives the same records however the connector's mapping changed since.
-        batch = parse(delivery.payload_format, decode_json(bytes(delivery.body)), mapping=delivery.mapping)
+        batch = parse(
+            delivery.payload_format,
+            decode_json(bytes(delivery.body)),
+            mapping=delivery.mapping,
+            checks=value_checks(delivery.received_at),
+        )
     except PayloadError as exc:
         return _finish(delivery, DeliveryStatus.REJECTED, ProcessResult(), last_error=str(exc))
     except Exception as exc:  # any other failure is retried, then the delivery goes to dead
@@ -155,7 +161,7 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
         status = DeliveryStatus.PARTIAL
     else:
         status = DeliveryStatus.FAILED
-    return _finish(delivery, status, result)
+    return _finish(delivery, status, result, warnings=warning_dicts(batch))
 
 
 _CONNECTOR_RESULT = {
@@ -164,7 +170,9 @@ _CONNECTOR_RESULT = {
 }
 
 
-def _finish(delivery: Delivery, status: str, result: ProcessResult, *, last_error: str = "") -> str:
+def _finish(
+    delivery: Delivery, status: str, result: ProcessResult, *, last_error: str = "", warnings: list[dict] | None = None
+) -> str:
     with transaction.atomic():
         updated = Delivery.objects.filter(
             pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
@@ -174,6 +182,8 @@ def _finish(delivery: Delivery, status: str, result: ProcessResult, *, last_erro
             lease_expires_at=None,
             last_error=last_error[:5000],
             errors=result.record_errors[:1000],
+            warnings=(warnings or [])[:MAX_STORED_WARNINGS],
+            warnings_count=len(warnings or []),
             **_counters(result),
         )
         if updated:

@@ -301,6 +301,9 @@ SECRET_ROTATION_OVERLAP_HOURS = float(os.environ.get("SECRET_ROTATION_OVERLAP_HO
 IDENTIFICATION_CHUNK_SIZE = int(os.environ.get("IDENTIFICATION_CHUNK_SIZE", "1000"))
 #: A (kind, value) held by more than this many distinct assets identifies none of them (0 turns it off).
 IDENTIFIER_SHARED_LIMIT = int(os.environ.get("IDENTIFIER_SHARED_LIMIT", "5"))
+#: A record's updated_at / last_seen more than this many hours after the delivery was received is dropped with a
+#: warning (a wrong clock would otherwise win every later comparison).
+FUTURE_TIMESTAMP_TOLERANCE_HOURS = float(os.environ.get("FUTURE_TIMESTAMP_TOLERANCE_HOURS", "24"))
 #: A worker's claim on a delivery; past it another worker may take the delivery over.
 DELIVERY_LEASE_SECONDS = int(os.environ.get("DELIVERY_LEASE_SECONDS", "300"))
 #: Each worker beats into its heartbeat row this often, from a thread of its own (a long chunk never delays it).

@@ -59,7 +59,9 @@ CONFLICTS_HELP = (
 class AssetListSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="assets-api:asset-detail", lookup_field="uuid")
     name = serializers.CharField(
-        source="display_name", read_only=True, help_text="Hostname, FQDN, NetBIOS name, serial or uuid."
+        source="display_name",
+        read_only=True,
+        help_text="The first real (not junk) hostname, FQDN, NetBIOS name or serial, else the uuid.",
     )
     identifier_conflicts = serializers.SerializerMethodField(help_text=CONFLICTS_HELP)
 

@@ -15,7 +15,8 @@ the same chunk that joined that new asset) has ``asset_id`` ``None`` and ``new_a
 ``Decision.candidates`` may contain provisional keys for the same reason.
 
 The modules, in the order a record meets them: :mod:`.records` (plain records, as parsers produce them),
-:mod:`.identifiers` (identifier kinds and value normalizers), :mod:`.junk` (values that identify nothing),
+:mod:`.identifiers` (identifier kinds and value normalizers), :mod:`.validate` (values invalid for their field,
+dropped with a warning before anything else sees them), :mod:`.junk` (values that identify nothing),
 :mod:`.normalize` (a record becomes attributes to store and identifiers to match), :mod:`.inputs` (rules,
 connector settings and the index), :mod:`.identify` (the rules applied to a chunk), :mod:`.decisions` (what
 each record became), :mod:`.reconcile` (which source's value an asset shows) and :mod:`.recency` (how source

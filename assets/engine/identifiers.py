@@ -27,6 +27,7 @@ _TRAILING_DOTS_AND_SPACE = re.compile(r"[\s.]+$")
 _MAC_GROUP_SPLIT = re.compile(r"[:\-\s]")
 _MAC_SEPARATORS = re.compile(r"[:\-.\s]")
 _HEX12 = re.compile(r"[0-9a-f]{12}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
@@ -57,22 +58,23 @@ def normalize_fqdn(value: object) -> str:
 
 
 def normalize_mac(value: object) -> str:
-    """``aa:bb:cc:dd:ee:ff``, or ``""`` when the value is not a 48-bit MAC.
+    """``aa:bb:cc:dd:ee:ff`` (or eight groups for an EUI-64), or ``""`` when the value is not a MAC address.
 
     Accepts the spellings inventories actually send: ``00-1A-2B-3C-4D-5E``, ``001a.2b3c.4d5e`` (Cisco),
     ``001A2B3C4D5E``, and colon groups without leading zeros (``0:1a:2b:3c:4d:5e``, as macOS prints them).
+    EUI-64 addresses (FireWire, IPv6 interface identifiers, some IoT radios) are 8 octets in the same spellings.
     """
     text = clean_text(value).lower()
     if not text:
         return ""
     groups = _MAC_GROUP_SPLIT.split(text)
-    if len(groups) == 6 and all(1 <= len(group) <= 2 for group in groups):
+    if len(groups) in (6, 8) and all(1 <= len(group) <= 2 for group in groups):
         digits = "".join(group.zfill(2) for group in groups)
     else:
         digits = _MAC_SEPARATORS.sub("", text)
-    if not _HEX12.fullmatch(digits):
+    if not (_HEX12.fullmatch(digits) or _HEX16.fullmatch(digits)):
         return ""
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
 
 
 def normalize_ip(value: object) -> str:

@@ -18,7 +18,7 @@ from .inputs import (
     RuleSpec,
 )
 from .joins import JoinChecks
-from .normalize import NormalizedRecord, normalize_record
+from .normalize import NormalizedRecord, junk_only, normalize_record
 from .recency import is_older, iso, later
 from .records import AssetRecord
 
@@ -406,6 +406,9 @@ class _Chunk(CandidateChecks, JoinChecks):
             return self.ambiguous(normalized, ambiguous, summary, reasons, compared)
         if not self.rules:
             reasons.append("no identification rule is enabled for this connector besides the source native key")
+        if (junk := junk_only(normalized)) is not None:
+            reasons.extend((junk, summary))
+            return _decision(normalized, compared, reasons, Outcome.SKIPPED, None)
         if not create:
             reasons.append("no rule matched and Create unmanaged asset is off")
             reasons.append(summary)

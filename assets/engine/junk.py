@@ -160,9 +160,10 @@ STRONG_JUNK = {"serial_number": serial_junk, "hardware_uuid": uuid_junk, "cloud_
 def mac_junk(normalized: str) -> str | None:
     if not normalized:
         return "not a MAC address"
-    if normalized == "00:00:00:00:00:00":
+    digits = set(normalized.replace(":", ""))
+    if digits == {"0"}:
         return "all-zero MAC"
-    if normalized == "ff:ff:ff:ff:ff:ff":
+    if digits == {"f"}:
         return "broadcast MAC"
     if int(normalized[:2], 16) & 1:
         return "multicast MAC"

@@ -139,7 +139,8 @@ def _scalar_identifiers(
 def _list_identifiers(
     record: AssetRecord, attributes: dict[str, object], identifiers: dict[str, tuple[str, ...]], ignored: list[str]
 ) -> None:
-    """IP and MAC addresses: every reported value is stored (normalized when it parses), the good ones matched."""
+    """IP and MAC addresses: every valid reported value is stored normalized (junk ones too), the good ones
+    matched; one that does not parse is dropped."""
     stored: list[str] = []
     usable: list[str] = []
     for raw in as_values(record.ip_addresses):
@@ -147,8 +148,11 @@ def _list_identifiers(
         if not text:
             continue
         address = parse_ip(text)
-        value = "" if address is None else str(address)
-        stored.append(value or text)
+        if address is None:  # invalid: never stored as if it were real (validation drops it before, with a warning)
+            ignored.append(f"{IP} dropped: not an IP address {text!r}")
+            continue
+        value = str(address)
+        stored.append(value)
         why = address_junk(address)
         if why:
             ignored.append(f"{IP} ignored: {why} {text!r}")
@@ -164,7 +168,10 @@ def _list_identifiers(
         if not text:
             continue
         value = normalize_mac(text)
-        stored.append(value or text)
+        if not value:
+            ignored.append(f"{MAC} dropped: not a MAC address {text!r}")
+            continue
+        stored.append(value)
         why = mac_junk(value)
         if why:
             ignored.append(f"{MAC} ignored: {why} {text!r}")
@@ -182,3 +189,32 @@ def _descriptive_attributes(record: AssetRecord, attributes: dict[str, object]) 
         attributes[name] = clean_text(getattr(record, name))
     attributes["tags"] = _dedupe([clean_text(tag) for tag in as_values(record.tags)])
     attributes["attributes"] = dict(record.attributes or {})
+
+
+#: Attributes that identify a machine; the others (OS, model, tags...) only describe it.
+IDENTITY_ATTRIBUTES: tuple[str, ...] = (
+    "hostname",
+    "fqdn",
+    "serial_number",
+    "hardware_uuid",
+    "cloud_instance_id",
+    "ip_addresses",
+    "mac_addresses",
+)
+
+
+def junk_only(normalized: NormalizedRecord) -> str | None:
+    """Why a record must not become a new asset because its only identifying values are junk, or ``None``.
+
+    A record that reports identifying values (a host name, a serial, addresses...) all of which are junk
+    (``localhost``, ``127.0.0.1``, serial ``To be filled by O.E.M.``) says nothing about which machine it is: a new
+    asset made from it would be a nameless duplicate of some real one. A record that reports no identifying value
+    at all is not concerned (its source key is its identity), nor is one already known by its source key."""
+    if any(normalized.identifiers.values()):
+        return None
+    if not any(normalized.attributes.get(name) for name in IDENTITY_ATTRIBUTES):
+        return None
+    return (
+        "skipped: the record's only identifying values are junk (placeholders, loopback or link-local values, "
+        "listed above), which identify no machine: no asset is made from it"
+    )

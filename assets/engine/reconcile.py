@@ -40,22 +40,47 @@ def _is_empty(value: object) -> bool:
     return False
 
 
+#: Per attribute: the normalizer and junk test of one value (one item of a list attribute).
+_JUNK_TESTS: dict[str, tuple[Callable[[object], str], Callable[[str], str | None]]] = {
+    "serial_number": (normalize_serial, serial_junk),
+    "hardware_uuid": (normalize_uuid, uuid_junk),
+    "cloud_instance_id": (normalize_cloud_instance_id, cloud_instance_junk),
+    "hostname": (normalize_hostname, host_junk),
+    "fqdn": (normalize_hostname, host_junk),
+    "ip_addresses": (normalize_ip, ip_junk),
+    "mac_addresses": (normalize_mac, mac_junk),
+}
+_LIST_JUNK = ("ip_addresses", "mac_addresses")
+
+
+def value_junk(attribute: str, value: object) -> str | None:
+    """Why one stored value of ``attribute`` (one item of a list attribute) is junk, or ``None``: what the asset
+    page notes next to a de-emphasised value ("placeholder value", "loopback address"...)."""
+    tests = _JUNK_TESTS.get(attribute)
+    if tests is None or _is_empty(value):
+        return None
+    normalizer, junk_test = tests
+    return junk_test(normalizer(value))
+
+
 def _is_placeholder(attribute: str, value: object) -> bool:
     """Whether a stored value is one the engine would not match on (placeholder serial, localhost,
-    127.0.0.1...)."""
-    if attribute == "serial_number":
-        return serial_junk(normalize_serial(value)) is not None
-    if attribute == "hardware_uuid":
-        return uuid_junk(normalize_uuid(value)) is not None
-    if attribute == "cloud_instance_id":
-        return cloud_instance_junk(normalize_cloud_instance_id(value)) is not None
-    if attribute in ("hostname", "fqdn"):
-        return host_junk(normalize_hostname(value)) is not None
-    if attribute == "ip_addresses":
-        return all(ip_junk(normalize_ip(item)) for item in as_values(value))
-    if attribute == "mac_addresses":
-        return all(mac_junk(normalize_mac(item)) for item in as_values(value))
-    return False
+    127.0.0.1...); a list is when every item is."""
+    if attribute in _LIST_JUNK:
+        return all(value_junk(attribute, item) for item in as_values(value))
+    return value_junk(attribute, value) is not None
+
+
+def _real_items(attribute: str, value: object) -> object:
+    """A list attribute without its junk items when it has real ones (a loopback address is never shown as the
+    asset's address next to a real one; it stays on the source record); other values as they are."""
+    if attribute not in _LIST_JUNK:
+        return value
+    items = as_values(value)
+    real = [item for item in items if value_junk(attribute, item) is None]
+    if not real or len(real) == len(items):
+        return value
+    return real if isinstance(value, list) else tuple(real)
 
 
 def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
@@ -64,13 +89,13 @@ def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
     The most trusted source that reported a non-empty value wins; ties go to the most recent ``updated_at``
     (``None`` oldest), then to the highest source id so the result is deterministic. A placeholder value (junk
     by the engine's rules, e.g. serial "To be filled by O.E.M.") only wins when no source reported a real one:
-    otherwise a trusted source's placeholder would hide another source's real serial. Attributes nobody
-    reported are absent.
+    otherwise a trusted source's placeholder would hide another source's real serial. A list (IPs, MACs) loses
+    its junk items when it has real ones. Attributes nobody reported are absent.
     """
     if len(sources) == 1:  # most assets: nothing to choose between
         only = sources[0]
         return {
-            attribute: (value, only.source_id)
+            attribute: (_real_items(attribute, value), only.source_id)
             for attribute in REPORTED_ATTRIBUTES
             if not _is_empty(value := only.attributes.get(attribute))
         }
@@ -93,7 +118,7 @@ def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
                 reported.sort(key=lambda item: (item[0].trust_rank, time_key(item[0].updated_at), item[0].source_id))
         if reported:
             source, value = reported[-1]
-            shown[attribute] = (value, source.source_id)
+            shown[attribute] = (_real_items(attribute, value), source.source_id)
     return shown
 
 

@@ -55,6 +55,38 @@ class AssetRecord:
     attributes: dict = field(default_factory=dict)
     updated_at: datetime | None = None
     last_seen: datetime | None = None
+    #: Values dropped from the record because they are invalid for their field (:mod:`.validate`); the decision
+    #: about the record lists them.
+    warnings: tuple[ValueWarning, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ValueWarning:
+    """A value dropped from a record because it is invalid for its field (an IP that does not parse...).
+
+    The record itself is still processed. ``index`` is the record's position in the delivery body, ``field``
+    the record attribute (``ip_addresses``, ``hostname``, ``updated_at``...), ``value`` the offending value as
+    sent, cut to :data:`MAX_WARNING_VALUE` characters.
+    """
+
+    index: int
+    source_key: str
+    field: str
+    value: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "source_key": self.source_key,
+            "field": self.field,
+            "value": self.value,
+            "message": self.message,
+        }
+
+
+#: Longest offending value a warning repeats (the rest is cut and marked with "…").
+MAX_WARNING_VALUE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +120,18 @@ class ParsedBatch:
     request_id: str = ""
     #: Entries accepted but left out on purpose, with why (a delivery holding only these is still accepted).
     ignored: list[IgnoredItem] = field(default_factory=list)
-    #: The body index of each record of ``records`` (same order), as :meth:`add_record` notes it; a batch built
-    #: by hand may leave it empty (:meth:`record_index` then answers the position in ``records``).
-    record_indices: list[int] = field(default_factory=list)
+    #: The body index of each record of ``records`` (same order); :meth:`add` keeps it.
+    positions: list[int] = field(default_factory=list)
+    #: Values dropped from accepted records as invalid for their field (filled by :mod:`.validate`).
+    warnings: list[ValueWarning] = field(default_factory=list)
 
-    def add_record(self, index: int, record: AssetRecord) -> None:
-        """Accept ``record``, read from the body's entry at ``index`` (the index its errors would carry)."""
+    def add(self, index: int, record: AssetRecord) -> None:
+        """Append a record parsed from the body entry at ``index``."""
         self.records.append(record)
-        self.record_indices.append(index)
+        self.positions.append(index)
 
     def record_index(self, position: int) -> int:
-        """The body index of ``records[position]``."""
-        if len(self.record_indices) == len(self.records):
-            return self.record_indices[position]
+        """The body index of ``records[position]`` (its position when the batch was built by hand)."""
+        if len(self.positions) == len(self.records):
+            return self.positions[position]
         return position

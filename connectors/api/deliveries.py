@@ -74,6 +74,14 @@ class DeliveryErrorSerializer(serializers.Serializer):
     source_key = serializers.CharField(allow_blank=True)
 
 
+class DeliveryWarningSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the record in the batch.")
+    source_key = serializers.CharField(allow_blank=True)
+    field = serializers.CharField(help_text="The record attribute (`ip_addresses`, `hostname`, `updated_at`...).")
+    value = serializers.CharField(help_text="The dropped value as sent (at most 100 characters).")
+    message = serializers.CharField()
+
+
 class DeliverySerializer(serializers.ModelSerializer):
     delivery_id = serializers.UUIDField(source="uuid", read_only=True)
     connector = serializers.UUIDField(source="connector.uuid", read_only=True)
@@ -111,14 +119,21 @@ class DeliverySerializer(serializers.ModelSerializer):
             "skipped": delivery.records_skipped,
             "deleted": delivery.records_deleted,
             "errors": delivery.records_errors,
+            "warnings": delivery.warnings_count,
         }
 
 
 class DeliveryDetailSerializer(DeliverySerializer):
     errors = DeliveryErrorSerializer(many=True, read_only=True, help_text="Per-record problems.")
+    warnings = DeliveryWarningSerializer(
+        many=True,
+        read_only=True,
+        help_text="Values dropped from accepted records as invalid for their field (the first 1000; "
+        "`counts.warnings` counts them all). The records were processed with their other values.",
+    )
 
     class Meta(DeliverySerializer.Meta):
-        fields = [*DeliverySerializer.Meta.fields, "errors", "headers"]
+        fields = [*DeliverySerializer.Meta.fields, "errors", "warnings", "headers"]
         read_only_fields = fields
 
 

@@ -1,9 +1,10 @@
 """Payload formats: turn a decoded delivery body into :class:`assets.engine.records.ParsedBatch`.
 
-Callers do ``parse(payload_format, decode_json(body), mapping=...)`` and map :class:`PayloadError` to a ``400``
-problem response, while the per-record :class:`~assets.engine.records.RecordError` list is reported back next to the
-accepted records. The package imports no Django and touches no database: everything is stdlib plus the plain
-records of ``assets.engine.records``, safe to call on untrusted input and tested without a database.
+Callers do ``parse(payload_format, decode_json(body), mapping=..., checks=...)`` and map :class:`PayloadError`
+to a ``400`` problem response, while the per-record :class:`~assets.engine.records.RecordError` list is reported
+back next to the accepted records, and the value warnings of :mod:`assets.engine.validate` with them. The package
+imports no Django and touches no database: everything is stdlib plus the plain records and value checks of
+``assets.engine``, safe to call on untrusted input and tested without a database.
 
 * :mod:`.decode`: the body as a whole (UTF-8, JSON, nesting depth, record count) and :class:`PayloadError`;
 * :mod:`.values`: cleaning one value of one record, shared by every format (the rules are in its docstring);
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assets.engine.records import ParsedBatch
+from assets.engine.validate import ValueChecks, validate_batch
 
 from .csam import csam_connector_uuid, parse_csam
 from .decode import MAX_RECORDS_PER_DELIVERY, PayloadError, decode_json
@@ -45,6 +47,7 @@ __all__ = [
     "PARSERS",
     "FormatOptions",
     "PayloadError",
+    "ValueChecks",
     "csam_connector_uuid",
     "decode_json",
     "parse",
@@ -88,6 +91,14 @@ PARSERS: dict[str, Parser] = {
 }
 
 
-def parse(payload_format: str, data: object, *, mapping: dict | None = None) -> ParsedBatch:
-    """Parse a decoded body in ``payload_format``; ``mapping`` is the one in force for a mapped delivery."""
-    return PARSERS[payload_format](data, FormatOptions(mapping=mapping))
+def parse(
+    payload_format: str, data: object, *, mapping: dict | None = None, checks: ValueChecks | None = None
+) -> ParsedBatch:
+    """Parse a decoded body in ``payload_format``; ``mapping`` is the one in force for a mapped delivery.
+
+    Every format's records then go through :func:`assets.engine.validate.validate_batch`: values invalid for
+    their field are dropped with a warning (``batch.warnings``), judged against ``checks`` (the receipt time and
+    how far in the future a timestamp may lie; by default now and a day)."""
+    batch = PARSERS[payload_format](data, FormatOptions(mapping=mapping))
+    validate_batch(batch, checks)
+    return batch

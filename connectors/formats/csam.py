@@ -419,7 +419,7 @@ def parse_csam(data: object) -> ParsedBatch:
         try:
             identity = _identity_attributes(item)
             key = source_key(identity.get("sourceNativeKey"), IDENTITY + "sourceNativeKey")
-            batch.add_record(index, _csam_record(item, identity, key))
+            batch.add(index, _csam_record(item, identity, key))
         except FieldError as exc:
             prefix = f"assetData[{index}]"
             errors.append(RecordError(index, f"{prefix}.{exc.field}" if exc.field else prefix, exc.message, key))

@@ -97,7 +97,7 @@ def read_asset(index: int, item: object, batch: ParsedBatch) -> None:
         if not isinstance(item, dict):
             raise FieldError("", f"each asset must be a JSON object (got {kind(item)})")
         key = source_key(item.get("source_key"), "source_key")
-        batch.add_record(index, _native_record(item, key))
+        batch.add(index, _native_record(item, key))
     except FieldError as exc:
         batch.errors.append(RecordError(index, exc.field, exc.message, key))
 

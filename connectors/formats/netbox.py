@@ -229,7 +229,7 @@ def _read_event(index: int, event: object, batch: ParsedBatch) -> None:
         if action == "deleted":
             batch.deleted.append(key)
         else:
-            batch.add_record(index, _asset_record(object_type, data, key))
+            batch.add(index, _asset_record(object_type, data, key))
 
 
 def parse_netbox(data: object) -> ParsedBatch:
