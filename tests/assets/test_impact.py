@@ -1,0 +1,236 @@
+"""Rule-change impact: the preview re-identifies a connector's records under proposed rules without writing, and
+Apply then does exactly what the preview counted."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from assets import impact_previews
+from assets.engine.records import AssetRecord
+from assets.impact import plan_reidentification
+from assets.impact_apply import apply_proposal
+from assets.impact_models import ImpactPreview, ImpactStatus
+from assets.impact_previews import apply_preview, run_preview
+from assets.impact_proposal import ProposalError, current_proposal, engine_config_for, parse_proposal
+from assets.impact_tasks import start_preview
+from assets.models import Asset, AssetEvent, Decision, Identifier, IdentificationRule, SourceRecord
+from assets.services import process_records
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def rec(key, **fields):
+    return AssetRecord(source_key=key, updated_at=T0, **fields)
+
+
+@pytest.fixture
+def estate(cmdb, mdm):
+    """A CMDB (rank 80) and an MDM (rank 40) with the default rules, and MDM records that a rule change moves."""
+    process_records(
+        cmdb,
+        [
+            rec("c1", hostname="web-01", serial_number="SN1", mac_addresses=("00:aa:00:00:00:01",)),
+            rec("c2", hostname="db-01", serial_number="SN2", mac_addresses=("00:aa:00:00:00:02",)),
+            rec("c3", hostname="app-01", serial_number="SN3"),
+        ],
+    )
+    process_records(
+        mdm,
+        [
+            rec("m1", hostname="web-01"),  # hostname only: its own asset (Hostname is off by default)
+            rec("m2", hostname="other-02", serial_number="SN2"),  # merged into db-01 by serial number
+            rec("m3", hostname="app-01", serial_number="SN3"),  # merged into app-01 by serial number
+            rec("m4", hostname="lonely-04", serial_number="SN4"),  # its own asset
+            rec("m5", hostname="kiosk"),
+            rec("m6", hostname="kiosk"),  # a source's second record on a name alone: two assets
+        ],
+    )
+    return cmdb, mdm
+
+
+def proposal_for(connector, *, on=(), off=(), **options):
+    """The connector's current configuration with some rules turned on or off (by name) and options changed."""
+    names = dict(IdentificationRule.objects.values_list("pk", "name"))
+    data = current_proposal(connector).as_json()
+    for entry in data["rules"]:
+        if names[entry["rule"]] in on:
+            entry["enabled"] = True
+        if names[entry["rule"]] in off:
+            entry["enabled"] = False
+    data.update(options)
+    return parse_proposal(connector, data)
+
+
+def placement(connector):
+    """Source key -> (asset hostname, the asset's other connectors' keys), for the connector's live records."""
+    result = {}
+    for source in SourceRecord.objects.filter(connector=connector, deleted=False).select_related("asset"):
+        others = sorted(source.asset.sources.exclude(pk=source.pk).values_list("source_key", flat=True))
+        result[source.source_key] = (source.asset.hostname, tuple(others))
+    return result
+
+
+def row_counts():
+    return {
+        model.__name__: model.objects.count()
+        for model in (Asset, SourceRecord, Identifier, Decision, AssetEvent, IdentificationRule)
+    } | {"live": Asset.objects.live().count()}
+
+
+def test_preview_counts_merges_splits_and_unchanged_records_and_apply_does_exactly_that(estate):
+    cmdb, mdm = estate
+    web, db = Asset.objects.get(sources__source_key="c1"), Asset.objects.get(sources__source_key="c2")
+    m1_asset = Asset.objects.get(sources__source_key="m1")
+    proposal = proposal_for(mdm, on={"Hostname"}, off={"Serial number"})
+
+    plan = plan_reidentification(mdm, engine_config_for(mdm, proposal))
+    previewed = plan.counts()
+    assert previewed == {
+        "records": {"total": 6, "unchanged": 4, "moved": 1, "created": 1, "skipped": 0, "errors": 0},
+        "assets": {"created": 1, "merged_away": 1, "retired": 0, "joined": 0},
+    }
+    assert {item.source_key: item.category for item in plan.changes} == {"m1": "moved", "m2": "created"}
+
+    done = apply_proposal(mdm, proposal)
+    assert done == previewed
+    # The inventory is what the numbers say.
+    assert SourceRecord.objects.get(connector=mdm, source_key="m1").asset_id == web.pk
+    m1_asset.refresh_from_db()
+    assert m1_asset.merged_into_id == web.pk and m1_asset.retired
+    split = SourceRecord.objects.get(connector=mdm, source_key="m2").asset
+    assert split.pk not in (db.pk, m1_asset.pk) and split.hostname == "other-02" and split.serial_number == "SN2"
+    assert set(Identifier.objects.filter(source_record__source_key="m2").values_list("asset_id", flat=True)) == {
+        split.pk
+    }
+    db.refresh_from_db()
+    assert db.hostname == "db-01" and list(db.sources.values_list("source_key", flat=True)) == ["c2"]
+    # The proposal is saved, and the changed records say why they moved.
+    assert [rule.name for rule in engine_config_for(mdm, current_proposal(mdm)).rules] == [
+        rule.name for rule in engine_config_for(mdm, proposal).rules
+    ]
+    moved = [d for d in Decision.objects.filter(connector=mdm) if d.reasons[0].startswith("re-identified after")]
+    assert sorted((d.source_key, d.outcome) for d in moved) == [("m1", "merged"), ("m2", "created")]
+    assert {d.asset_id for d in moved} == {web.pk, split.pk}
+    # A second Apply of the same rules has nothing left to do.
+    assert plan_reidentification(mdm, engine_config_for(mdm, proposal)).changes == []
+
+
+def test_skipped_records_leave_the_inventory_and_their_assets_retire(estate):
+    _, mdm = estate
+    proposal = proposal_for(mdm, off={"Serial number"}, create_unmanaged=False)
+    previewed = plan_reidentification(mdm, engine_config_for(mdm, proposal)).counts()
+    assert previewed["records"] == {
+        "total": 6,
+        "unchanged": 0,
+        "moved": 0,
+        "created": 0,
+        "skipped": 6,
+        "errors": 0,
+    }
+    assert previewed["assets"] == {"created": 0, "merged_away": 0, "retired": 4, "joined": 0}
+    only_mdm = list(Asset.objects.filter(sources__source_key__in=["m1", "m4", "m5", "m6"]).values_list("pk", flat=True))
+
+    assert apply_proposal(mdm, proposal) == previewed
+    assert not SourceRecord.objects.filter(connector=mdm).exists()
+    assert set(Asset.objects.filter(pk__in=only_mdm).values_list("retired", flat=True)) == {True}
+    assert Asset.objects.live().count() == 3  # the CMDB's
+    # The next delivery of a skipped record is identified under the new rules: skipped again.
+    assert process_records(mdm, [rec("m4", hostname="lonely-04", serial_number="SN4")]).skipped == 1
+
+
+def test_preview_writes_nothing(estate, connector_admin):
+    _, mdm = estate
+    before, places = row_counts(), placement(mdm)
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}, off={"Serial number"}), actor=connector_admin)
+    assert run_preview(preview.pk) == ImpactStatus.READY
+    assert row_counts() == before and placement(mdm) == places
+    preview.refresh_from_db()
+    assert preview.result["records"]["moved"] == 1 and preview.result["assets"]["merged_away"] == 1
+    example = preview.result["examples"]["moved"][0]
+    assert example["source_key"] == "m1" and example["to"]["name"] == "web-01" and example["rule"] == "Hostname"
+    assert preview.result["examples"]["created"][0]["to"] == {"new": 1}
+
+
+def test_apply_of_a_preview_reports_what_it_did_and_if_the_inventory_changed_since(estate, connector_admin):
+    _, mdm = estate
+    proposal = proposal_for(mdm, on={"Hostname"}, off={"Serial number"})
+    preview = start_preview(mdm, proposal, actor=connector_admin)
+    run_preview(preview.pk)
+    preview.refresh_from_db()
+    process_records(mdm, [rec("m7", hostname="app-01")])  # a delivery after the preview: it is stale
+    assert impact_previews.is_stale(preview)
+
+    applied = apply_preview(preview, actor=connector_admin)
+    assert applied.status == ImpactStatus.APPLIED and applied.applied_result["stale"]
+    assert applied.applied_result["records"]["total"] == 7  # re-planned: the new record is counted
+    assert not applied.applied_result["as_previewed"]
+    with pytest.raises(impact_previews.PreviewError):
+        apply_preview(applied, actor=connector_admin)
+
+
+def test_an_unchanged_inventory_applies_as_previewed(estate, connector_admin):
+    _, mdm = estate
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname", "IP address"}), actor=connector_admin)
+    run_preview(preview.pk)
+    applied = apply_preview(preview, actor=connector_admin)
+    assert not applied.applied_result["stale"] and applied.applied_result["as_previewed"]
+
+
+def test_progress_is_stored_batch_by_batch_for_a_big_connector(mdm, connector_admin, monkeypatch):
+    process_records(mdm, [rec(f"k{i}", hostname=f"h-{i}", serial_number=f"S{i}") for i in range(25)])
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}), actor=connector_admin)
+    seen = []
+    original = impact_previews.plan_reidentification
+
+    def watching(connector, config, *, progress, batch_size):
+        def report(read, total):
+            progress(read, total)
+            row = ImpactPreview.objects.get(pk=preview.pk)
+            seen.append((row.status, row.processed, row.total))
+
+        return original(connector, config, progress=report, batch_size=batch_size)
+
+    monkeypatch.setattr(impact_previews, "plan_reidentification", watching)
+    assert run_preview(preview.pk, batch_size=10) == ImpactStatus.READY
+    assert seen == [("running", 0, 25), ("running", 10, 25), ("running", 20, 25), ("running", 25, 25)]
+    preview.refresh_from_db()
+    assert (preview.processed, preview.total, preview.percent) == (25, 25, 100)
+
+
+def test_a_cancelled_preview_stops_at_its_next_batch(mdm, connector_admin):
+    process_records(mdm, [rec(f"k{i}", hostname=f"h-{i}") for i in range(5)])
+    preview = start_preview(mdm, current_proposal(mdm), actor=connector_admin)
+    impact_previews.cancel_preview(preview)
+    assert run_preview(preview.pk) == ImpactStatus.CANCELLED
+    preview.refresh_from_db()
+    assert preview.status == ImpactStatus.CANCELLED and preview.result == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"rules": "all"}, "must list"),
+        ({"trust_rank": 0}, "trust rank"),
+        ({"create_unmanaged": "yes"}, "create_unmanaged"),
+    ],
+)
+def test_a_malformed_proposal_is_refused(mdm, change, message):
+    data = current_proposal(mdm).as_json() | change
+    with pytest.raises(ProposalError, match=message):
+        parse_proposal(mdm, data)
+
+
+def test_a_proposal_keeps_the_rule_invariants(mdm):
+    data = current_proposal(mdm).as_json()
+    for entry in data["rules"]:
+        entry["enabled"] = False
+    with pytest.raises(ProposalError, match="cannot be turned off"):
+        parse_proposal(mdm, data)
+    data["rules"][0]["enabled"] = True
+    with pytest.raises(ProposalError, match="must stay on"):
+        parse_proposal(mdm, data)
+    with pytest.raises(ProposalError, match="changed since"):
+        parse_proposal(mdm, {**data, "rules": data["rules"][1:]})
