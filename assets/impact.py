@@ -220,7 +220,9 @@ def _index(connector, identifiers: dict, reached: Sequence[int]) -> engine.Ident
         sources={},
         identifiers=identifiers,
         ranks=ranks,
-        held={asset_id: {kind: frozenset(found) for kind, found in kinds.items()} for asset_id, kinds in values.items()},
+        held={
+            asset_id: {kind: frozenset(found) for kind, found in kinds.items()} for asset_id, kinds in values.items()
+        },
         connector_assets=set(),
         connectors={asset_id: frozenset(found) for asset_id, found in connectors.items()},
     )

@@ -147,7 +147,9 @@ def apply_preview(preview: ImpactPreview, *, actor=None) -> ImpactPreview:
     locks: see :mod:`assets.impact_apply`). Records what was done, and whether it differs from the preview."""
     preview = ImpactPreview.objects.select_for_update().select_related("connector").get(pk=preview.pk)
     if preview.status != ImpactStatus.READY:
-        raise PreviewError(f"This preview is {preview.get_status_display().lower()}: only a finished one can be applied.")
+        raise PreviewError(
+            f"This preview is {preview.get_status_display().lower()}: only a finished one can be applied."
+        )
     stale = preview.inventory_mark != inventory_mark()
     try:
         proposal = parse_proposal(preview.connector, preview.proposed)

@@ -14,7 +14,7 @@ from assets.impact_models import ImpactPreview, ImpactStatus
 from assets.impact_previews import apply_preview, run_preview
 from assets.impact_proposal import ProposalError, current_proposal, engine_config_for, parse_proposal
 from assets.impact_tasks import start_preview
-from assets.models import Asset, AssetEvent, Decision, Identifier, IdentificationRule, SourceRecord
+from assets.models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, SourceRecord
 from assets.services import process_records
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +81,7 @@ def row_counts():
 
 
 def test_preview_counts_merges_splits_and_unchanged_records_and_apply_does_exactly_that(estate):
-    cmdb, mdm = estate
+    _, mdm = estate
     web, db = Asset.objects.get(sources__source_key="c1"), Asset.objects.get(sources__source_key="c2")
     m1_asset = Asset.objects.get(sources__source_key="m1")
     proposal = proposal_for(mdm, on={"Hostname"}, off={"Serial number"})
@@ -234,3 +234,114 @@ def test_a_proposal_keeps_the_rule_invariants(mdm):
         parse_proposal(mdm, data)
     with pytest.raises(ProposalError, match="changed since"):
         parse_proposal(mdm, {**data, "rules": data["rules"][1:]})
+
+
+# -- the pages
+
+
+def form_data(connector, *, on=(), off=(), **options):
+    """The proposal form as an admin would submit it: the current rules and options with some changed."""
+    data = {
+        "trust_rank": connector.trust_rank,
+        **({"create_unmanaged": "on"} if connector.create_unmanaged else {}),
+        **({"apply_default_rule": "on"} if connector.apply_default_rule else {}),
+    }
+    for place, item in enumerate(connector.rule_selection.select_related("rule"), start=1):
+        data[f"position_{item.rule_id}"] = place
+        if (item.enabled or item.rule.name in on) and item.rule.name not in off:
+            data[f"required_{item.rule_id}"] = "on"
+    data.update(options)
+    return data
+
+
+def test_the_pages_preview_then_apply_a_change(estate, admin_ui, settings, django_capture_on_commit_callbacks):
+    _, mdm = estate
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    rules_page = admin_ui.get(reverse("connectors:connector_rules", args=[mdm.uuid]))
+    assert reverse("connectors:impact_new", args=[mdm.uuid]) in rules_page.content.decode()
+    assert admin_ui.get(reverse("connectors:impact_new", args=[mdm.uuid])).status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_ui.post(
+            reverse("connectors:impact_new", args=[mdm.uuid]), form_data(mdm, on={"Hostname"}, off={"Serial number"})
+        )
+    assert response.status_code == 302
+    preview = ImpactPreview.objects.get()
+    assert preview.status == ImpactStatus.READY  # the task ran when the row was committed
+    page = admin_ui.get(response["Location"]).content.decode()
+    assert "Hostname: off → required" in page and "Serial number: required → off" in page
+    assert "Move into another existing asset (merge)</dt><dd>1</dd>" in page
+    assert "Split off into a new asset</dt><dd>1</dd>" in page
+
+    response = admin_ui.post(reverse("connectors:impact_apply", args=[mdm.uuid, preview.uuid]))
+    assert response.status_code == 302
+    preview.refresh_from_db()
+    assert preview.status == ImpactStatus.APPLIED and preview.applied_result["as_previewed"]
+    assert "Exactly as the preview below said" in admin_ui.get(response["Location"]).content.decode()
+    # Applied once: a second Apply is refused, with a reason and no 500.
+    again = admin_ui.post(reverse("connectors:impact_apply", args=[mdm.uuid, preview.uuid]))
+    assert again.status_code == 409 and "only a finished one can be applied" in again.content.decode()
+
+
+def test_the_page_shows_progress_and_polls_while_the_preview_runs(estate, admin_ui):
+    _, mdm = estate
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}))
+    ImpactPreview.objects.filter(pk=preview.pk).update(status=ImpactStatus.RUNNING, total=120, processed=40)
+    url = reverse("connectors:impact_detail", args=[mdm.uuid, preview.uuid])
+    page = admin_ui.get(url).content.decode()
+    assert "40 of 120 records read (33%)" in page and 'hx-trigger="every 2s"' in page
+    assert f'<a href="{url}">refresh</a>' in page
+    part = admin_ui.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert part.lstrip().startswith('<div id="impact-status"') and "<html" not in part
+
+
+def test_an_unchanged_or_invalid_proposal_is_refused_next_to_the_form(estate, admin_ui):
+    _, mdm = estate
+    url = reverse("connectors:impact_new", args=[mdm.uuid])
+    response = admin_ui.post(url, form_data(mdm))
+    assert response.status_code == 400 and "This is the configuration as saved" in response.content.decode()
+    everything_off = form_data(mdm, off=set(IdentificationRule.objects.values_list("name", flat=True)))
+    response = admin_ui.post(url, everything_off)
+    assert response.status_code == 400 and "must stay on" in response.content.decode()
+    response = admin_ui.post(url, form_data(mdm, trust_rank="high"))
+    assert response.status_code == 400 and "Enter a whole number" in response.content.decode()
+    assert not ImpactPreview.objects.exists()
+
+
+def test_cancel_keeps_the_rules(estate, admin_ui):
+    _, mdm = estate
+    before = current_proposal(mdm)
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}))
+    run_preview(preview.pk)
+    response = admin_ui.post(reverse("connectors:impact_cancel", args=[mdm.uuid, preview.uuid]))
+    assert response.status_code == 302
+    preview.refresh_from_db()
+    assert preview.status == ImpactStatus.CANCELLED and current_proposal(mdm) == before
+    refused = admin_ui.post(reverse("connectors:impact_apply", args=[mdm.uuid, preview.uuid]))
+    assert refused.status_code == 409
+
+
+def test_only_admins_preview_and_apply(estate, viewer_ui, make_connector):
+    _, mdm = estate
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}))
+    run_preview(preview.pk)
+    urls = [
+        ("get", reverse("connectors:impact_new", args=[mdm.uuid])),
+        ("post", reverse("connectors:impact_new", args=[mdm.uuid])),
+        ("get", reverse("connectors:impact_detail", args=[mdm.uuid, preview.uuid])),
+        ("post", reverse("connectors:impact_apply", args=[mdm.uuid, preview.uuid])),
+        ("post", reverse("connectors:impact_cancel", args=[mdm.uuid, preview.uuid])),
+    ]
+    for method, url in urls:
+        assert getattr(viewer_ui, method)(url).status_code == 403, url
+    preview.refresh_from_db()
+    assert preview.status == ImpactStatus.READY
+    rules_page = viewer_ui.get(reverse("connectors:connector_rules", args=[mdm.uuid])).content.decode()
+    assert reverse("connectors:impact_new", args=[mdm.uuid]) not in rules_page
+
+
+def test_a_preview_belongs_to_its_connector(estate, admin_ui):
+    cmdb, mdm = estate
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}))
+    assert admin_ui.get(reverse("connectors:impact_detail", args=[cmdb.uuid, preview.uuid])).status_code == 404
+    assert admin_ui.post(reverse("connectors:impact_apply", args=[cmdb.uuid, preview.uuid])).status_code == 404
