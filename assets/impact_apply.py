@@ -9,10 +9,10 @@ of an unchanged inventory shows exactly what Apply then does.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from types import SimpleNamespace
 
 from django.db import connection, transaction
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from connectors.choices import ConnectorAction
@@ -28,6 +28,8 @@ from .rule_selection import update_rule_selection
 from .services import LOCK_BUCKETS, LOCK_NAMESPACE, reconcile_assets
 
 REASON = "re-identified after a rule change"
+#: Assets per ``CASE`` statement (three parameters each, well under SQLite's limit).
+CASE_BATCH = 2000
 #: Columns of a decision row written here (no delivery: the change, not a delivery, decided).
 _DECISION_COLUMNS = (
     "connector_id",
@@ -197,15 +199,17 @@ def _join(connector, plan: Plan, final) -> dict[int, int]:
 
 def _merge_emptied(plan: Plan, final) -> int:
     """Assets of this connector alone whose records all went to one asset point to it (their URLs keep
-    working); the others are retired when re-derived. Returns how many were merged away."""
-    by_dest: dict[int, list[int]] = defaultdict(list)
-    for asset_id, dest in plan.emptied.items():
-        if dest is not None:
-            by_dest[final(dest)].append(asset_id)
-    return sum(
-        Asset.objects.filter(pk__in=asset_ids, merged_into__isnull=True).update(merged_into_id=dest)
-        for dest, asset_ids in by_dest.items()
-    )
+    working); the others are retired when re-derived. One statement; returns how many were merged away."""
+    into = [(asset_id, final(dest)) for asset_id, dest in sorted(plan.emptied.items()) if dest is not None]
+    merged = 0
+    for start in range(0, len(into), CASE_BATCH):
+        batch = into[start : start + CASE_BATCH]
+        merged += Asset.objects.filter(pk__in=[asset_id for asset_id, _ in batch], merged_into__isnull=True).update(
+            merged_into_id=Case(
+                *(When(pk=asset_id, then=Value(dest)) for asset_id, dest in batch), output_field=IntegerField()
+            )
+        )
+    return merged
 
 
 def _record_decisions(connector, plan: Plan, final, actor) -> None:

@@ -345,3 +345,70 @@ def test_a_preview_belongs_to_its_connector(estate, admin_ui):
     preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}))
     assert admin_ui.get(reverse("connectors:impact_detail", args=[cmdb.uuid, preview.uuid])).status_code == 404
     assert admin_ui.post(reverse("connectors:impact_apply", args=[cmdb.uuid, preview.uuid])).status_code == 404
+
+
+# -- joins, trust rank, bounded queries
+
+
+def test_a_record_that_now_ties_two_assets_joins_them_as_previewed(cmdb, mdm, make_connector):
+    edr = make_connector("EDR", trust_rank=30)
+    process_records(cmdb, [rec("c1", hostname="pc-1", ip_addresses=("10.9.0.1",))])
+    process_records(mdm, [rec("m1", hostname="laptop-x", mac_addresses=("00:bb:00:00:00:01",))])
+    # With MAC address off, the EDR record matches the CMDB's asset by Hostname + IP address only.
+    process_records(
+        edr,
+        [rec("e1", hostname="pc-1", ip_addresses=("10.9.0.1",), mac_addresses=("00:bb:00:00:00:01",))],
+        config=engine_config_for(edr, proposal_for(edr, off={"MAC address"})),
+    )
+    cmdb_asset, mdm_asset = Asset.objects.get(sources__source_key="c1"), Asset.objects.get(sources__source_key="m1")
+    assert SourceRecord.objects.get(source_key="e1").asset_id == cmdb_asset.pk
+    # Now the MAC address ties the record to the MDM's asset as well: one machine.
+    proposal = proposal_for(edr)
+    plan = plan_reidentification(edr, engine_config_for(edr, proposal))
+    previewed = plan.counts()
+    assert previewed["assets"]["joined"] == 1
+
+    assert apply_proposal(edr, proposal) == previewed
+    mdm_asset.refresh_from_db()
+    assert mdm_asset.merged_into_id == cmdb_asset.pk  # the CMDB is the most trusted source: its asset survives
+    assert sorted(cmdb_asset.sources.values_list("source_key", flat=True)) == ["c1", "e1", "m1"]
+    event = AssetEvent.objects.get(asset=cmdb_asset, action="merged")
+    assert event.details["automatic"] and event.details["source_keys"] == ["e1"]
+
+
+def test_a_trust_rank_change_re_derives_the_connectors_assets(estate):
+    _, mdm = estate
+    db = Asset.objects.get(sources__source_key="c2")
+    assert db.hostname == "db-01"  # the CMDB (80) outranks the MDM (40)
+    proposal = proposal_for(mdm, trust_rank=90)
+    previewed = plan_reidentification(mdm, engine_config_for(mdm, proposal)).counts()
+    assert apply_proposal(mdm, proposal) == previewed
+    db.refresh_from_db()
+    mdm.refresh_from_db()
+    assert mdm.trust_rank == 90 and db.hostname == "other-02"
+
+
+def _queries(django_assert_max_num_queries, work, limit):
+    with django_assert_max_num_queries(limit) as captured:
+        work()
+    return len(captured)
+
+
+def test_preview_and_apply_cost_a_bounded_number_of_queries(cmdb, mdm, django_assert_max_num_queries):
+    process_records(cmdb, [rec(f"c{i}", hostname=f"h-{i}", serial_number=f"S{i}") for i in range(60)])
+    counts = []
+    for size in (10, 60):
+        SourceRecord.objects.filter(connector=mdm).delete()
+        process_records(mdm, [rec(f"m{i}", hostname=f"h-{i}") for i in range(size)])
+        proposal = proposal_for(mdm, on={"Hostname"})
+        config = engine_config_for(mdm, proposal)
+        planned = _queries(django_assert_max_num_queries, lambda c=config: plan_reidentification(mdm, c), 12)
+        applied = _queries(django_assert_max_num_queries, lambda p=proposal: apply_proposal(mdm, p), 45)
+        counts.append((planned, applied))
+        assert SourceRecord.objects.filter(connector=mdm, asset__sources__connector=cmdb).count() == size
+        update = current_proposal(mdm).as_json()
+        for entry in update["rules"]:
+            if IdentificationRule.objects.get(pk=entry["rule"]).name == "Hostname":
+                entry["enabled"] = False
+        apply_proposal(mdm, parse_proposal(mdm, update))
+    assert counts[0] == counts[1]  # six times the records, the same queries
