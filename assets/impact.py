@@ -11,9 +11,11 @@ connector's records arrived fresh, in one delivery, under the proposed rules.
 (:mod:`assets.impact_apply`) computes it again inside its transaction and executes exactly it, so the two cannot
 disagree. Each record lands in one of these categories (:data:`CATEGORIES`): ``unchanged`` (same asset),
 ``moved`` (into another existing asset: a merge), ``created`` (split off into a new asset), ``skipped`` (the
-proposed rules would not write it: its source record leaves the inventory) or ``errors`` (the engine failed on
-it: left where it is). A new asset whose records all used to make up one asset of this connector alone is that
-asset, kept (:func:`_reuse_assets`), so an unchanged grouping is not churned into new ids.
+proposed rules would not write it: its source record leaves the inventory), ``errors`` (the engine failed on
+it: left where it is) or ``kept``: records on an asset an admin merged or split by hand stay there, as a delivery
+would leave them (:func:`manually_placed_assets`); they count as this connector's records on those assets.
+A new asset whose records all used to make up one asset of this connector alone is that asset, kept
+(:func:`_reuse_assets`), so an unchanged grouping is not churned into new ids.
 """
 
 from __future__ import annotations
@@ -23,18 +25,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from connectors_site.common.db import select_by_keys
 
 from . import engine
+from .choices import AssetAction
 from .engine import Outcome
 from .engine.inputs import HELD_KINDS, reached_assets
 from .engine.recency import later
 from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES, AssetRecord
-from .models import Identifier, SourceRecord
+from .models import AssetEvent, Identifier, SourceRecord
 
-CATEGORIES = ("unchanged", "moved", "created", "skipped", "errors")
+CATEGORIES = ("unchanged", "moved", "created", "skipped", "errors", "kept")
 #: Ids per ``IN (...)`` list when loading by asset or source ids (well under SQLite's parameter limit).
 ID_BATCH = 5000
 _WRITES = frozenset({Outcome.CREATED, Outcome.MERGED, Outcome.AMBIGUOUS, Outcome.UPDATED})
@@ -47,14 +50,14 @@ class Item:
     """One live source record of the connector and what re-identification makes of it.
 
     ``target``: an existing asset id (positive), a new asset (a negative key of the plan), or ``None`` (skipped);
-    for ``errors`` it is the current asset (the record stays)."""
+    for ``errors`` and ``kept`` it is the current asset (the record stays; a kept record has no decision)."""
 
     source_id: int
     source_key: str
     current: int
     target: int | None
     category: str
-    decision: engine.Decision
+    decision: engine.Decision | None
 
 
 @dataclass
@@ -105,31 +108,57 @@ def plan_reidentification(
     plan = Plan(connector.pk, config)
     if not connector.csam_enabled:
         return plan
-    rows, normalized, index = _load(connector, config, batch_size or settings.IDENTIFICATION_CHUNK_SIZE, progress)
+    pinned = manually_placed_assets(connector)
+    rows, normalized, index = _load(
+        connector, config, pinned, batch_size or settings.IDENTIFICATION_CHUNK_SIZE, progress
+    )
+    kept = [row for row in rows if row[2] in pinned]
+    rows = [row for row in rows if row[2] not in pinned]
     decisions = engine.identify_records([item.record for item in normalized], index, config, normalized)
     aliases = _join_aliases(decisions)
     targets = [_target(decision, aliases) for decision in decisions]
-    alone = _assets_of_connector_alone(connector, {row[2] for row in rows})
+    alone = _assets_of_connector_alone(connector, {row[2] for row in rows}) - pinned
     reused = _reuse_assets(rows, targets, alone)
     for row, decision, target in zip(rows, decisions, targets, strict=True):
-        source_id, key, current = row[0], row[1], row[2]
-        if decision.outcome == Outcome.ERROR:
-            plan.items.append(Item(source_id, key, current, current, "errors", decision))
-            continue
-        target = reused.get(target, target) if target is not None else None
-        if target is None:
-            category = "skipped"
-        elif target == current:
-            category = "unchanged"
-        else:
-            category = "moved" if target > 0 else "created"
-        plan.items.append(Item(source_id, key, current, target, category, decision))
+        plan.items.append(_item(row, decision, reused.get(target, target) if target is not None else None))
+    plan.items.extend(Item(row[0], row[1], row[2], row[2], "kept", None) for row in kept)
     plan.new_assets = sorted({item.target for item in plan.items if item.target is not None and item.target < 0})
     _assets_fates(plan, decisions, aliases, reused, alone)
     return plan
 
 
+def _item(row: tuple, decision: engine.Decision, target: int | None) -> Item:
+    """A re-identified record, sorted into its category by where it ends compared with where it is."""
+    source_id, key, current = row[0], row[1], row[2]
+    if decision.outcome == Outcome.ERROR:
+        return Item(source_id, key, current, current, "errors", decision)
+    if target is None:
+        category = "skipped"
+    elif target == current:
+        category = "unchanged"
+    else:
+        category = "moved" if target > 0 else "created"
+    return Item(source_id, key, current, target, category, decision)
+
+
 # -- reading the connector's records and the rest of the inventory
+
+
+def manually_placed_assets(connector) -> set[int]:
+    """The assets holding this connector's live records that an admin merged or split by hand (a merge or split
+    not undone; automatic joins do not count): re-identification leaves this connector's records on them, as
+    the source native key does for every delivery."""
+    current = set(live_sources(connector).values_list("asset_id", flat=True).distinct())
+    placed: set[int] = set()
+    for asset_id, action, details in AssetEvent.objects.filter(
+        action__in=[AssetAction.MERGED, AssetAction.SPLIT], undone=False
+    ).values_list("asset_id", "action", "details"):
+        if action == AssetAction.MERGED and (details or {}).get("automatic"):
+            continue
+        placed.add(asset_id)
+        if action == AssetAction.SPLIT and (details or {}).get("new_asset_id"):
+            placed.add(details["new_asset_id"])
+    return placed & current
 
 
 def _record(row: tuple) -> AssetRecord:
@@ -151,13 +180,19 @@ def live_sources(connector):
     return SourceRecord.objects.filter(connector=connector, deleted=False).order_by("pk")
 
 
-def _load(connector, config: engine.EngineConfig, batch_size: int, progress: Progress | None):
-    """The connector's live records (rows, normalized) and the index of everything else they can match, read in
-    batches (a fixed number of queries per batch, plus a few per :data:`ID_BATCH` reached assets)."""
+def _load(connector, config: engine.EngineConfig, pinned: set[int], batch_size: int, progress: Progress | None):
+    """The connector's live records (all rows; the normalized ones of those to re-identify, not on ``pinned``
+    assets) and the index of everything else they can match, read in batches (a fixed number of queries per
+    batch, plus a few per :data:`ID_BATCH` reached assets). Records on pinned assets stay, so their identifiers
+    count like any other source's."""
     total = live_sources(connector).count()
     if progress:
         progress(0, total)
-    own = set(SourceRecord.objects.filter(connector=connector).values_list("pk", flat=True))
+    own = {
+        pk
+        for pk, asset_id in SourceRecord.objects.filter(connector=connector).values_list("pk", "asset_id")
+        if asset_id not in pinned
+    }
     rows: list[tuple] = []
     normalized: list[engine.NormalizedRecord] = []
     identifiers: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -173,32 +208,34 @@ def _load(connector, config: engine.EngineConfig, batch_size: int, progress: Pro
         if not batch:
             break
         last = batch[-1][0]
-        prepared = [engine.normalize_record(_record(row)) for row in batch]
+        rows.extend(batch)
+        prepared = [engine.normalize_record(_record(row)) for row in batch if row[2] not in pinned]
         keys = ((value, kind) for kind, value in engine.index_keys(prepared))
         for value, kind, asset_id, source_id in select_by_keys(
             Identifier, ("value", "kind"), keys, ("value", "kind", "asset_id", "source_record_id")
         ):
             if source_id not in own:
                 identifiers[(kind, value)].add(asset_id)
-        rows.extend(batch)
         normalized.extend(prepared)
         if progress:
             progress(len(rows), max(total, len(rows)))
     reached = sorted(reached_assets(identifiers, (), config.shared_limit))
-    return rows, normalized, _index(connector, dict(identifiers), reached)
+    return rows, normalized, _index(connector, dict(identifiers), reached, pinned)
 
 
-def _index(connector, identifiers: dict, reached: Sequence[int]) -> engine.IdentityIndex:
-    """The engine's index without the connector's own sources: ranks, held values and connectors of the reached
-    assets come from the other connectors' live source records only."""
+def _index(connector, identifiers: dict, reached: Sequence[int], pinned: set[int]) -> engine.IdentityIndex:
+    """The engine's index without the connector's own sources (but with those on ``pinned`` assets, which
+    stay): ranks, held values and connectors of the reached assets come from the other sources only."""
     ranks: dict[int, engine.AssetRank] = {}
     connectors: dict[int, set[int]] = defaultdict(set)
+    own_assets: set[int] = set()
     values: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for start in range(0, len(reached), ID_BATCH):
         ids = reached[start : start + ID_BATCH]
+        staying = [asset_id for asset_id in ids if asset_id in pinned]
         for asset_id, connector_id, best, last in (
             SourceRecord.objects.filter(asset_id__in=ids, deleted=False)
-            .exclude(connector=connector)
+            .exclude(Q(connector=connector) & ~Q(asset_id__in=staying))
             .values("asset_id", "connector_id")
             .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"))
             .values_list("asset_id", "connector_id", "best", "last")
@@ -209,10 +246,10 @@ def _index(connector, identifiers: dict, reached: Sequence[int]) -> engine.Ident
                 if rank is None
                 else engine.AssetRank(max(rank.best_trust_rank, best), later(rank.last_updated, last))
             )
-            connectors[asset_id].add(connector_id)
+            (own_assets.add(asset_id) if connector_id == connector.pk else connectors[asset_id].add(connector_id))
         for asset_id, kind, value in (
             Identifier.objects.filter(asset_id__in=ids, kind__in=HELD_KINDS)
-            .exclude(source_record__connector=connector)
+            .exclude(Q(source_record__connector=connector) & ~Q(asset_id__in=staying))
             .values_list("asset_id", "kind", "value")
         ):
             values[asset_id][kind].add(value)
@@ -220,10 +257,8 @@ def _index(connector, identifiers: dict, reached: Sequence[int]) -> engine.Ident
         sources={},
         identifiers=identifiers,
         ranks=ranks,
-        held={
-            asset_id: {kind: frozenset(found) for kind, found in kinds.items()} for asset_id, kinds in values.items()
-        },
-        connector_assets=set(),
+        held={asset: {kind: frozenset(found) for kind, found in kinds.items()} for asset, kinds in values.items()},
+        connector_assets=own_assets,
         connectors={asset_id: frozenset(found) for asset_id, found in connectors.items()},
     )
 
@@ -302,7 +337,7 @@ def _assets_fates(plan: Plan, decisions, aliases: dict[int, int], reused: dict[i
         if asset_id not in destinations[asset_id]:
             goes = destinations[asset_id]
             plan.emptied[asset_id] = next(iter(goes)) if len(goes) == 1 else None
-    by_key = {item.source_key: item for item in plan.items}
+    by_key = {item.source_key: item for item in plan.items if item.decision is not None}
     for decision in decisions:
         item = by_key[decision.source_key]
         if item.target is None or item.category == "errors":

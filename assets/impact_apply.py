@@ -20,7 +20,7 @@ from connectors.models import ConnectorEvent
 from connectors_site.common.db import allocate_ids, delete_rows, insert_rows, update_rows
 
 from .choices import AssetKind, DecisionOutcome
-from .impact import ID_BATCH, Plan, live_sources, plan_reidentification
+from .impact import CATEGORIES, ID_BATCH, Plan, live_sources, plan_reidentification
 from .impact_proposal import Proposal, engine_config_for
 from .joins import write_joins
 from .models import Asset, Decision, Identifier, SourceRecord
@@ -138,7 +138,8 @@ def _observe(connector, plan: Plan, new_ids: dict[int, int], *, joined: int, mer
     for start in range(0, len(ids), ID_BATCH):
         now.update(live_sources(connector).filter(pk__in=ids[start : start + ID_BATCH]).values_list("pk", "asset_id"))
     new_assets = set(new_ids.values())
-    records = dict.fromkeys(("unchanged", "moved", "created", "skipped", "errors"), 0)
+    kept = {item.source_id for item in plan.items if item.category == "kept"}
+    records = dict.fromkeys(CATEGORIES, 0)
     records["errors"] = sum(1 for item in plan.items if item.category == "errors")
     for source_id, current in before.items():
         asset_id = now.get(source_id)
@@ -148,6 +149,8 @@ def _observe(connector, plan: Plan, new_ids: dict[int, int], *, joined: int, mer
             records["created"] += 1
         elif asset_id != current:
             records["moved"] += 1
+        elif source_id in kept:
+            records["kept"] += 1
     records["unchanged"] = len(before) - sum(records.values())
     emptied_retired = [asset_id for asset_id, dest in plan.emptied.items() if dest is None]
     return {

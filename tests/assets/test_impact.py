@@ -4,9 +4,10 @@ Apply then does exactly what the preview counted."""
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 
-from assets import impact_previews
+from assets import impact_previews, inventory
 from assets.engine.records import AssetRecord
 from assets.impact import plan_reidentification
 from assets.impact_apply import apply_proposal
@@ -15,7 +16,7 @@ from assets.impact_previews import apply_preview, run_preview
 from assets.impact_proposal import ProposalError, current_proposal, engine_config_for, parse_proposal
 from assets.impact_tasks import start_preview
 from assets.models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, SourceRecord
-from assets.services import process_records
+from assets.services import process_deletions, process_records
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +90,7 @@ def test_preview_counts_merges_splits_and_unchanged_records_and_apply_does_exact
     plan = plan_reidentification(mdm, engine_config_for(mdm, proposal))
     previewed = plan.counts()
     assert previewed == {
-        "records": {"total": 6, "unchanged": 4, "moved": 1, "created": 1, "skipped": 0, "errors": 0},
+        "records": {"total": 6, "unchanged": 4, "moved": 1, "created": 1, "skipped": 0, "errors": 0, "kept": 0},
         "assets": {"created": 1, "merged_away": 1, "retired": 0, "joined": 0},
     }
     assert {item.source_key: item.category for item in plan.changes} == {"m1": "moved", "m2": "created"}
@@ -129,6 +130,7 @@ def test_skipped_records_leave_the_inventory_and_their_assets_retire(estate):
         "created": 0,
         "skipped": 6,
         "errors": 0,
+        "kept": 0,
     }
     assert previewed["assets"] == {"created": 0, "merged_away": 0, "retired": 4, "joined": 0}
     only_mdm = list(Asset.objects.filter(sources__source_key__in=["m1", "m4", "m5", "m6"]).values_list("pk", flat=True))
@@ -412,3 +414,63 @@ def test_preview_and_apply_cost_a_bounded_number_of_queries(cmdb, mdm, django_as
                 entry["enabled"] = False
         apply_proposal(mdm, parse_proposal(mdm, update))
     assert counts[0] == counts[1]  # six times the records, the same queries
+
+
+def test_records_an_admin_split_or_merged_by_hand_stay_where_they_are(estate, connector_admin):
+    _, mdm = estate
+    app = Asset.objects.get(sources__source_key="c3")
+    inventory.split_source(SourceRecord.objects.get(connector=mdm, source_key="m3"), actor=connector_admin)
+    split_asset = SourceRecord.objects.get(connector=mdm, source_key="m3").asset
+    # Without the split, the Hostname rule would put m3 back on app-01; the admin's split wins.
+    proposal = proposal_for(mdm, on={"Hostname"}, off={"Serial number"})
+    plan = plan_reidentification(mdm, engine_config_for(mdm, proposal))
+    assert {item.source_key: item.category for item in plan.items}["m3"] == "kept"
+    previewed = plan.counts()
+    assert previewed["records"]["kept"] == 1 and previewed["records"]["moved"] == 1
+
+    assert apply_proposal(mdm, proposal) == previewed
+    assert SourceRecord.objects.get(connector=mdm, source_key="m3").asset_id == split_asset.pk != app.pk
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _grouping(connector):
+    """Each of the connector's records with the other records (any connector's) on its asset: the inventory's
+    shape, whatever the asset ids."""
+    return {
+        source.source_key: tuple(
+            sorted(source.asset.sources.exclude(pk=source.pk).values_list("source_key", flat=True))
+        )
+        for source in SourceRecord.objects.filter(connector=connector, deleted=False).select_related("asset")
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"on": {"Hostname"}, "off": {"Serial number"}},
+        {"on": {"Hostname", "IP address"}},
+        {"off": {"Serial number", "MAC address"}, "create_unmanaged": False},
+    ],
+)
+def test_apply_groups_the_records_as_a_fresh_delivery_under_the_new_rules_would(estate, change):
+    _, mdm = estate
+    proposal = proposal_for(mdm, **change)
+    records = [
+        rec(source.source_key, **{k: tuple(v) if isinstance(v, list) else v for k, v in source.attributes.items()})
+        for source in SourceRecord.objects.filter(connector=mdm).order_by("pk")
+    ]
+    try:
+        with transaction.atomic():
+            apply_proposal(mdm, proposal)
+            applied = _grouping(mdm)
+            raise _Rollback
+    except _Rollback:
+        pass
+    keys = list(SourceRecord.objects.filter(connector=mdm).values_list("source_key", flat=True))
+    process_deletions(mdm, keys)
+    SourceRecord.objects.filter(connector=mdm).delete()
+    process_records(mdm, records, config=engine_config_for(mdm, proposal))
+    assert applied == _grouping(mdm)
