@@ -9,7 +9,9 @@ from assets.impact_proposal import Proposal, ProposalError, current_proposal, pa
 
 class ImpactProposalForm(forms.Form):
     """Every rule of the connector with its Required switch and its place, and the options. Places are numbers
-    (no drag and drop, no JavaScript); equal numbers keep the current order between them."""
+    (no drag and drop, no JavaScript); equal numbers keep the current order between them. The configuration as
+    saved is a valid proposal too: it re-identifies the records under the current rules (after a rule
+    definition changed, say)."""
 
     create_unmanaged = forms.BooleanField(
         label="Create unmanaged asset",
@@ -77,8 +79,6 @@ class ImpactProposalForm(forms.Form):
             proposal = parse_proposal(self.connector, proposed)
         except ProposalError as error:
             raise forms.ValidationError(str(error)) from error
-        if proposal == current_proposal(self.connector):
-            raise forms.ValidationError("This is the configuration as saved: change a rule or an option first.")
         data["proposal"] = proposal
         return data
 

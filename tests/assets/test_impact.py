@@ -297,11 +297,9 @@ def test_the_page_shows_progress_and_polls_while_the_preview_runs(estate, admin_
     assert part.lstrip().startswith('<div id="impact-status"') and "<html" not in part
 
 
-def test_an_unchanged_or_invalid_proposal_is_refused_next_to_the_form(estate, admin_ui):
+def test_an_invalid_proposal_is_refused_next_to_the_form(estate, admin_ui):
     _, mdm = estate
     url = reverse("connectors:impact_new", args=[mdm.uuid])
-    response = admin_ui.post(url, form_data(mdm))
-    assert response.status_code == 400 and "This is the configuration as saved" in response.content.decode()
     everything_off = form_data(mdm, off=set(IdentificationRule.objects.values_list("name", flat=True)))
     response = admin_ui.post(url, everything_off)
     assert response.status_code == 400 and "must stay on" in response.content.decode()
@@ -474,3 +472,21 @@ def test_apply_groups_the_records_as_a_fresh_delivery_under_the_new_rules_would(
     SourceRecord.objects.filter(connector=mdm).delete()
     process_records(mdm, records, config=engine_config_for(mdm, proposal))
     assert applied == _grouping(mdm)
+
+
+def test_the_rules_as_saved_re_identify_records_after_a_rule_definition_changed(estate, admin_ui):
+    _, mdm = estate
+    rule = IdentificationRule.objects.get(name="Serial number")
+    inventory.update_identification_rule(rule, attributes=["serial_number", "hostname"])
+    # Saved definitions apply to future deliveries; the records already received are re-identified on request.
+    response = admin_ui.post(reverse("connectors:impact_new", args=[mdm.uuid]), form_data(mdm))
+    preview = ImpactPreview.objects.get()
+    assert response["Location"] == preview.get_absolute_url()
+    run_preview(preview.pk)
+    page = admin_ui.get(preview.get_absolute_url()).content.decode()
+    assert "re-identified under the rules as saved" in page
+    preview.refresh_from_db()
+    # m2 (other-02, SN2) no longer matches db-01 by serial number + hostname: it splits off.
+    assert preview.result["records"]["created"] == 1
+    assert [row["source_key"] for row in preview.result["examples"]["created"]] == ["m2"]
+    assert apply_preview(preview).applied_result["as_previewed"]
