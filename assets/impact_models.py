@@ -33,6 +33,8 @@ class ImpactPreview(models.Model):
     #: The proposed configuration: ``{"rules": [{"rule": id, "enabled": bool}, ...] in order, "create_unmanaged",
     #: "apply_default_rule", "trust_rank"}`` (see :func:`assets.impact.parse_proposal`).
     proposed = models.JSONField(default=dict)
+    #: The proposal in words, against the configuration saved when it was made (see ``describe_changes``).
+    changes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=ImpactStatus.choices, default=ImpactStatus.QUEUED)
     #: Progress: live source records to re-identify, and how many were read and indexed so far.
     total = models.PositiveIntegerField(default=0)

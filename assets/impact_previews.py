@@ -13,7 +13,7 @@ from django.utils import timezone
 from .impact import Plan, plan_reidentification
 from .impact_apply import apply_proposal
 from .impact_models import ImpactPreview, ImpactStatus
-from .impact_proposal import ProposalError, describe_changes, engine_config_for, parse_proposal
+from .impact_proposal import ProposalError, engine_config_for, parse_proposal
 from .models import Asset, AssetEvent, Decision, SourceRecord
 
 logger = logging.getLogger(__name__)
@@ -133,12 +133,15 @@ def is_stale(preview: ImpactPreview) -> bool:
     return preview.status == ImpactStatus.READY and preview.inventory_mark != inventory_mark()
 
 
-def change_list(preview: ImpactPreview) -> list[str]:
-    """The proposed changes in words, or why the proposal no longer fits the connector."""
+def proposal_problem(preview: ImpactPreview) -> str:
+    """Why the preview's proposal no longer fits the connector (a rule added or deleted since), or ""."""
+    if preview.status not in (*ImpactStatus.pending(), ImpactStatus.READY):
+        return ""
     try:
-        return describe_changes(preview.connector, parse_proposal(preview.connector, preview.proposed))
+        parse_proposal(preview.connector, preview.proposed)
     except ProposalError as error:
-        return [str(error)]
+        return str(error)
+    return ""
 
 
 @transaction.atomic

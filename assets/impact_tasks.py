@@ -7,7 +7,7 @@ from django.tasks import task
 
 from .impact_models import ImpactPreview
 from .impact_previews import run_preview
-from .impact_proposal import Proposal
+from .impact_proposal import Proposal, describe_changes
 
 
 def start_preview(connector, proposal: Proposal, *, actor=None) -> ImpactPreview:
@@ -15,6 +15,7 @@ def start_preview(connector, proposal: Proposal, *, actor=None) -> ImpactPreview
     preview = ImpactPreview.objects.create(
         connector=connector,
         proposed=proposal.as_json(),
+        changes=describe_changes(connector, proposal),
         created_by=actor if getattr(actor, "pk", None) else None,
     )
     preview_id = preview.pk

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from assets.impact_models import ImpactPreview, ImpactStatus
-from assets.impact_previews import PreviewError, apply_preview, cancel_preview, change_list, is_stale
+from assets.impact_previews import PreviewError, apply_preview, cancel_preview, is_stale, proposal_problem
 from assets.impact_tasks import start_preview
 from connectors_site.common.htmx import HtmxHttpRequest
 from connectors_site.common.roles import admin_required
@@ -55,7 +55,7 @@ def _context(preview: ImpactPreview, **extra) -> dict:
     return {
         "connector": preview.connector,
         "preview": preview,
-        "changes": change_list(preview),
+        "problem": proposal_problem(preview),
         "stale": is_stale(preview),
         "poll_seconds": POLL_SECONDS,
         "statuses": ImpactStatus,

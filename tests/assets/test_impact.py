@@ -490,3 +490,16 @@ def test_the_rules_as_saved_re_identify_records_after_a_rule_definition_changed(
     assert preview.result["records"]["created"] == 1
     assert [row["source_key"] for row in preview.result["examples"]["created"]] == ["m2"]
     assert apply_preview(preview).applied_result["as_previewed"]
+
+
+def test_a_preview_made_before_a_rule_was_added_cannot_be_applied(estate, admin_ui):
+    _, mdm = estate
+    preview = start_preview(mdm, proposal_for(mdm, on={"Hostname"}))
+    run_preview(preview.pk)
+    inventory.create_identification_rule(name="Serial + MAC", attributes=["serial_number", "mac_address"])
+    page = admin_ui.get(preview.get_absolute_url()).content.decode()
+    assert "Hostname: off → required" in page and "a rule was added or deleted" in page
+    response = admin_ui.post(reverse("connectors:impact_apply", args=[mdm.uuid, preview.uuid]))
+    assert response.status_code == 409 and "propose it again" in response.content.decode()
+    preview.refresh_from_db()
+    assert preview.status == ImpactStatus.READY
