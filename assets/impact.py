@@ -208,7 +208,7 @@ def _load(connector, config: engine.EngineConfig, pinned: set[int], batch_size: 
         if not batch:
             break
         last = batch[-1][0]
-        rows.extend(batch)
+        rows.extend(row[:3] for row in batch)  # (id, source key, asset id): the attributes live on in the records
         prepared = [engine.normalize_record(_record(row)) for row in batch if row[2] not in pinned]
         keys = ((value, kind) for kind, value in engine.index_keys(prepared))
         for value, kind, asset_id, source_id in select_by_keys(

@@ -12,7 +12,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from django.db import connection, transaction
-from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from connectors.choices import ConnectorAction
@@ -28,8 +27,6 @@ from .rule_selection import update_rule_selection
 from .services import LOCK_BUCKETS, LOCK_NAMESPACE, reconcile_assets
 
 REASON = "re-identified after a rule change"
-#: Assets per ``CASE`` statement (three parameters each, well under SQLite's limit).
-CASE_BATCH = 2000
 #: Columns of a decision row written here (no delivery: the change, not a delivery, decided).
 _DECISION_COLUMNS = (
     "connector_id",
@@ -119,14 +116,20 @@ def execute_plan(connector, plan: Plan, *, actor=None) -> dict:
     _drop_sources([item.source_id for item in plan.items if item.category == "skipped"])
     joined = _join(connector, plan, final)
     merged_away = _merge_emptied(plan, final)
-    flagged = sorted({final(target) for target in plan.flagged})
-    if flagged:
-        Asset.objects.filter(pk__in=flagged, possible_duplicate=False).update(possible_duplicate=True)
+    for batch in _batches({final(target) for target in plan.flagged}):
+        Asset.objects.filter(pk__in=batch, possible_duplicate=False).update(possible_duplicate=True)
     touched = {item.current for item in plan.changes} | {final(item.target) for item in plan.changes if item.target}
     touched |= {final(target) for target, _ in plan.joined.values()}
-    reconcile_assets(touched - set(joined))
+    for batch in _batches(touched - set(joined)):
+        reconcile_assets(batch)
     _record_decisions(connector, plan, final, actor)
     return _observe(connector, plan, new_ids, joined=len(joined), merged_away=merged_away)
+
+
+def _batches(ids) -> list[list[int]]:
+    """Sorted ids in lists of :data:`ID_BATCH` (an ``IN`` list each, under the databases' parameter limits)."""
+    ids = sorted(ids)
+    return [ids[start : start + ID_BATCH] for start in range(0, len(ids), ID_BATCH)]
 
 
 def _observe(connector, plan: Plan, new_ids: dict[int, int], *, joined: int, merged_away: int) -> dict:
@@ -158,7 +161,9 @@ def _observe(connector, plan: Plan, new_ids: dict[int, int], *, joined: int, mer
         "assets": {
             "created": len(set(now.values()) & new_assets),
             "merged_away": merged_away,
-            "retired": Asset.objects.filter(pk__in=emptied_retired, retired=True).count() if emptied_retired else 0,
+            "retired": sum(
+                Asset.objects.filter(pk__in=batch, retired=True).count() for batch in _batches(emptied_retired)
+            ),
             "joined": joined,
         },
     }
@@ -202,17 +207,18 @@ def _join(connector, plan: Plan, final) -> dict[int, int]:
 
 def _merge_emptied(plan: Plan, final) -> int:
     """Assets of this connector alone whose records all went to one asset point to it (their URLs keep
-    working); the others are retired when re-derived. One statement; returns how many were merged away."""
-    into = [(asset_id, final(dest)) for asset_id, dest in sorted(plan.emptied.items()) if dest is not None]
-    merged = 0
-    for start in range(0, len(into), CASE_BATCH):
-        batch = into[start : start + CASE_BATCH]
-        merged += Asset.objects.filter(pk__in=[asset_id for asset_id, _ in batch], merged_into__isnull=True).update(
-            merged_into_id=Case(
-                *(When(pk=asset_id, then=Value(dest)) for asset_id, dest in batch), output_field=IntegerField()
+    working); the others are retired when re-derived. Returns how many were merged away."""
+    into = {asset_id: final(dest) for asset_id, dest in plan.emptied.items() if dest is not None}
+    ids = sorted(into)
+    free: list[int] = []
+    for start in range(0, len(ids), ID_BATCH):
+        free.extend(
+            Asset.objects.filter(pk__in=ids[start : start + ID_BATCH], merged_into__isnull=True).values_list(
+                "pk", flat=True
             )
         )
-    return merged
+    update_rows(Asset, ("merged_into",), [(asset_id, into[asset_id]) for asset_id in free])
+    return len(free)
 
 
 def _record_decisions(connector, plan: Plan, final, actor) -> None:
