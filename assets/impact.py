@@ -35,7 +35,7 @@ from .engine import Outcome
 from .engine.inputs import HELD_KINDS, reached_assets
 from .engine.recency import later
 from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES, AssetRecord
-from .models import AssetEvent, Identifier, SourceRecord
+from .models import Asset, AssetEvent, Identifier, SourceRecord
 
 CATEGORIES = ("unchanged", "moved", "created", "skipped", "errors", "kept")
 #: Ids per ``IN (...)`` list when loading by asset or source ids (well under SQLite's parameter limit).
@@ -74,7 +74,8 @@ class Plan:
     emptied: dict[int, int | None] = field(default_factory=dict)
     #: Other sources' assets a record ties to its target (engine joins): loser -> (final target, source key).
     joined: dict[int, tuple[int, str]] = field(default_factory=dict)
-    #: Final targets to flag as possible duplicates (the engine's default-rule choices and refused joins).
+    #: Existing assets to flag as possible duplicates (the engine's default-rule choices and refused joins), not
+    #: flagged yet.
     flagged: set[int] = field(default_factory=set)
     #: New assets that start flagged (an ambiguous record's, a cloned-VM doubt's).
     flagged_new: set[int] = field(default_factory=set)
@@ -89,6 +90,7 @@ class Plan:
                 "merged_away": sum(1 for dest in self.emptied.values() if dest is not None),
                 "retired": sum(1 for dest in self.emptied.values() if dest is None),
                 "joined": len(self.joined),
+                "flagged": len(self.flagged) + len(self.flagged_new),
             },
         }
 
@@ -350,3 +352,10 @@ def _assets_fates(plan: Plan, decisions, aliases: dict[int, int], reused: dict[i
             flagged.add(item.target)
         for target in flagged:
             (plan.flagged_new if target < 0 else plan.flagged).add(target)
+    ids = sorted(plan.flagged)
+    for start in range(0, len(ids), ID_BATCH):
+        plan.flagged -= set(
+            Asset.objects.filter(pk__in=ids[start : start + ID_BATCH], possible_duplicate=True).values_list(
+                "pk", flat=True
+            )
+        )

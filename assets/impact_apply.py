@@ -116,14 +116,17 @@ def execute_plan(connector, plan: Plan, *, actor=None) -> dict:
     _drop_sources([item.source_id for item in plan.items if item.category == "skipped"])
     joined = _join(connector, plan, final)
     merged_away = _merge_emptied(plan, final)
-    for batch in _batches({final(target) for target in plan.flagged}):
-        Asset.objects.filter(pk__in=batch, possible_duplicate=False).update(possible_duplicate=True)
+    flagged = sum(1 for key in new_ids if key in plan.flagged_new)
+    for batch in _batches(plan.flagged):
+        flagged += Asset.objects.filter(pk__in=batch, possible_duplicate=False).update(possible_duplicate=True)
     touched = {item.current for item in plan.changes} | {final(item.target) for item in plan.changes if item.target}
     touched |= {final(target) for target, _ in plan.joined.values()}
     for batch in _batches(touched - set(joined)):
         reconcile_assets(batch)
     _record_decisions(connector, plan, final, actor)
-    return _observe(connector, plan, new_ids, joined=len(joined), merged_away=merged_away)
+    done = _observe(connector, plan, new_ids, joined=len(joined), merged_away=merged_away)
+    done["assets"]["flagged"] = flagged
+    return done
 
 
 def _batches(ids) -> list[list[int]]:

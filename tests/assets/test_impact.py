@@ -91,7 +91,7 @@ def test_preview_counts_merges_splits_and_unchanged_records_and_apply_does_exact
     previewed = plan.counts()
     assert previewed == {
         "records": {"total": 6, "unchanged": 4, "moved": 1, "created": 1, "skipped": 0, "errors": 0, "kept": 0},
-        "assets": {"created": 1, "merged_away": 1, "retired": 0, "joined": 0},
+        "assets": {"created": 1, "merged_away": 1, "retired": 0, "joined": 0, "flagged": 0},
     }
     assert {item.source_key: item.category for item in plan.changes} == {"m1": "moved", "m2": "created"}
 
@@ -132,7 +132,7 @@ def test_skipped_records_leave_the_inventory_and_their_assets_retire(estate):
         "errors": 0,
         "kept": 0,
     }
-    assert previewed["assets"] == {"created": 0, "merged_away": 0, "retired": 4, "joined": 0}
+    assert previewed["assets"] == {"created": 0, "merged_away": 0, "retired": 4, "joined": 0, "flagged": 0}
     only_mdm = list(Asset.objects.filter(sources__source_key__in=["m1", "m4", "m5", "m6"]).values_list("pk", flat=True))
 
     assert apply_proposal(mdm, proposal) == previewed
@@ -503,3 +503,17 @@ def test_a_preview_made_before_a_rule_was_added_cannot_be_applied(estate, admin_
     assert response.status_code == 409 and "propose it again" in response.content.decode()
     preview.refresh_from_db()
     assert preview.status == ImpactStatus.READY
+
+
+def test_the_default_rules_choice_is_flagged_as_previewed(cmdb, mdm):
+    process_records(
+        cmdb,
+        [rec("a", hostname="dup", serial_number="SA"), rec("b", hostname="dup", serial_number="SB")],
+    )
+    process_records(mdm, [rec("m", hostname="dup")])
+    proposal = proposal_for(mdm, on={"Hostname"})
+    previewed = plan_reidentification(mdm, engine_config_for(mdm, proposal)).counts()
+    assert previewed["records"]["moved"] == 1 and previewed["assets"]["flagged"] == 1
+    assert apply_proposal(mdm, proposal) == previewed
+    chosen = SourceRecord.objects.get(connector=mdm, source_key="m").asset
+    assert chosen.possible_duplicate and chosen.sources.filter(connector=cmdb).exists()
