@@ -90,6 +90,14 @@ def apply_proposal(connector, proposal: Proposal, *, actor=None, batch_size: int
     rank_changed = save_proposal(connector, proposal, actor=actor)
     plan = plan_reidentification(connector, engine_config_for(connector, proposal), batch_size=batch_size)
     done = execute_plan(connector, plan, actor=actor)
+    records = done["records"]
+    ConnectorEvent.record(
+        connector,
+        ConnectorAction.RULES_CHANGED,
+        actor,
+        reidentified=f"{records['total']} records: {records['moved']} moved into other assets, "
+        f"{records['created']} split into new assets, {records['skipped']} skipped, {records['unchanged']} unchanged",
+    )
     if rank_changed:
         # Which source's values an asset shows depends on the ranks: every asset the connector reports.
         ids = sorted(set(live_sources(connector).values_list("asset_id", flat=True)))

@@ -115,6 +115,8 @@ def test_preview_counts_merges_splits_and_unchanged_records_and_apply_does_exact
     moved = [d for d in Decision.objects.filter(connector=mdm) if d.reasons[0].startswith("re-identified after")]
     assert sorted((d.source_key, d.outcome) for d in moved) == [("m1", "merged"), ("m2", "created")]
     assert {d.asset_id for d in moved} == {web.pk, split.pk}
+    event = mdm.events.filter(action="rules_changed").first()
+    assert event.details["reidentified"].startswith("6 records: 1 moved into other assets, 1 split into new assets")
     # A second Apply of the same rules has nothing left to do.
     assert plan_reidentification(mdm, engine_config_for(mdm, proposal)).changes == []
 
@@ -517,3 +519,12 @@ def test_the_default_rules_choice_is_flagged_as_previewed(cmdb, mdm):
     assert apply_proposal(mdm, proposal) == previewed
     chosen = SourceRecord.objects.get(connector=mdm, source_key="m").asset
     assert chosen.possible_duplicate and chosen.sources.filter(connector=cmdb).exists()
+
+
+def test_without_the_csam_module_apply_only_saves_the_rules(estate, make_connector):
+    log_only = make_connector("Log only", modules=["log"])
+    proposal = proposal_for(log_only, on={"Hostname"})
+    before = row_counts()
+    done = apply_proposal(log_only, proposal)
+    assert done["records"]["total"] == 0 and current_proposal(log_only) == proposal
+    assert row_counts() == before
