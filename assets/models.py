@@ -286,3 +286,7 @@ class RuleEvent(AuditEvent):
     )
     rule_name = models.CharField(max_length=100)
     action = models.CharField(max_length=10, choices=Action.choices)
+
+
+# Defined in its own module (the feature's), registered here with the app's other models.
+from .impact_models import ImpactPreview, ImpactStatus  # noqa: E402, F401

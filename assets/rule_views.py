@@ -80,7 +80,11 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except inventory.InventoryError as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, f"Rule {rule.name} saved.")
+            messages.success(
+                request,
+                f"Rule {rule.name} saved. Connectors that use it match the new way from their next delivery; to "
+                "re-identify the records a connector already sent, use Preview a rule change on its rules page.",
+            )
             return redirect("assets:rule_list")
     return render(request, "assets/rule_form.html", {"form": form, "rule": rule})
 

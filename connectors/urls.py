@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import delivery_views, mapping_views, rule_views, views
+from . import delivery_views, impact_views, mapping_views, rule_views, views
 
 app_name = "connectors"
 
@@ -26,6 +26,10 @@ urlpatterns = [
         connector + "rules/<int:rule_id>/required/", rule_views.connector_rule_required, name="connector_rule_required"
     ),
     path(connector + "rules/<int:rule_id>/move/", rule_views.connector_rule_move, name="connector_rule_move"),
+    path(connector + "rules/impact/", impact_views.impact_new, name="impact_new"),
+    path(connector + "rules/impact/<uuid:preview_uuid>/", impact_views.impact_detail, name="impact_detail"),
+    path(connector + "rules/impact/<uuid:preview_uuid>/apply/", impact_views.impact_apply, name="impact_apply"),
+    path(connector + "rules/impact/<uuid:preview_uuid>/cancel/", impact_views.impact_cancel, name="impact_cancel"),
     path(connector + "mapping/", mapping_views.connector_mapping, name="connector_mapping"),
     path(connector + "mapping/preview/", mapping_views.connector_mapping_preview, name="connector_mapping_preview"),
     path(connector + "deliveries/", delivery_views.delivery_list, name="delivery_list"),
