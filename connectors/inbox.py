@@ -18,6 +18,7 @@ from django.utils import timezone
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
 from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
+from . import tally
 from .models import Connector, ConnectorEvent, Delivery
 from .tasks import enqueue
 
@@ -59,12 +60,18 @@ def store_delivery(
     rejected_reason: str = "",
     errors: list[dict] | None = None,
     is_test: bool = False,
+    records_received: int = 0,
+    reply_status: int | None = None,
+    reply_ms: int | None = None,
 ) -> Received:
     """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
 
     A repeated idempotency key returns the first delivery (``created`` False) and changes nothing, even when
     the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
     (:func:`stored_idempotency_key`), so the whole key counts.
+
+    ``records_received`` is the count the reply states, so a queued row shows it from the start;
+    ``reply_status`` and ``reply_ms`` are what the sender got and how long the hub took until this point.
     """
     idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
@@ -84,12 +91,20 @@ def store_delivery(
                 last_error=rejected_reason,
                 errors=errors or [],
                 records_errors=len(errors or []),
+                records_received=max(records_received, len(errors or [])),
+                reply_status=reply_status,
+                reply_ms=reply_ms,
                 finished_at=now if rejected_reason else None,
                 enqueued_at=None if rejected_reason else now,
                 is_test=is_test,
             )
             _note_received(connector, now, rejected=bool(rejected_reason))
-            if not rejected_reason:
+            if rejected_reason:
+                tally.finished(
+                    DeliveryStatus.REJECTED,
+                    {"records_received": delivery.records_received, "records_errors": delivery.records_errors},
+                )
+            else:
                 enqueue(delivery, stamped=True)
     except IntegrityError:
         # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
@@ -162,3 +177,25 @@ def replay_delivery(delivery: Delivery, *, actor=None) -> Delivery:
     ConnectorEvent.record(delivery.connector, ConnectorAction.REPLAYED, actor, delivery=str(delivery.uuid))
     delivery.refresh_from_db()
     return delivery
+
+
+#: Most deliveries one "Replay selected" queues again (a page of the delivery log).
+MAX_REPLAY_SELECTED = 100
+
+
+def replay_deliveries(connector: Connector, delivery_uuids, *, actor=None) -> tuple[int, int]:
+    """Replay the connector's deliveries among ``delivery_uuids`` (at most ``MAX_REPLAY_SELECTED``); those still
+    queued or processing are left alone. Returns (replayed, left alone). Each replay is its own transaction and
+    audit row, as with one Replay."""
+    found = list(
+        Delivery.objects.filter(connector=connector, uuid__in=list(delivery_uuids)[:MAX_REPLAY_SELECTED])
+        .select_related("connector")
+        .defer("body", "errors", "headers")
+        .order_by("id")
+    )
+    replayed = 0
+    for delivery in found:
+        if not delivery.is_pending:
+            replay_delivery(delivery, actor=actor)
+            replayed += 1
+    return replayed, len(found) - replayed

@@ -17,6 +17,7 @@ or, on the CSAM sync path only, a gateway JWT of a user allowed to push (:mod:`c
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from django.db import transaction
@@ -27,11 +28,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import gateway, ratelimit, signatures
+from . import gateway, ratelimit, refused, signatures
 from .bodies import IntakeRejected, decoded, read_body
 from .choices import PayloadFormat
 from .formats import PayloadError, csam_connector_uuid, decode_json, parse
 from .inbox import Received, store_delivery
+from .metrics import count_intake_request
 from .models import Connector, Delivery
 from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
 
@@ -140,31 +142,50 @@ class _IntakeView(APIView):
     created_status = status.HTTP_202_ACCEPTED
     #: Whether a gateway JWT (from POST /auth) authenticates here.
     gateway_tokens = False
+    #: The endpoint label in metrics and refused attempts.
+    endpoint = ""
 
     def post(self, request, *args, **kwargs):
+        """Receive; a refusal that stored no delivery is noted as a refused attempt (connectors.refused)."""
+        self.started = time.monotonic()
+        self.connector: Connector | None = None
+        self.stored = False
         try:
             return self.receive(request, *args, **kwargs)
         except IntakeRejected as rejected:
+            if not self.stored:
+                connector = self.connector
+                if connector is None and rejected.response.status_code == 413 and "connector_uuid" in kwargs:
+                    # Refused before the lookup (the same answer for every connector), but noted against it.
+                    connector = Connector.objects.filter(uuid=kwargs["connector_uuid"]).first()
+                refused.record(
+                    request, connector, rejected.response.status_code, str(rejected), endpoint=self.endpoint
+                )
             return rejected.response
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         for name, value in (getattr(self, "rate", None) or ratelimit.nominal()).headers().items():
             response[name] = value
+        count_intake_request(self.endpoint, response.status_code)
         return response
 
     def authenticate(self, connector: Connector | None, headers: dict[str, str], body: bytes) -> str:
         """Authenticate, then count the request against the connector's rate limit; returns the method."""
+        self.connector = connector
         found = authenticate(connector, headers, body, gateway_tokens=self.gateway_tokens)
         self.sender = found.user
         self.rate = ratelimit.hit(connector.pk)
         return found.method
 
-    def store(self, connector: Connector, body: bytes, **kwargs) -> Received:
-        """Store the delivery; one pushed with a gateway token remembers its user (Senders read their own)."""
+    def store(self, connector: Connector, body: bytes, *, reply_status: int, **kwargs) -> Received:
+        """Store the delivery with the reply it gets and the time taken so far; one pushed with a gateway token
+        remembers its user (Senders read their own)."""
         sender = getattr(self, "sender", None)
+        self.stored = True
+        reply_ms = round((time.monotonic() - self.started) * 1000)
         with transaction.atomic():
-            received = store_delivery(connector, body, **kwargs)
+            received = store_delivery(connector, body, reply_status=reply_status, reply_ms=reply_ms, **kwargs)
             if sender is not None and received.created:
                 Delivery.objects.filter(pk=received.delivery.pk).update(sent_by=sender)
         return received
@@ -194,6 +215,7 @@ class _IntakeView(APIView):
                     authenticated_by=auth,
                     payload_format=fmt,
                     rejected_reason=detail,
+                    reply_status=415,
                 )
                 raise IntakeRejected(415, "Unsupported media type", detail)
             try:
@@ -214,6 +236,8 @@ class _IntakeView(APIView):
             payload_format=fmt,
             rejected_reason=rejected_reason,
             errors=errors,
+            records_received=len(batch.records) + len(batch.errors) + len(batch.deleted) if batch else 0,
+            reply_status=400 if rejected_reason else self.created_status,
         )
         if rejected_reason and received.created:
             raise IntakeRejected(
@@ -304,6 +328,8 @@ class WebhookView(_IntakeView):
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
+    endpoint = "webhook"
+
     @extend_schema(
         operation_id="webhook_deliver_put",
         summary="Push assets to a connector (PUT)",
@@ -337,6 +363,7 @@ class CsamSyncView(_IntakeView):
     payload_format = PayloadFormat.CSAM
     created_status = status.HTTP_200_OK
     gateway_tokens = True
+    endpoint = "csam"
 
     @extend_schema(
         operation_id="csam_asset_data_sync",
@@ -384,6 +411,7 @@ class CsamSyncView(_IntakeView):
                 authenticated_by=auth,
                 payload_format=PayloadFormat.CSAM,
                 rejected_reason=str(exc),
+                reply_status=400,
             )
             raise IntakeRejected(400, "Bad request", str(exc)) from None
         return self.accept(request, connector, body, headers, auth, data, batch)

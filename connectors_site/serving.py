@@ -16,6 +16,8 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from a2wsgi import WSGIMiddleware
 from django.conf import settings
@@ -47,6 +49,19 @@ def gunicorn_command(bind: str, *, workers: int, extra: list[str] | None = None)
         str(workers),
         *(extra or []),
     ]
+
+
+def prepare_metrics_dir() -> tuple[str, bool]:
+    """The directory prometheus_client's multiprocess mode shares between the web processes: the one
+    ``PROMETHEUS_MULTIPROC_DIR`` names, emptied of the previous run's files, or a new temporary one. Returns the
+    path and whether it was created here (and should be removed at exit)."""
+    if named := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        path = Path(named)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return str(path), False
+    return tempfile.mkdtemp(prefix="hub-metrics-"), True
 
 
 class _BodyTooLarge(Exception):

@@ -319,6 +319,12 @@ DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "5"))
 #: workers' hourly housekeeping; dead ones are kept until replayed or deleted. 0 keeps everything.
 DELIVERY_RETENTION_DAYS = float(os.environ.get("DELIVERY_RETENTION_DAYS", "90"))
 
+# --- Metrics (GET /metrics, Prometheus; see the README) ---------------------------------------------------------
+#: Bearer token a scraper must send. With METRICS_ALLOWED_NETWORKS too, both must hold; with neither, 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+#: Comma-separated addresses or CIDR networks allowed to scrape (the client address as the lockout sees it).
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+
 #: Secrets shown once travel in messages: keep them server-side, not in a readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
