@@ -15,10 +15,10 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import tally
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
 from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
-from . import tally
 from .models import Connector, ConnectorEvent, Delivery
 from .tasks import enqueue
 
@@ -68,10 +68,8 @@ def store_delivery(
 
     A repeated idempotency key returns the first delivery (``created`` False) and changes nothing, even when
     the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
-    (:func:`stored_idempotency_key`), so the whole key counts.
-
-    ``records_received`` is the count the reply states, so a queued row shows it from the start;
-    ``reply_status`` and ``reply_ms`` are what the sender got and how long the hub took until this point.
+    (:func:`stored_idempotency_key`), so the whole key counts. ``records_received`` is the count the reply
+    states (a queued row shows it); ``reply_status`` and ``reply_ms`` what the sender got and how long it took.
     """
     idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
@@ -98,33 +96,30 @@ def store_delivery(
                 enqueued_at=None if rejected_reason else now,
                 is_test=is_test,
             )
-            _note_received(connector, now, rejected=bool(rejected_reason))
-            if rejected_reason:
-                tally.finished(
-                    DeliveryStatus.REJECTED,
-                    {"records_received": delivery.records_received, "records_errors": delivery.records_errors},
-                )
-            else:
+            _note_received(connector, delivery, now)
+            if not rejected_reason:
                 enqueue(delivery, stamped=True)
     except IntegrityError:
         # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
         # so the common case costs no extra lookup.
-        found = (
-            Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key).first()
-            if idempotency_key
-            else None
-        )
-        if found is None:
-            raise
-        return Received(found, created=False)
+        if found := idempotency_key and _first_with_key(connector, idempotency_key):
+            return Received(found, created=False)
+        raise
     return Received(delivery, created=True)
 
 
-def _note_received(connector: Connector, now, *, rejected: bool) -> None:
-    """The connector's last delivery time (and, for a rejected one, its error status)."""
+def _first_with_key(connector: Connector, idempotency_key: str) -> Delivery | None:
+    return Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key).first()
+
+
+def _note_received(connector: Connector, delivery: Delivery, now) -> None:
+    """The connector's last delivery time (and, for a rejected one, its error status and the metrics totals: a
+    delivery rejected at intake is finished at once)."""
     connector_row = Connector.objects.filter(pk=connector.pk)
-    if rejected:
+    if delivery.status == DeliveryStatus.REJECTED:
         connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
+        counters = {"records_received": delivery.records_received, "records_errors": delivery.records_errors}
+        tally.finished(DeliveryStatus.REJECTED, counters)
     # At most one write a second per connector: concurrent senders don't queue on its row lock.
     elif connector.last_delivery_at is None or connector.last_delivery_at < now - timedelta(seconds=1):
         connector_row.update(last_delivery_at=now)

@@ -158,9 +158,7 @@ class _IntakeView(APIView):
                 if connector is None and rejected.response.status_code == 413 and "connector_uuid" in kwargs:
                     # Refused before the lookup (the same answer for every connector), but noted against it.
                     connector = Connector.objects.filter(uuid=kwargs["connector_uuid"]).first()
-                refused.record(
-                    request, connector, rejected.response.status_code, str(rejected), endpoint=self.endpoint
-                )
+                refused.record(request, connector, rejected.response.status_code, str(rejected), endpoint=self.endpoint)
             return rejected.response
 
     def finalize_response(self, request, response, *args, **kwargs):

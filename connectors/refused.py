@@ -105,6 +105,11 @@ def record(request, connector: Connector | None, status_code: int, detail: str, 
         logger.warning("could not record a refused intake attempt", exc_info=True)
 
 
+def last_day():
+    """The start of the window the delivery log and the connector page count refused attempts over."""
+    return timezone.now() - timedelta(days=1)
+
+
 def counts_by_connector(connector_ids, *, since=None) -> dict[int, int]:
     """Refused attempts per connector (summing sampled rows' counts), optionally since a time; one query."""
     rows = RefusedAttempt.objects.filter(connector_id__in=list(connector_ids))
@@ -126,16 +131,17 @@ def summary(connector: Connector, *, since) -> list[tuple[str, str, int]]:
     return sorted(found, key=lambda item: -item[2])
 
 
+def retention_days(delivery_retention: float) -> float:
+    """Days refused attempts are kept: as long as deliveries, but never more than ``REFUSED_RETENTION_DAYS``."""
+    return REFUSED_RETENTION_DAYS if delivery_retention <= 0 else min(delivery_retention, REFUSED_RETENTION_DAYS)
+
+
 def prune_refused_attempts(*, days: float | None = None, keep: int = REFUSED_KEEP_PER_CONNECTOR) -> int:
     """Delete refused attempts past their age and beyond the newest ``keep`` per connector; returns how many."""
-    retention = settings.DELIVERY_RETENTION_DAYS if days is None else days
-    retention = REFUSED_RETENTION_DAYS if retention <= 0 else min(retention, REFUSED_RETENTION_DAYS)
+    retention = retention_days(settings.DELIVERY_RETENTION_DAYS if days is None else days)
     deleted = RefusedAttempt.objects.filter(at__lt=timezone.now() - timedelta(days=retention)).delete()[0]
     over = (
-        RefusedAttempt.objects.order_by()
-        .values_list("connector_id")
-        .annotate(rows=Count("pk"))
-        .filter(rows__gt=keep)
+        RefusedAttempt.objects.order_by().values_list("connector_id").annotate(rows=Count("pk")).filter(rows__gt=keep)
     )
     for connector_id, _ in list(over):
         of_connector = RefusedAttempt.objects.filter(connector_id=connector_id)  # None: IS NULL

@@ -5,8 +5,8 @@ WORKER_HEARTBEAT_SECONDS from a thread of its own (so a long chunk in the task l
 worker id its delivery claims carry: a worker silent for HEARTBEAT_STALE_SECONDS is presumed dead and its deliveries
 are taken over. Every SWEEP_INTERVAL seconds it re-enqueues deliveries whose processing was lost (a worker killed
 mid-delivery, a task row that vanished), so the task queue is never the only record of pending work. Hourly, it
-deletes deliveries past DELIVERY_RETENTION_DAYS, old and surplus refused intake attempts, finished task rows older than a day and heartbeats of workers gone
-for a day.
+deletes deliveries past DELIVERY_RETENTION_DAYS, old and surplus refused intake attempts, finished task rows
+older than a day and heartbeats of workers gone for a day.
 """
 
 from __future__ import annotations
