@@ -147,7 +147,10 @@ def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     refused attempts of the last day above."""
     connector = get_object_or_404(Connector, uuid=connector_uuid)
     deliveries = connector.deliveries.defer("body", "headers", "errors").annotate(
-        first_error=KT("errors__0__message")  # the first per-record error only, not the whole list
+        # The first per-record error only, not the whole list.
+        first_error=KT("errors__0__message"),
+        first_error_field=KT("errors__0__field"),
+        first_error_index=KT("errors__0__index"),
     )
     filterset = DeliveryFilterSet(request.GET, queryset=deliveries)
     page = Paginator(filterset.qs.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
