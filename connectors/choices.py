@@ -83,11 +83,16 @@ class RefusalReason(models.TextChoices):
     UNAUTHORIZED = "unauthorized", "Bad or missing credentials"
     DISABLED = "disabled", "Connector disabled"
     TOO_LARGE = "too_large", "Body too large"
+    TIMEOUT = "timeout", "Body too slow"
     RATE_LIMITED = "rate_limited", "Rate limited"
     MALFORMED = "malformed", "Malformed request"
 
     @classmethod
     def for_status(cls, status_code: int) -> "RefusalReason":
-        return {401: cls.UNAUTHORIZED, 403: cls.DISABLED, 413: cls.TOO_LARGE, 429: cls.RATE_LIMITED}.get(
-            status_code, cls.MALFORMED
-        )
+        return {
+            401: cls.UNAUTHORIZED,
+            403: cls.DISABLED,
+            408: cls.TIMEOUT,
+            413: cls.TOO_LARGE,
+            429: cls.RATE_LIMITED,
+        }.get(status_code, cls.MALFORMED)

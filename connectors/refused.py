@@ -17,13 +17,17 @@ Cheap and bounded, so a flood of bad requests costs little:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -108,6 +112,50 @@ def record(request, connector: Connector | None, status_code: int, detail: str, 
 def last_day():
     """The start of the window the delivery log and the connector page count refused attempts over."""
     return timezone.now() - timedelta(days=1)
+
+
+_WEBHOOK_PATH = re.compile(r"^/webhooks/([^/]+)/?$")
+_CSAM_PATH = re.compile(r"^/rest/2\.0/am/connector/asset/data/sync/?$")
+
+
+def _asgi_request(scope) -> SimpleNamespace:
+    """What :func:`client_ip` reads of a request, from an ASGI scope."""
+    headers = dict(scope.get("headers") or [])
+    client = scope.get("client") or ("", 0)
+    meta = {"REMOTE_ADDR": client[0] or ""}
+    if forwarded := headers.get(b"x-forwarded-for"):
+        meta["HTTP_X_FORWARDED_FOR"] = forwarded.decode("latin-1")
+    return SimpleNamespace(META=meta)
+
+
+def _record_from_scope(scope, status_code: int, detail: str) -> None:
+    path = scope.get("path", "")
+    if webhook := _WEBHOOK_PATH.match(path):
+        endpoint = "webhook"
+        try:
+            connector = Connector.objects.filter(uuid=uuid.UUID(webhook.group(1))).first()
+        except ValueError:
+            connector = None
+    elif _CSAM_PATH.match(path):
+        endpoint, connector = "csam", None  # the connector is named in the body, which was not read
+    else:
+        return
+    try:
+        record(_asgi_request(scope), connector, status_code, detail, endpoint=endpoint)
+    finally:
+        connection.close()  # a thread of the executor, not a request thread: leave no connection behind
+
+
+async def record_before_django(scope, status_code: int, detail: str) -> None:
+    """Note an intake request the server refused before Django saw it (``408`` a body too slow, ``413`` over the
+    size the server reads; see :class:`connectors_site.serving.BodyDeadline`). Such a request cost its sender a
+    stalled connection or a body past the limit, so the connector lookup is cheap by comparison."""
+    if not (_WEBHOOK_PATH.match(scope.get("path", "")) or _CSAM_PATH.match(scope.get("path", ""))):
+        return
+    try:
+        await sync_to_async(_record_from_scope, thread_sensitive=False)(scope, status_code, detail)
+    except Exception:
+        logger.warning("could not note a refused intake attempt", exc_info=True)
 
 
 def counts_by_connector(connector_ids, *, since=None) -> dict[int, int]:

@@ -77,10 +77,12 @@ class BodyDeadline:
     application may listen on it for a disconnect).
     """
 
-    def __init__(self, app, *, timeout: float | None = None, max_bytes: int | None = None) -> None:
+    def __init__(self, app, *, timeout: float | None = None, max_bytes: int | None = None, on_refused=None) -> None:
         self.app = app
         self.timeout = timeout
         self.max_bytes = max_bytes
+        #: ``async (scope, status, detail)``, awaited after a 408 or 413 went out (the application never saw it).
+        self.on_refused = on_refused
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -91,13 +93,13 @@ class BodyDeadline:
             body = await asyncio.wait_for(_read_body(receive, max_bytes), timeout)
         except TimeoutError:
             detail = f"The request body did not arrive whole within {timeout:g} seconds."
-            return await _problem(send, 408, "Request timeout", detail)
+            return await self._refuse(scope, send, 408, "Request timeout", detail)
         except _BodyTooLarge:
             detail = (
                 f"The body is over {max_bytes} bytes, the most this server reads. "
                 "Split the batch into several deliveries."
             )
-            return await _problem(send, 413, "Payload too large", detail)
+            return await self._refuse(scope, send, 413, "Payload too large", detail)
         if body is None:  # the client went away
             return None
         headers = [
@@ -115,6 +117,11 @@ class BodyDeadline:
             return await receive()
 
         return await self.app({**scope, "headers": headers}, replay, send)
+
+    async def _refuse(self, scope, send, status: int, title: str, detail: str) -> None:
+        await _problem(send, status, title, detail)
+        if self.on_refused is not None:
+            await self.on_refused(scope, status, detail)
 
 
 async def _read_body(receive, max_bytes: int) -> bytes | None:

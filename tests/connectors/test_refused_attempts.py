@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import timedelta
@@ -13,8 +14,9 @@ from django.utils import timezone
 from connectors import refused
 from connectors.choices import DeliveryStatus, RefusalReason
 from connectors.models import Delivery, RefusedAttempt
-from connectors.refused import Sampler, prune_refused_attempts
+from connectors.refused import Sampler, prune_refused_attempts, record_before_django
 from connectors.services import set_enabled
+from connectors_site.serving import BodyDeadline
 
 from .helpers import asset, post_bearer, post_signed
 
@@ -211,3 +213,41 @@ def test_the_list_costs_a_constant_number_of_queries(viewer_ui, connector, djang
     noted(connector, n=30)
     with django_assert_max_num_queries(9):
         assert viewer_ui.get(reverse("connectors:refused_list", args=[connector.uuid])).status_code == 200
+
+
+# --- refused by the server before Django (serve) ------------------------------------------------------------------
+
+
+def run_asgi(app, path: str, messages: list, client=("192.0.2.50", 5555)) -> list:
+    sent = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [], "client": client}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+async def never_called(scope, receive, send):
+    raise AssertionError("the application must not run")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bodies_the_server_refuses_before_django_are_noted(connector):
+    app = BodyDeadline(never_called, timeout=0.2, max_bytes=1000, on_refused=record_before_django)
+    too_large = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(2)]
+    assert run_asgi(app, f"/webhooks/{connector.uuid}", too_large)[0]["status"] == 413
+    stalled = [{"type": "http.request", "body": b"{", "more_body": True}]
+    assert run_asgi(app, CSAM_PATH, stalled, client=("198.51.100.3", 1))[0]["status"] == 408
+    assert run_asgi(app, "/csam/assets/", [])[0]["status"] == 408  # not an intake URL: not noted
+    rows = list(RefusedAttempt.objects.order_by("id").values_list("connector", "reason", "address", "endpoint"))
+    assert rows == [
+        (connector.pk, RefusalReason.TOO_LARGE, "192.0.2.50", "webhook"),
+        (None, RefusalReason.TIMEOUT, "198.51.100.3", "csam"),
+    ]
