@@ -152,6 +152,7 @@ def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
             authenticated_by="test",
             payload_format=payload_format,
             is_test=True,
+            records_received=1,  # one sample asset
         )
         ConnectorEvent.record(connector, ConnectorAction.TEST_SENT, actor, delivery=str(received.delivery.uuid))
     return received.delivery
