@@ -34,6 +34,7 @@ from django.utils import timezone
 from connectors_site.common.client_ip import client_ip
 
 from .choices import RefusalReason
+from .metrics import count_intake_request
 from .models import Connector, RefusedAttempt
 
 logger = logging.getLogger(__name__)
@@ -149,8 +150,14 @@ def _record_from_scope(scope, status_code: int, detail: str) -> None:
 async def record_before_django(scope, status_code: int, detail: str) -> None:
     """Note an intake request the server refused before Django saw it (``408`` a body too slow, ``413`` over the
     size the server reads; see :class:`connectors_site.serving.BodyDeadline`). Such a request cost its sender a
-    stalled connection or a body past the limit, so the connector lookup is cheap by comparison."""
-    if not (_WEBHOOK_PATH.match(scope.get("path", "")) or _CSAM_PATH.match(scope.get("path", ""))):
+    stalled connection or a body past the limit, so the connector lookup is cheap by comparison. The request is
+    counted in ``hub_intake_requests_total`` too."""
+    path = scope.get("path", "")
+    if _WEBHOOK_PATH.match(path):
+        count_intake_request("webhook", status_code)
+    elif _CSAM_PATH.match(path):
+        count_intake_request("csam", status_code)
+    else:
         return
     try:
         await sync_to_async(_record_from_scope, thread_sensitive=False)(scope, status_code, detail)

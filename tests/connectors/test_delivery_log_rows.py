@@ -104,7 +104,9 @@ def test_each_finished_row_has_a_replay_button_and_a_checkbox(admin_ui, connecto
     pending_row, done_row = rows(page)
     assert f'name="only" value="{done.uuid}"' in done_row
     assert 'name="only"' not in pending_row
-    assert f'value="{pending.uuid}" form="replay-form" id="pick-{pending.uuid}-queued" hx-preserve="true" disabled' in page
+    assert (
+        f'value="{pending.uuid}" form="replay-form" id="pick-{pending.uuid}-queued" hx-preserve="true" disabled' in page
+    )
     assert re.search(r'<button class="btn small" type="submit" form="replay-form"[^>]*>Replay selected</button>', page)
     assert re.search(r'<form id="replay-form" method="post" action="[^"]+/deliveries/replay/">', page)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from connectors import refused
 from connectors.choices import DeliveryStatus, RefusalReason
+from connectors.metrics import INTAKE_REQUESTS
 from connectors.models import Delivery, RefusedAttempt
 from connectors.refused import Sampler, prune_refused_attempts, record_before_django
 from connectors.services import set_enabled
@@ -234,12 +235,22 @@ def run_asgi(app, path: str, messages: list, client=("192.0.2.50", 5555)) -> lis
     return sent
 
 
+def intake_counts() -> dict[tuple[str, str], float]:
+    (family,) = INTAKE_REQUESTS.collect()
+    return {
+        (sample.labels["endpoint"], sample.labels["code"]): sample.value
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
 async def never_called(scope, receive, send):
     raise AssertionError("the application must not run")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_bodies_the_server_refuses_before_django_are_noted(connector):
+    before = intake_counts()
     app = BodyDeadline(never_called, timeout=0.2, max_bytes=1000, on_refused=record_before_django)
     too_large = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(2)]
     assert run_asgi(app, f"/webhooks/{connector.uuid}", too_large)[0]["status"] == 413
@@ -251,3 +262,8 @@ def test_bodies_the_server_refuses_before_django_are_noted(connector):
         (connector.pk, RefusalReason.TOO_LARGE, "192.0.2.50", "webhook"),
         (None, RefusalReason.TIMEOUT, "198.51.100.3", "csam"),
     ]
+    after = intake_counts()  # counted in hub_intake_requests_total too, like any intake reply
+    assert {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)} == {
+        ("webhook", "413"): 1,
+        ("csam", "408"): 1,
+    }
