@@ -49,6 +49,8 @@ def test_a_row_shows_the_reply_code_and_time_and_a_queued_row_its_record_count(a
     (row,) = rows(admin_ui.get(log_url(connector)).content.decode())
     assert re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)[0] == "80"
     assert f'<span class="reply-code">202</span> <span class="muted">{delivery.reply_ms}&nbsp;ms</span>' in row
+    detail = admin_ui.get(delivery.get_absolute_url()).content.decode()
+    assert f"<dt>Reply</dt><dd><code>202</code> after {delivery.reply_ms} ms" in detail
 
 
 def test_processing_keeps_the_whole_count_and_finishes_with_it(client, connector):
