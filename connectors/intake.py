@@ -292,6 +292,8 @@ class WebhookView(_IntakeView):
     """`POST /webhooks/<connector-uuid>` (or `PUT`, as NetBox may send): a delivery in the connector's payload
     format."""
 
+    endpoint = "webhook"
+
     @extend_schema(
         operation_id="webhook_deliver",
         summary="Push assets to a connector",
@@ -325,8 +327,6 @@ class WebhookView(_IntakeView):
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
-
-    endpoint = "webhook"
 
     @extend_schema(
         operation_id="webhook_deliver_put",
