@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -231,7 +232,9 @@ def run_asgi(app, path: str, messages: list, client=("192.0.2.50", 5555)) -> lis
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": path, "headers": [], "client": client}
-    asyncio.run(app(scope, receive, send))
+    # A loop of its own in a thread of its own: the browser tests leave one running in this thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     return sent
 
 
