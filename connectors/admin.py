@@ -23,7 +23,7 @@ from .choices import ConnectorStatus, Module
 from .filtersets import with_module
 from .inbox import replay_delivery
 from .lifecycle import lifecycle_errors
-from .models import Connector, ConnectorEvent, Delivery, WorkerHeartbeat
+from .models import Connector, ConnectorEvent, Delivery, RefusedAttempt, WorkerHeartbeat
 
 FINISHED_RESULTS = [ConnectorStatus.SUCCESS, ConnectorStatus.PARTIAL, ConnectorStatus.ERROR]
 
@@ -280,6 +280,17 @@ class WorkerHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["worker_id", "hostname", "pid", "started_at", "last_beat"]
     search_fields = ["worker_id", "hostname"]
     ordering = ["-last_beat"]
+
+
+@admin.register(RefusedAttempt)
+class RefusedAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Intake requests refused before a delivery was stored; those with no connector hit an unknown URL."""
+
+    list_display = ["at", "connector", "reason", "status_code", "address", "endpoint", "count"]
+    list_filter = ["reason", "endpoint", ("connector", admin.EmptyFieldListFilter)]
+    search_fields = ["address", "connector__name"]
+    list_select_related = ["connector"]
+    date_hierarchy = "at"
 
 
 @admin.register(Delivery)

@@ -75,3 +75,24 @@ class HmacAlgorithm(models.TextChoices):
 class HmacEncoding(models.TextChoices):
     HEX = "hex", "Hex"
     BASE64 = "base64", "Base64"
+
+
+class RefusalReason(models.TextChoices):
+    """Why intake refused a request before storing a delivery (see connectors.refused)."""
+
+    UNAUTHORIZED = "unauthorized", "Bad or missing credentials"
+    DISABLED = "disabled", "Connector disabled"
+    TOO_LARGE = "too_large", "Body too large"
+    TIMEOUT = "timeout", "Body too slow"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    MALFORMED = "malformed", "Malformed request"
+
+    @classmethod
+    def for_status(cls, status_code: int) -> "RefusalReason":
+        return {
+            401: cls.UNAUTHORIZED,
+            403: cls.DISABLED,
+            408: cls.TIMEOUT,
+            413: cls.TOO_LARGE,
+            429: cls.RATE_LIMITED,
+        }.get(status_code, cls.MALFORMED)

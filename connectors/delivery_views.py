@@ -12,15 +12,18 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import Count
+from django.db.models.fields.json import KT
 from django.db.models.functions import Length, Substr
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -30,9 +33,10 @@ from assets.models import Decision
 from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
 from connectors_site.common.roles import admin_required
 
+from . import refused
 from .choices import DeliveryStatus
 from .filtersets import DeliveryFilterSet
-from .inbox import replay_delivery, send_test_delivery
+from .inbox import MAX_REPLAY_SELECTED, replay_deliveries, replay_delivery, send_test_delivery
 from .models import Connector, Delivery
 
 PAGE_SIZE = 50
@@ -138,11 +142,17 @@ def body_preview(head: bytes, total: int) -> BodyPreview:
 
 @vary_on_headers("HX-Request")
 def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
-    """A connector's deliveries, newest first, filtered by the FilterSet the API uses too."""
+    """A connector's deliveries, newest first, filtered by the FilterSet the API uses too; each row with the reply
+    the sender got, why it failed (its last error or its first per-record error) and a Replay button; the
+    refused attempts of the last day above."""
     connector = get_object_or_404(Connector, uuid=connector_uuid)
-    filterset = DeliveryFilterSet(
-        request.GET, queryset=connector.deliveries.defer("body", "headers", "errors", "warnings")
+    deliveries = connector.deliveries.defer("body", "headers", "errors", "warnings").annotate(
+        # The first per-record error only, not the whole list.
+        first_error=KT("errors__0__message"),
+        first_error_field=KT("errors__0__field"),
+        first_error_index=KT("errors__0__index"),
     )
+    filterset = DeliveryFilterSet(request.GET, queryset=deliveries)
     page = Paginator(filterset.qs.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     cleaned = filterset.form.cleaned_data if filterset.is_valid() else {}
@@ -154,11 +164,60 @@ def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
         "selected_status": (cleaned.get("status") or [""])[0],
         "statuses": DeliveryStatus.choices,
         "retention_days": settings.DELIVERY_RETENTION_DAYS,
+        "query": _kept_query(request.GET),
     }
     template = "connectors/delivery_list.html"
     if wants_partial(request):
         template += "#results"
+    else:
+        context["refused"] = refused.summary(connector, since=refused.last_day())
     return render(request, template, context)
+
+
+#: The delivery log's own query parameters: after a replay from the log, it comes back with these.
+_LOG_PARAMETERS = ("status", "idempotency_key", "page")
+
+
+def _kept_query(params: QueryDict) -> str:
+    """The log's filters and page from a query string, re-encoded (nothing else goes back into a URL)."""
+    kept = QueryDict(mutable=True)
+    for name in _LOG_PARAMETERS:
+        for value in params.getlist(name)[:5]:
+            kept.appendlist(name, value[:300])
+    return kept.urlencode()
+
+
+@admin_required
+@require_POST
+def delivery_replay_selected(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
+    """Replay from the log: one row's Replay button (``only``) or the checked rows (``delivery``), then back to
+    the log as it was filtered. Rows still queued or processing are left alone."""
+    connector = get_object_or_404(Connector, uuid=connector_uuid)
+    chosen = [request.POST["only"]] if request.POST.get("only") else request.POST.getlist("delivery")
+    uuids = []
+    for value in chosen[:MAX_REPLAY_SELECTED]:
+        try:
+            uuids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    back = reverse("connectors:delivery_list", args=[connector.uuid])
+    if query := _kept_query(QueryDict(request.POST.get("query", ""))):
+        back += "?" + query
+    if not uuids:
+        messages.error(request, "Select at least one delivery to replay.")
+        return redirect_after_post(request, back)
+    replayed, pending = replay_deliveries(connector, uuids, actor=request.user)
+    if replayed:
+        messages.success(request, f"{replayed} deliver{'y' if replayed == 1 else 'ies'} queued again.")
+    if pending:
+        messages.info(
+            request,
+            f"{pending} deliver{'y was' if pending == 1 else 'ies were'} already queued or being processed: "
+            "nothing to replay yet.",
+        )
+    if not replayed and not pending:
+        messages.error(request, "None of the selected deliveries belongs to this connector.")
+    return redirect_after_post(request, back)
 
 
 # --- one delivery -------------------------------------------------------------------------------------------------

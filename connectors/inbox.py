@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import tally
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
 from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
@@ -59,12 +60,16 @@ def store_delivery(
     rejected_reason: str = "",
     errors: list[dict] | None = None,
     is_test: bool = False,
+    records_received: int = 0,
+    reply_status: int | None = None,
+    reply_ms: int | None = None,
 ) -> Received:
     """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
 
     A repeated idempotency key returns the first delivery (``created`` False) and changes nothing, even when
     the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
-    (:func:`stored_idempotency_key`), so the whole key counts.
+    (:func:`stored_idempotency_key`), so the whole key counts. ``records_received`` is the count the reply
+    states (a queued row shows it); ``reply_status`` and ``reply_ms`` what the sender got and how long it took.
     """
     idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
@@ -84,32 +89,37 @@ def store_delivery(
                 last_error=rejected_reason,
                 errors=errors or [],
                 records_errors=len(errors or []),
+                records_received=max(records_received, len(errors or [])),
+                reply_status=reply_status,
+                reply_ms=reply_ms,
                 finished_at=now if rejected_reason else None,
                 enqueued_at=None if rejected_reason else now,
                 is_test=is_test,
             )
-            _note_received(connector, now, rejected=bool(rejected_reason))
+            _note_received(connector, delivery, now)
             if not rejected_reason:
                 enqueue(delivery, stamped=True)
     except IntegrityError:
         # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
         # so the common case costs no extra lookup.
-        found = (
-            Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key).first()
-            if idempotency_key
-            else None
-        )
-        if found is None:
-            raise
-        return Received(found, created=False)
+        if found := idempotency_key and _first_with_key(connector, idempotency_key):
+            return Received(found, created=False)
+        raise
     return Received(delivery, created=True)
 
 
-def _note_received(connector: Connector, now, *, rejected: bool) -> None:
-    """The connector's last delivery time (and, for a rejected one, its error status)."""
+def _first_with_key(connector: Connector, idempotency_key: str) -> Delivery | None:
+    return Delivery.objects.defer("body").filter(connector=connector, idempotency_key=idempotency_key).first()
+
+
+def _note_received(connector: Connector, delivery: Delivery, now) -> None:
+    """The connector's last delivery time (and, for a rejected one, its error status and the metrics totals: a
+    delivery rejected at intake is finished at once)."""
     connector_row = Connector.objects.filter(pk=connector.pk)
-    if rejected:
+    if delivery.status == DeliveryStatus.REJECTED:
         connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
+        counters = {"records_received": delivery.records_received, "records_errors": delivery.records_errors}
+        tally.finished(DeliveryStatus.REJECTED, counters)
     # At most one write a second per connector: concurrent senders don't queue on its row lock.
     elif connector.last_delivery_at is None or connector.last_delivery_at < now - timedelta(seconds=1):
         connector_row.update(last_delivery_at=now)
@@ -142,6 +152,7 @@ def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:
             authenticated_by="test",
             payload_format=payload_format,
             is_test=True,
+            records_received=1,  # one sample asset
         )
         ConnectorEvent.record(connector, ConnectorAction.TEST_SENT, actor, delivery=str(received.delivery.uuid))
     return received.delivery
@@ -162,3 +173,25 @@ def replay_delivery(delivery: Delivery, *, actor=None) -> Delivery:
     ConnectorEvent.record(delivery.connector, ConnectorAction.REPLAYED, actor, delivery=str(delivery.uuid))
     delivery.refresh_from_db()
     return delivery
+
+
+#: Most deliveries one "Replay selected" queues again (a page of the delivery log).
+MAX_REPLAY_SELECTED = 100
+
+
+def replay_deliveries(connector: Connector, delivery_uuids, *, actor=None) -> tuple[int, int]:
+    """Replay the connector's deliveries among ``delivery_uuids`` (at most ``MAX_REPLAY_SELECTED``); those still
+    queued or processing are left alone. Returns (replayed, left alone). Each replay is its own transaction and
+    audit row, as with one Replay."""
+    found = list(
+        Delivery.objects.filter(connector=connector, uuid__in=list(delivery_uuids)[:MAX_REPLAY_SELECTED])
+        .select_related("connector")
+        .defer("body", "errors", "headers")
+        .order_by("id")
+    )
+    replayed = 0
+    for delivery in found:
+        if not delivery.is_pending:
+            replay_delivery(delivery, actor=actor)
+            replayed += 1
+    return replayed, len(found) - replayed

@@ -20,6 +20,7 @@ or, on the CSAM sync path only, a gateway JWT of a user allowed to push (:mod:`c
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from django.db import transaction
@@ -30,12 +31,20 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import dry_run, gateway, ratelimit, signatures
+from . import dry_run, gateway, ratelimit, refused, signatures
 from .bodies import IntakeRejected, decoded, read_body
 from .choices import PayloadFormat
 from .formats import PayloadError, csam_connector_uuid, decode_json, parse
 from .inbox import Received, store_delivery
-from .intake_schema import DRY_RUN_PARAMETER, CsamReceiptSerializer, DeliveryReceiptSerializer, ok_response
+from .intake_schema import (
+    ACCEPTED_EXAMPLE,
+    DRY_RUN_PARAMETER,
+    ERROR_RESPONSES,
+    WEBHOOK_OK,
+    CsamReceiptSerializer,
+    ok_response,
+)
+from .metrics import count_intake_request
 from .models import Connector, Delivery
 from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
 from .value_checks import value_checks, warning_dicts
@@ -151,35 +160,51 @@ class _IntakeView(APIView):
     gateway_tokens = False
     #: ``?dry_run=1``: every check, then identification with nothing written (:mod:`connectors.dry_run`).
     dry_run = False
+    #: The endpoint label in metrics and refused attempts.
+    endpoint = ""
 
     def post(self, request, *args, **kwargs):
+        """Receive; a refusal that stored no delivery is noted as a refused attempt (connectors.refused)."""
+        self.started = time.monotonic()
+        self.connector: Connector | None = None
+        self.stored = False
         try:
             self.dry_run = dry_run.requested(request.query_params)
             return self.receive(request, *args, **kwargs)
         except IntakeRejected as rejected:
+            if not self.stored:
+                connector = self.connector
+                if connector is None and rejected.response.status_code == 413 and "connector_uuid" in kwargs:
+                    # Refused before the lookup (the same answer for every connector), but noted against it.
+                    connector = Connector.objects.filter(uuid=kwargs["connector_uuid"]).first()
+                refused.record(request, connector, rejected.response.status_code, str(rejected), endpoint=self.endpoint)
             return rejected.response
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         for name, value in (getattr(self, "rate", None) or ratelimit.nominal()).headers().items():
             response[name] = value
+        count_intake_request(self.endpoint, response.status_code)
         return response
 
     def authenticate(self, connector: Connector | None, headers: dict[str, str], body: bytes) -> str:
         """Authenticate, then count the request against the connector's rate limit; returns the method."""
+        self.connector = connector
         found = authenticate(connector, headers, body, gateway_tokens=self.gateway_tokens)
         self.sender = found.user
         self.rate = ratelimit.hit(connector.pk)
         return found.method
 
-    def store(self, connector: Connector, body: bytes, **kwargs) -> Received | None:
-        """Store the delivery; one pushed with a gateway token remembers its user (Senders read their own).
-        A dry run stores nothing, not even a rejected body (None)."""
+    def store(self, connector: Connector, body: bytes, *, reply_status: int, **kwargs) -> Received | None:
+        """Store the delivery with the reply it gets and the time taken so far; one pushed with a gateway token
+        remembers its user (Senders read their own). A dry run stores nothing, not even a rejected body (None)."""
         if self.dry_run:
             return None
         sender = getattr(self, "sender", None)
+        self.stored = True
+        reply_ms = round((time.monotonic() - self.started) * 1000)
         with transaction.atomic():
-            received = store_delivery(connector, body, **kwargs)
+            received = store_delivery(connector, body, reply_status=reply_status, reply_ms=reply_ms, **kwargs)
             if sender is not None and received.created:
                 Delivery.objects.filter(pk=received.delivery.pk).update(sent_by=sender)
         return received
@@ -209,6 +234,7 @@ class _IntakeView(APIView):
                     authenticated_by=auth,
                     payload_format=fmt,
                     rejected_reason=detail,
+                    reply_status=415,
                 )
                 raise IntakeRejected(415, "Unsupported media type", detail)
             try:
@@ -233,6 +259,8 @@ class _IntakeView(APIView):
             payload_format=fmt,
             rejected_reason=rejected_reason,
             errors=errors,
+            records_received=len(batch.records) + len(batch.errors) + len(batch.deleted) if batch else 0,
+            reply_status=400 if rejected_reason else self.created_status,
         )
         if rejected_reason and received.created:
             raise IntakeRejected(
@@ -249,6 +277,7 @@ class _IntakeView(APIView):
             "accepted": len(batch.records),
             **report,
             "errors": _error_dicts(batch.errors),
+            "warnings": warning_dicts(batch),
         }
         if batch.ignored:
             body["ignored"] = _ignored_dicts(batch)
@@ -276,47 +305,11 @@ class _IntakeView(APIView):
         return Response(body, status=self.created_status if received.created else status.HTTP_200_OK)
 
 
-ACCEPTED_EXAMPLE = {
-    "delivery_id": "7d0f2c9e-3a51-4b9e-8f0e-2c1b5a6d7e80",
-    "status": "queued",
-    "status_url": "https://hub.example.com/api/v1/deliveries/7d0f2c9e-3a51-4b9e-8f0e-2c1b5a6d7e80/",
-    "duplicate": False,
-    "records": 2,
-    "accepted": 1,
-    "deleted": 0,
-    "errors": [{"index": 1, "field": "source_key", "message": "is required", "source_key": ""}],
-    "warnings": [
-        {
-            "index": 0,
-            "source_key": "cmdb-4711",
-            "field": "ip_addresses",
-            "value": "999.1.1.1",
-            "message": "is not an IP address; the value was dropped",
-        }
-    ],
-}
-ERROR_RESPONSES = {
-    400: OpenApiResponse(description="Malformed JSON, or no valid record (problem+json with `errors` by index)."),
-    401: OpenApiResponse(description="No or bad credentials, or an unknown connector."),
-    403: OpenApiResponse(description="The connector is disabled."),
-    408: OpenApiResponse(description="The body did not arrive whole within the server's read timeout."),
-    411: OpenApiResponse(description="A chunked body the server cannot delimit (not under `manage.py serve`)."),
-    413: OpenApiResponse(description="The body is over the size limit (default 10 MiB), sent or decompressed."),
-    415: OpenApiResponse(description="The body is not JSON, or its Content-Encoding is not gzip."),
-    429: OpenApiResponse(
-        description="Rate limit exceeded; see `Retry-After`. Every reply carries `X-RateLimit-Limit`, "
-        "`X-RateLimit-Window-Sec`, `X-RateLimit-Remaining` and `X-RateLimit-ToWait-Sec`."
-    ),
-}
-
-WEBHOOK_OK = ok_response(
-    DeliveryReceiptSerializer, "WebhookReply", "A repeated idempotency key: the first delivery, nothing stored."
-)
-
-
 class WebhookView(_IntakeView):
     """`POST /webhooks/<connector-uuid>` (or `PUT`, as NetBox may send): a delivery in the connector's payload
     format."""
+
+    endpoint = "webhook"
 
     @extend_schema(
         operation_id="webhook_deliver",
@@ -391,6 +384,7 @@ class CsamSyncView(_IntakeView):
     payload_format = PayloadFormat.CSAM
     created_status = status.HTTP_200_OK
     gateway_tokens = True
+    endpoint = "csam"
 
     @extend_schema(
         operation_id="csam_asset_data_sync",
@@ -403,9 +397,9 @@ class CsamSyncView(_IntakeView):
             "clients accept only 200 and 207), also for a repeated `requestId`; the errors are those of "
             "`/webhooks/<uuid>`. The reply is shaped like CSAM's (`message`, `responseCode: "
             "SUCCESSFULLY_PUBLISHED`, `assetsError` keyed by record index) plus our `delivery_id`, `status_url` and "
-            "`warnings` (values dropped from accepted records, as on `/webhooks/<uuid>`). With `?dry_run=1` the records "
-            "are identified and the decisions returned with nothing written; the reply is then the dry-run report of "
-            "`/webhooks/<uuid>`, not CSAM's shape."
+            "`warnings` (values dropped from accepted records, as on `/webhooks/<uuid>`). With `?dry_run=1` the "
+            "records are identified and the decisions returned with nothing written; the reply is then the dry-run "
+            "report of `/webhooks/<uuid>`, not CSAM's shape."
         ),
         tags=["intake"],
         auth=[],
@@ -447,6 +441,7 @@ class CsamSyncView(_IntakeView):
                 authenticated_by=auth,
                 payload_format=PayloadFormat.CSAM,
                 rejected_reason=str(exc),
+                reply_status=400,
             )
             raise IntakeRejected(400, "Bad request", str(exc)) from None
         return self.accept(request, connector, body, headers, auth, data, batch)

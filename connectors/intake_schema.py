@@ -147,3 +147,41 @@ def ok_response(receipt: type[serializers.Serializer], component: str, descripti
         description=description + " With `dry_run=1`: the dry-run report (`dry_run: true`), nothing written.",
         examples=[OpenApiExample("Dry run", value=DRY_RUN_EXAMPLE, status_codes=["200"])],
     )
+
+
+ACCEPTED_EXAMPLE = {
+    "delivery_id": "7d0f2c9e-3a51-4b9e-8f0e-2c1b5a6d7e80",
+    "status": "queued",
+    "status_url": "https://hub.example.com/api/v1/deliveries/7d0f2c9e-3a51-4b9e-8f0e-2c1b5a6d7e80/",
+    "duplicate": False,
+    "records": 2,
+    "accepted": 1,
+    "deleted": 0,
+    "errors": [{"index": 1, "field": "source_key", "message": "is required", "source_key": ""}],
+    "warnings": [
+        {
+            "index": 0,
+            "source_key": "cmdb-4711",
+            "field": "ip_addresses",
+            "value": "999.1.1.1",
+            "message": "is not an IP address; the value was dropped",
+        }
+    ],
+}
+ERROR_RESPONSES = {
+    400: OpenApiResponse(description="Malformed JSON, or no valid record (problem+json with `errors` by index)."),
+    401: OpenApiResponse(description="No or bad credentials, or an unknown connector."),
+    403: OpenApiResponse(description="The connector is disabled."),
+    408: OpenApiResponse(description="The body did not arrive whole within the server's read timeout."),
+    411: OpenApiResponse(description="A chunked body the server cannot delimit (not under `manage.py serve`)."),
+    413: OpenApiResponse(description="The body is over the size limit (default 10 MiB), sent or decompressed."),
+    415: OpenApiResponse(description="The body is not JSON, or its Content-Encoding is not gzip."),
+    429: OpenApiResponse(
+        description="Rate limit exceeded; see `Retry-After`. Every reply carries `X-RateLimit-Limit`, "
+        "`X-RateLimit-Window-Sec`, `X-RateLimit-Remaining` and `X-RateLimit-ToWait-Sec`."
+    ),
+}
+
+WEBHOOK_OK = ok_response(
+    DeliveryReceiptSerializer, "WebhookReply", "A repeated idempotency key: the first delivery, nothing stored."
+)

@@ -22,6 +22,7 @@ from .choices import (
     HmacEncoding,
     Module,
     PayloadFormat,
+    RefusalReason,
     SignatureScheme,
 )
 
@@ -210,6 +211,10 @@ class Delivery(models.Model):
     warnings_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     is_test = models.BooleanField(default=False)
+    #: The HTTP status the sender got, and how long the hub took to answer it (up to storing the delivery), in
+    #: milliseconds; empty for deliveries stored before these were kept and for test deliveries.
+    reply_status = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    reply_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -235,6 +240,18 @@ class Delivery(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in DeliveryStatus.pending()
+
+    @property
+    def records_handled(self) -> int:
+        """Records with an outcome so far (``records_received`` is the whole delivery from intake on)."""
+        return (
+            self.records_created
+            + self.records_updated
+            + self.records_merged
+            + self.records_skipped
+            + self.records_deleted
+            + self.records_errors
+        )
 
 
 class IntakeRateWindow(models.Model):
@@ -265,3 +282,49 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+class RefusedAttempt(models.Model):
+    """An intake request refused before a delivery was stored (bad credentials, disabled connector, too large,
+    rate-limited, malformed), so a misconfigured sender is visible. Never a body.
+
+    ``connector`` is empty when the URL named no known connector: then only the address and the reason are kept.
+    Rows are sampled (see :mod:`connectors.refused`): one row may stand for ``count`` attempts.
+    """
+
+    connector = models.ForeignKey(
+        Connector, null=True, blank=True, on_delete=models.CASCADE, related_name="refused_attempts"
+    )
+    at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=20, choices=RefusalReason.choices)
+    status_code = models.PositiveSmallIntegerField()
+    detail = models.CharField(max_length=300, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    endpoint = models.CharField(max_length=10, blank=True)
+    #: Attempts this row stands for: itself plus those left unwritten by the sampling since the previous row.
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["connector", "-id"], name="refused_connector_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class MetricTally(models.Model):
+    """A running total behind a ``/metrics`` counter, shared by every process on every host.
+
+    Added to (never set) in the transaction that finishes a delivery, so the totals only grow: pruning old
+    deliveries or deleting a connector takes nothing away from them.
+    """
+
+    name = models.CharField(max_length=40)
+    label = models.CharField(max_length=20, blank=True)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "label"], name="unique_metric_tally")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.label}}} = {self.value}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import delivery_views, impact_views, mapping_views, rule_views, views
+from . import delivery_views, impact_views, mapping_views, refused_views, rule_views, views
 
 app_name = "connectors"
 
@@ -33,6 +33,8 @@ urlpatterns = [
     path(connector + "mapping/", mapping_views.connector_mapping, name="connector_mapping"),
     path(connector + "mapping/preview/", mapping_views.connector_mapping_preview, name="connector_mapping_preview"),
     path(connector + "deliveries/", delivery_views.delivery_list, name="delivery_list"),
+    path(connector + "deliveries/replay/", delivery_views.delivery_replay_selected, name="delivery_replay_selected"),
+    path(connector + "refused/", refused_views.refused_list, name="refused_list"),
     path(connector + "test-delivery/", delivery_views.connector_test_delivery, name="connector_test_delivery"),
     path("deliveries/<uuid:delivery_uuid>/", delivery_views.delivery_detail, name="delivery_detail"),
     path("deliveries/<uuid:delivery_uuid>/body/", delivery_views.delivery_body, name="delivery_body"),

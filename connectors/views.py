@@ -32,7 +32,7 @@ from connectors_site.common.navigation import next_url
 from connectors_site.common.roles import SENDERS, admin_required
 from connectors_site.common.sorting import Sorting
 
-from . import one_time_secrets
+from . import one_time_secrets, refused
 from .choices import Module, PayloadFormat, SignatureScheme
 from .filtersets import ConnectorFilterSet
 from .formats.mapped import example_body
@@ -303,6 +303,7 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
         "audit_rows": AUDIT_ROWS,
         "previous_secret_valid": len(verification_secrets(connector)) > 1,
         "setup": sender_setup(request, connector),
+        "refused_today": refused.counts_by_connector([connector.pk], since=refused.last_day()).get(connector.pk, 0),
     }
     return render(request, "connectors/connector_detail.html", context)
 

@@ -34,6 +34,7 @@ from assets.services import ProcessResult, process_records
 from .choices import ConnectorStatus, DeliveryStatus
 from .formats import PayloadError, decode_json, parse
 from .models import Connector, Delivery, WorkerHeartbeat
+from .tally import finished as tally_finished
 from .value_checks import MAX_STORED_WARNINGS, value_checks, warning_dicts
 
 logger = logging.getLogger(__name__)
@@ -81,16 +82,24 @@ def claim_delivery(delivery_id: int, worker_id: str = WORKER_ID) -> Delivery | N
     return Delivery.objects.select_related("connector").get(pk=delivery_id)
 
 
-def _renew_lease(delivery: Delivery, result: ProcessResult) -> None:
+def _renew_lease(delivery: Delivery, result: ProcessResult, total: int) -> None:
     renewed = Delivery.objects.filter(
         pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
-    ).update(lease_expires_at=timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS), **_counters(result))
+    ).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+        **_counters(result, total=total),
+    )
     if not renewed:
         raise LostClaim(delivery.pk)
 
 
-def _counters(result: ProcessResult) -> dict[str, int]:
-    return {f"records_{name}": getattr(result, name) for name in ProcessResult.COUNTERS}
+def _counters(result: ProcessResult, *, total: int | None = None) -> dict[str, int]:
+    """The row's counters; while processing, ``records_received`` stays the delivery's whole count (``total``,
+    as intake stored it) and the outcomes show the progress."""
+    counters = {f"records_{name}": getattr(result, name) for name in ProcessResult.COUNTERS}
+    if total is not None:
+        counters["records_received"] = max(total, result.received)
+    return counters
 
 
 def _fault_hook(delivery: Delivery) -> None:
@@ -137,6 +146,7 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
         {"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in batch.errors
     ]
     result = ProcessResult(received=len(batch.errors), errors=len(batch.errors), record_errors=parse_errors)
+    total = len(batch.records) + len(batch.errors) + len(batch.deleted)
     try:
         # A previous attempt may have written some chunks; its decisions are replaced by this attempt's.
         Decision.objects.filter(delivery=delivery).delete()
@@ -147,7 +157,7 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
             delivery=delivery,
             received_at=delivery.received_at,
             result=result,
-            after_chunk=lambda so_far: _renew_lease(delivery, so_far),
+            after_chunk=lambda so_far: _renew_lease(delivery, so_far, total),
         )
     except LostClaim:
         raise
@@ -173,23 +183,28 @@ _CONNECTOR_RESULT = {
 def _finish(
     delivery: Delivery, status: str, result: ProcessResult, *, last_error: str = "", warnings: list[dict] | None = None
 ) -> str:
+    """Write the final status and counters; the metrics totals grow in the same transaction."""
+    now = timezone.now()
+    counters = _counters(result)
     with transaction.atomic():
         updated = Delivery.objects.filter(
             pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
         ).update(
             status=status,
-            finished_at=timezone.now(),
+            finished_at=now,
             lease_expires_at=None,
             last_error=last_error[:5000],
             errors=result.record_errors[:1000],
             warnings=(warnings or [])[:MAX_STORED_WARNINGS],
             warnings_count=len(warnings or []),
-            **_counters(result),
+            **counters,
         )
         if updated:
             Connector.objects.filter(pk=delivery.connector_id).update(
                 last_result=_CONNECTOR_RESULT.get(status, ConnectorStatus.ERROR)
             )
+            started = delivery.started_at
+            tally_finished(status, counters, (now - started).total_seconds() if started else None)
     return status
 
 
@@ -215,7 +230,7 @@ def _retry_or_bury(delivery: Delivery, exc: Exception, requeue: Requeue | None) 
         _finish(
             delivery,
             DeliveryStatus.DEAD,
-            ProcessResult(),
+            ProcessResult(received=delivery.records_received),  # the count intake stored stays on the row
             last_error=f"gave up after {delivery.attempts} attempts: {error}",
         )
         return DeliveryStatus.DEAD

@@ -6,6 +6,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connectors_site.settings")
 
 from django.core.wsgi import get_wsgi_application
 
-from connectors_site.serving import BodyDeadline, threaded
+django_application = get_wsgi_application()
 
-application = BodyDeadline(threaded(get_wsgi_application()))
+from connectors.refused import record_before_django  # noqa: E402  (needs the apps loaded)
+from connectors_site.serving import BodyDeadline, threaded  # noqa: E402
+
+application = BodyDeadline(threaded(django_application), on_refused=record_before_django)

@@ -16,6 +16,8 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from a2wsgi import WSGIMiddleware
 from django.conf import settings
@@ -49,6 +51,19 @@ def gunicorn_command(bind: str, *, workers: int, extra: list[str] | None = None)
     ]
 
 
+def prepare_metrics_dir() -> tuple[str, bool]:
+    """The directory prometheus_client's multiprocess mode shares between the web processes: the one
+    ``PROMETHEUS_MULTIPROC_DIR`` names, emptied of the previous run's files, or a new temporary one. Returns the
+    path and whether it was created here (and should be removed at exit)."""
+    if named := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        path = Path(named)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return str(path), False
+    return tempfile.mkdtemp(prefix="hub-metrics-"), True
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -62,10 +77,12 @@ class BodyDeadline:
     application may listen on it for a disconnect).
     """
 
-    def __init__(self, app, *, timeout: float | None = None, max_bytes: int | None = None) -> None:
+    def __init__(self, app, *, timeout: float | None = None, max_bytes: int | None = None, on_refused=None) -> None:
         self.app = app
         self.timeout = timeout
         self.max_bytes = max_bytes
+        #: ``async (scope, status, detail)``, awaited after a 408 or 413 went out (the application never saw it).
+        self.on_refused = on_refused
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -76,13 +93,13 @@ class BodyDeadline:
             body = await asyncio.wait_for(_read_body(receive, max_bytes), timeout)
         except TimeoutError:
             detail = f"The request body did not arrive whole within {timeout:g} seconds."
-            return await _problem(send, 408, "Request timeout", detail)
+            return await self._refuse(scope, send, 408, "Request timeout", detail)
         except _BodyTooLarge:
             detail = (
                 f"The body is over {max_bytes} bytes, the most this server reads. "
                 "Split the batch into several deliveries."
             )
-            return await _problem(send, 413, "Payload too large", detail)
+            return await self._refuse(scope, send, 413, "Payload too large", detail)
         if body is None:  # the client went away
             return None
         headers = [
@@ -100,6 +117,11 @@ class BodyDeadline:
             return await receive()
 
         return await self.app({**scope, "headers": headers}, replay, send)
+
+    async def _refuse(self, scope, send, status: int, title: str, detail: str) -> None:
+        await _problem(send, status, title, detail)
+        if self.on_refused is not None:
+            await self.on_refused(scope, status, detail)
 
 
 async def _read_body(receive, max_bytes: int) -> bytes | None:

@@ -328,6 +328,12 @@ LIFECYCLE_INTERVAL_SECONDS = float(os.environ.get("LIFECYCLE_INTERVAL_SECONDS", 
 LIFECYCLE_BATCH_SIZE = int(os.environ.get("LIFECYCLE_BATCH_SIZE", "1000"))
 LIFECYCLE_MAX_BATCHES = int(os.environ.get("LIFECYCLE_MAX_BATCHES", "50"))
 
+# --- Metrics (GET /metrics, Prometheus; see the README) ---------------------------------------------------------
+#: Bearer token a scraper must send. With METRICS_ALLOWED_NETWORKS too, both must hold; with neither, 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+#: Comma-separated addresses or CIDR networks allowed to scrape (the client address as the lockout sees it).
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+
 #: Secrets shown once travel in messages: keep them server-side, not in a readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 

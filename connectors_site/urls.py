@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from connectors import gateway, intake
+from connectors import gateway, intake, metrics_view
 from connectors_site.common.api_docs import docs_view
 from connectors_site.common.health import healthz
 
@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/v1/", include("connectors.api.urls")),
     path("api/v1/", include("assets.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", docs_view(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger-ui"),
 ]

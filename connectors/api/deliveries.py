@@ -107,8 +107,14 @@ class DeliverySerializer(serializers.ModelSerializer):
             "is_test",
             "counts",
             "last_error",
+            "reply_status",
+            "reply_ms",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "reply_status": {"help_text": "The HTTP status the sender got (empty for test deliveries and old rows)."},
+            "reply_ms": {"help_text": "Milliseconds the hub took to answer, up to storing the delivery."},
+        }
 
     def get_counts(self, delivery) -> dict[str, int]:
         return {

@@ -46,7 +46,9 @@ def test_the_status_url_of_a_202_is_readable_with_the_connectors_token(client, c
     assert response.status_code == 200
     body = response.json()
     assert body["delivery_id"] == reply.json()["delivery_id"]
-    assert body["status"] == "queued" and body["counts"]["received"] == 0
+    # Queued, with the record count the reply stated and the reply itself.
+    assert body["status"] == "queued" and body["counts"]["received"] == reply.json()["records"] == 1
+    assert body["reply_status"] == 202 and body["reply_ms"] >= 0
     assert "body" not in body
 
 

@@ -5,9 +5,10 @@ WORKER_HEARTBEAT_SECONDS from a thread of its own (so a long chunk in the task l
 worker id its delivery claims carry: a worker silent for HEARTBEAT_STALE_SECONDS is presumed dead and its deliveries
 are taken over. Every SWEEP_INTERVAL seconds it re-enqueues deliveries whose processing was lost (a worker killed
 mid-delivery, a task row that vanished), so the task queue is never the only record of pending work. Hourly, it
-deletes deliveries past DELIVERY_RETENTION_DAYS, finished task rows older than a day and heartbeats of workers gone
-for a day. Every LIFECYCLE_INTERVAL_SECONDS it applies the connectors' stale and purge rules (assets.lifecycle) in
-bounded batches; a pass that leaves work comes back after the next sweep.
+deletes deliveries past DELIVERY_RETENTION_DAYS, old and surplus refused intake attempts, finished task rows
+older than a day and heartbeats of workers gone for a day. Every LIFECYCLE_INTERVAL_SECONDS it applies the
+connectors' stale and purge rules (assets.lifecycle) in bounded batches; a pass that leaves work comes back after
+the next sweep.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django_tasks_db.management.commands import db_worker
 
 from assets.lifecycle import apply_lifecycle
 from connectors.models import WorkerHeartbeat
+from connectors.refused import prune_refused_attempts
 from connectors.tasks import recover_deliveries
 from connectors.worker import WORKER_ID, prune_deliveries
 
@@ -100,6 +102,7 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
                 next_sweep = time.monotonic() + sweep_interval
             if time.monotonic() >= next_prune:
                 prune_deliveries()
+                prune_refused_attempts()
                 _prune_task_results()
                 _prune_heartbeats()
                 next_prune = time.monotonic() + PRUNE_INTERVAL

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors_site.common.roles import CONNECTOR_ADMINS
-from connectors_site.serving import gunicorn_command
+from connectors_site.serving import gunicorn_command, prepare_metrics_dir
 
 
 def ensure_admin(stdout) -> None:
@@ -69,7 +70,10 @@ class Command(BaseCommand):
             ),
             *([python, "manage.py", "run_worker"] for _ in range(workers)),
         ]
-        processes = [subprocess.Popen(command) for command in commands]
+        # The web processes count intake requests for /metrics in files here (set before they import anything).
+        metrics_dir, made_here = prepare_metrics_dir()
+        environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+        processes = [subprocess.Popen(command, env=environment) for command in commands]
         self.stdout.write(self.style.SUCCESS(f"Serving on http://{addrport}/ with {workers} worker(s). Ctrl-C stops."))
 
         stopping = False
@@ -99,5 +103,7 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
+        if made_here:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         if exit_code:
             raise CommandError("A process stopped unexpectedly.", returncode=exit_code)
