@@ -102,6 +102,7 @@ def test_no_main_page_scrolls_sideways_at_390px(browser, live_server, estate, tm
         "identification-rules": "/csam/rules/",
         "rule-new": "/csam/rules/new/",
         "connector-new": "/connectors/new/",
+        "api-docs": "/api/docs/",
         "admin": "/admin/",
         "admin-changelist": "/admin/connectors/connector/",
         "not-found": "/csam/assets/00000000-0000-0000-0000-000000000000/",
