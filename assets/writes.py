@@ -27,6 +27,9 @@ from .engine.reconcile import strong_conflicts
 from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from .models import Asset, Decision, Identifier, SourceRecord
 
+#: The last reason of every decision made while the connector's CSAM module was off (nothing was written).
+CSAM_OFF_NOTE = "CSAM module off: decision recorded, inventory not changed"
+
 _WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS})
 #: Columns of a new asset row, as written by the identification service (the benchmark loads the same way).
 ASSET_INSERT_COLUMNS = (
@@ -318,7 +321,7 @@ def write_decisions(connector, decisions, target_to_asset, *, delivery, inventor
     """One decision row per record, in one statement: outcome, rule, compared keys, candidates and chosen asset."""
     candidate_ids = {candidate for d in decisions for candidate in d.candidates if candidate > 0}
     uuids = dict(Asset.objects.filter(pk__in=candidate_ids).values_list("pk", "uuid")) if candidate_ids else {}
-    note = () if inventory_changed else ("CSAM module off: decision recorded, inventory not changed",)
+    note = () if inventory_changed else (CSAM_OFF_NOTE,)
     now = timezone.now()
     delivery_id = delivery.pk if delivery else None
     rows = []

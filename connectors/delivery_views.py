@@ -32,6 +32,7 @@ from connectors_site.common.roles import admin_required
 
 from .choices import DeliveryStatus
 from .filtersets import DeliveryFilterSet
+from .health import changed_inventory
 from .inbox import replay_delivery, send_test_delivery
 from .models import Connector, Delivery
 
@@ -210,6 +211,7 @@ def delivery_detail(request: HtmxHttpRequest, delivery_uuid) -> HttpResponse:
             else None
         ),
         "errors_kept": len(delivery.errors),
+        "inventory_changed": changed_inventory(delivery),
         "refresh_decisions": partial == "live",
         **_decisions(request, delivery, live=delivery.is_pending),
     }

@@ -62,7 +62,8 @@ WIDE_ELEMENTS = """() => {
     if (box.width === 0 || box.right <= window.innerWidth + 0.5 || !el.checkVisibility()) continue;
     let parent = el.parentElement, contained = false;
     for (; parent; parent = parent.parentElement) {
-      if (["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(parent).overflowX)) { contained = true; break; }
+      const overflow = getComputedStyle(parent).overflowX;
+      if (["auto", "scroll", "hidden", "clip"].includes(overflow)) { contained = true; break; }
     }
     if (!contained) culprits.push(`${el.tagName.toLowerCase()}.${el.className} → ${Math.round(box.right)}px`);
   }
