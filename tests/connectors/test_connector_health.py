@@ -116,3 +116,37 @@ def test_a_csam_connector_shows_what_it_created(admin_ui, connector):
     page = admin_ui.get(delivery.get_absolute_url()).content.decode()
     assert '<div class="created"><dt>Created</dt><dd>1</dd></div>' in page
     assert "Would create" not in page
+
+
+# --- rule switches confirm what they saved ------------------------------------------------------------------------
+
+
+def test_a_rule_switch_answers_with_a_visible_saved_status(admin_ui, connector):
+    hostname = connector.rule_selection.get(rule__name="Hostname").rule
+    rules_url = reverse("connectors:connector_rules", args=[connector.uuid])
+    quiet = admin_ui.get(rules_url).content.decode()
+    assert '<p class="status-note" role="status"></p>' in quiet  # empty (and hidden) until something is saved
+
+    swapped = admin_ui.post(
+        reverse("connectors:connector_rule_required", args=[connector.uuid, hostname.pk]),
+        {"required": "1"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert (
+        '<p class="status-note" role="status"><span aria-hidden="true">✓</span> Saved: Hostname is now required.</p>'
+        in swapped
+    )
+
+    options = admin_ui.post(
+        reverse("connectors:connector_rule_options", args=[connector.uuid]),
+        {"option": "create_unmanaged", "value": "0"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "Saved: Create unmanaged asset is now off." in options
+
+    # Without JavaScript: a redirect to the page, with the same words as a message.
+    plain = admin_ui.post(
+        reverse("connectors:connector_rule_required", args=[connector.uuid, hostname.pk]), {"required": "0"}
+    )
+    page = admin_ui.get(plain["Location"]).content.decode()
+    assert '<li class="msg msg-success">Hostname is now off.</li>' in page
