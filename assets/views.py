@@ -37,6 +37,7 @@ from .conflicts import conflicting_asset
 from .engine.records import REPORTED_ATTRIBUTES
 from .filtersets import ORDERING_FIELDS, AssetFilterSet
 from .models import Asset, AssetEvent, Decision, SourceRecord
+from .search_matches import attach_matches
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 50
@@ -125,11 +126,13 @@ def asset_list(request: HtmxHttpRequest) -> HttpResponse:
     filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
     # Only an empty result needs to know whether the inventory itself is empty (one cheap EXISTS, not a COUNT).
     inventory_empty = page.paginator.count == 0 and not Asset.objects.exists()
+    assets = list(page.object_list)
+    attach_matches(assets, cleaned.get("q", "") if valid else "")
     context = {
         "filterset": filterset,
         "filters_valid": valid,
         "page": page,
-        "assets": list(page.object_list),
+        "assets": assets,
         "connector": cleaned.get("connector"),
         "connectors": Connector.objects.only("uuid", "name").order_by("name"),
         "sorting": Sorting.from_request(request, ORDERING_FIELDS),
