@@ -34,6 +34,7 @@ from connectors_site.common.sorting import Sorting
 from . import inventory
 from .choices import AssetAction
 from .conflicts import conflicting_asset
+from .decision_display import present
 from .engine.records import REPORTED_ATTRIBUTES
 from .filtersets import ORDERING_FIELDS, AssetFilterSet
 from .models import Asset, AssetEvent, Decision, SourceRecord
@@ -346,7 +347,7 @@ def asset_detail(request: HttpRequest, uuid) -> HttpResponse:
         "missing": missing,
         "sources": [_source_view(source) for source in sources],
         "can_split": sum(not source.deleted for source in sources) > 1,
-        "decisions": decisions[:DECISIONS_SHOWN],
+        "decisions": present(decisions[:DECISIONS_SHOWN]),
         "more_decisions": len(decisions) > DECISIONS_SHOWN,
         "events": _asset_events(asset),
         "conflict": conflicting_asset(asset, [s for s in sources if not s.deleted])

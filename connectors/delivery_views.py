@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from assets.choices import DecisionOutcome
+from assets.decision_display import present
 from assets.models import Decision
 from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
 from connectors_site.common.roles import admin_required
@@ -174,6 +175,7 @@ def _decisions(request: HttpRequest, delivery: Delivery, *, live: bool) -> dict:
     page: Page = Paginator(shown.select_related("asset").order_by("pk"), DECISIONS_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    page.object_list = present(list(page.object_list))
     return {
         "decision_page": page,
         "decision_total": sum(counts.values()),
