@@ -33,3 +33,4 @@ class AssetAction(models.TextChoices):
     SPLIT = "split", "Source split out"
     UNSPLIT = "unsplit", "Split undone"
     RETIRED = "retired", "Retired"
+    DISTINCT = "distinct", "Not a duplicate"
