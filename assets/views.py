@@ -38,6 +38,7 @@ from .decision_display import present
 from .engine.records import REPORTED_ATTRIBUTES
 from .filtersets import ORDERING_FIELDS, AssetFilterSet
 from .models import Asset, AssetEvent, Decision, SourceRecord
+from .provenance import group_by_source
 from .search_matches import attach_matches
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
@@ -340,10 +341,13 @@ def asset_detail(request: HttpRequest, uuid) -> HttpResponse:
         .order_by("deleted", "-connector__trust_rank", "connector__name", "source_key")
     )
     shown, missing = _attribute_rows(asset, sources)
+    attribute_groups, disagreements = group_by_source(asset, shown, sources)
     decisions = _decisions_about(asset, sources)
     context = {
         "asset": asset,
         "attributes": shown,
+        "attribute_groups": attribute_groups,
+        "disagreements": disagreements,
         "missing": missing,
         "sources": [_source_view(source) for source in sources],
         "can_split": sum(not source.deleted for source in sources) > 1,

@@ -191,9 +191,12 @@ def test_asset_page_shows_provenance_sources_and_decisions(admin_ui, web, cmdb):
     body = text(response)
     # Ubuntu wins: CMDB (trust 80) is more trusted than MDM (trust 40).
     attributes = body[body.index("attributes-title") : body.index("summary-title")]
-    assert "Ubuntu" in attributes and "Windows" not in attributes
-    assert "cmdb-web" in attributes and "trust 80" in attributes
-    assert "mdm-web" in attributes  # the MAC came from the MDM
+    assert "Ubuntu" in attributes
+    # Each source is named once, above the values it gave; the MDM's other OS is shown as a disagreement.
+    assert attributes.count(">CMDB</a>") == 1 and "trust 80" in attributes
+    assert attributes.count(">MDM</a>") == 1  # the MAC came from the MDM: its group
+    assert '<span class="differs-value">Windows</span>' in attributes
+    assert "Sources disagree on 1 attribute:" in attributes
     sources = body[body.index("sources-title") : body.index("events-title")]
     assert "Windows" in sources and "rack" in sources and "B4" in sources
     decisions = body[body.index("decisions-title") :]
