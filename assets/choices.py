@@ -34,3 +34,4 @@ class AssetAction(models.TextChoices):
     UNSPLIT = "unsplit", "Split undone"
     RETIRED = "retired", "Retired"
     DISTINCT = "distinct", "Not a duplicate"
+    INDISTINCT = "indistinct", "Not a duplicate undone"

@@ -146,6 +146,7 @@ def _recent_events() -> list[AssetEvent]:
                 AssetAction.SPLIT,
                 AssetAction.UNSPLIT,
                 AssetAction.DISTINCT,
+                AssetAction.INDISTINCT,
             ]
         )
         .select_related("actor", "asset")
@@ -276,6 +277,8 @@ def not_duplicate(request: HtmxHttpRequest) -> HttpResponse:
         return redirect(back)
     names = ", ".join(asset.display_name for asset in form.cleaned_data["assets"])
     messages.success(
-        request, f"Marked as different machines: {names}. They leave this page until another asset shares the value."
+        request,
+        f"Marked as different machines: {names}. They leave this page until another asset shares the value "
+        "(Undo is under Latest change).",
     )
     return redirect(back)

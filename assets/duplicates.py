@@ -40,10 +40,11 @@ def dismiss(assets: list[Asset], shared: list[tuple[str, str]], *, actor=None) -
     holders = _holders(pairs)
     if any(len(set(ids) & holders.get(pair, set())) < 2 for pair in pairs):
         raise DismissalError("These assets no longer share that value; reload the page.")
-    DuplicateDismissal.objects.bulk_create(
+    dismissals = DuplicateDismissal.objects.bulk_create(
         [DuplicateDismissal(kind=kind, value=value, asset_ids=ids, actor=actor) for kind, value in pairs]
     )
-    Asset.objects.filter(pk__in=ids, possible_duplicate=True).update(possible_duplicate=False)
+    flagged = [asset.pk for asset in live if asset.possible_duplicate]
+    Asset.objects.filter(pk__in=flagged).update(possible_duplicate=False)
     return AssetEvent.objects.create(
         asset=live[0],
         action=AssetAction.DISTINCT,
@@ -51,7 +52,27 @@ def dismiss(assets: list[Asset], shared: list[tuple[str, str]], *, actor=None) -
         details={
             "assets": [{"id": asset.pk, "uuid": str(asset.uuid), "name": asset.display_name} for asset in live],
             "shared": [[kind, value] for kind, value in pairs],
+            # What undo_dismissal puts back (bulk_create sets primary keys on PostgreSQL and SQLite).
+            "dismissal_ids": [dismissal.pk for dismissal in dismissals],
+            "flagged_ids": flagged,
         },
+    )
+
+
+@transaction.atomic
+def undo_dismissal(event: AssetEvent, actor=None) -> AssetEvent:
+    """Take back a "Not a duplicate": the group shows on the Duplicates view again and the assets flagged before
+    are flagged again."""
+    event = AssetEvent.objects.select_for_update().get(pk=event.pk)
+    if event.action != AssetAction.DISTINCT:
+        raise DismissalError("This event is not a 'Not a duplicate'.")
+    if event.undone:
+        raise DismissalError("This was undone already.")
+    DuplicateDismissal.objects.filter(pk__in=event.details.get("dismissal_ids", [])).delete()
+    Asset.objects.live().filter(pk__in=event.details.get("flagged_ids", [])).update(possible_duplicate=True)
+    AssetEvent.objects.filter(pk=event.pk).update(undone=True)
+    return AssetEvent.objects.create(
+        asset_id=event.asset_id, action=AssetAction.INDISTINCT, actor=actor, details={"undoes": event.pk}
     )
 
 

@@ -403,6 +403,6 @@ def event_undo(request: HttpRequest, pk: int) -> HttpResponse:
     except inventory.InventoryError as error:
         messages.error(request, str(error))
     else:
-        what = "Merge" if event.action == AssetAction.MERGED else "Split"
+        what = {AssetAction.MERGED: "Merge", AssetAction.DISTINCT: "Not a duplicate"}.get(event.action, "Split")
         messages.success(request, f"{what} undone.")
     return redirect(next_url(request, fallback))

@@ -159,3 +159,24 @@ def test_dismissals_cost_a_fixed_number_of_queries(admin_ui, cmdb, mdm):
         admin_ui.post(NOT_DUPLICATE, {"group": [str(a.uuid), str(b.uuid)], "shared": [f"hostname:{a.hostname}"]})
     assert queries() == few
     assert admin_ui.get(DUPLICATES).content.decode().count('name="survivor"') == 4
+
+
+def test_not_a_duplicate_can_be_undone_from_the_top_of_the_page(admin_ui, twins, connector_admin):
+    poor, rich = twins
+    Asset.objects.filter(pk=poor.pk).update(possible_duplicate=True)
+    page = admin_ui.post(
+        NOT_DUPLICATE,
+        {"group": [str(poor.uuid), str(rich.uuid)], "shared": ["serial_number:SN-TWIN"], "next": DUPLICATES},
+        follow=True,
+    ).content.decode()
+    assert page.index('id="latest-title"') < page.index("Undo “not a duplicate”")
+    event = AssetEvent.objects.get(action=AssetAction.DISTINCT)
+    page = admin_ui.post(reverse("assets:event_undo", args=[event.pk]), {"next": DUPLICATES}, follow=True)
+    page = page.content.decode()
+    assert "Not a duplicate undone." in page
+    assert page.count('name="survivor"') == 2  # the group is back
+    assert not DuplicateDismissal.objects.exists()
+    assert list(Asset.objects.filter(possible_duplicate=True)) == [poor]  # the flag it had, and only that one
+    assert AssetEvent.objects.get(action=AssetAction.INDISTINCT).actor == connector_admin
+    again = admin_ui.post(reverse("assets:event_undo", args=[event.pk]), follow=True).content.decode()
+    assert "This was undone already." in again
