@@ -142,6 +142,10 @@ def test_the_main_menu_collapses_and_opens_with_the_keyboard(browser, live_serve
     expect(page.get_by_role("button", name="Sign out")).to_be_in_viewport()
     assert _overflow(page) <= 0
     page.screenshot(path=tmp_path / "menu-open-390.png")
+    page.keyboard.press("Escape")  # closes it again, focus back on the button
+    expect(nav.get_by_role("link", name="Admin")).to_be_hidden()
+    expect(menu).to_be_focused()
+    page.keyboard.press("Enter")
     nav.get_by_role("link", name="CSAM").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Assets")
     expect(nav.get_by_role("link", name="Admin")).to_be_hidden()  # a new page starts with the menu closed
