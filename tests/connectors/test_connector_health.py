@@ -36,8 +36,9 @@ def test_rejections_after_a_partial_delivery_make_the_status_error_whatever_fini
     older = deliver(connector, {"assets": [asset(1), {"hostname": "no key"}]}, process=False)
     for _ in range(3):
         reject(connector)
-    process_delivery(older.pk)  # the older delivery finishes last and stores "partial" on the connector
-    assert Connector.objects.get(pk=connector.pk).last_result == "partial"
+    process_delivery(older.pk)  # the older delivery finishes last: it must not paint the connector "partial"
+    assert Connector.objects.get(pk=connector.pk).last_result == "error"
+    Connector.objects.filter(pk=connector.pk).update(last_result="partial")  # as stored before this was fixed
 
     row = admin_ui.get(reverse("connectors:connector_list")).content.decode().split("<tbody>")[1]
     assert "Error" in row and "Partial success" not in row
@@ -52,6 +53,13 @@ def test_rejections_after_a_partial_delivery_make_the_status_error_whatever_fini
 
     api = admin_ui.get(f"/api/v1/connectors/{connector.uuid}/").json()
     assert api["status"] == {"value": "error", "label": "Error"}
+
+
+def test_the_newest_finished_delivery_sets_the_stored_result(connector):
+    older = deliver(connector, {"assets": [asset(1)]}, process=False)
+    deliver(connector, {"assets": [asset(2), {"hostname": "no key"}]})  # newest, partial, finishes first
+    process_delivery(older.pk)  # processed without errors, but older
+    assert Connector.objects.get(pk=connector.pk).last_result == "partial"
 
 
 def test_the_explanation_counts_the_run_of_newest_results_and_the_pending_ones(connector):
