@@ -83,6 +83,8 @@ def _compared(compared: dict) -> list[tuple[str, list[tuple[str, str]]]]:
         for key in keys or ():
             field, sep, value = str(key).partition("=")
             pairs.append((FIELD_LABELS.get(field, field), value) if sep else ("", humanize(str(key))))
+        if pairs and all(label in (rule, "") for label, _ in pairs):
+            pairs = [("", value) for _, value in pairs]  # "Serial number: SN-1", not "Serial number: Serial number …"
         if pairs:
             result.append((rule, pairs))
     return result

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from assets.decision_display import Step, humanize, steps
+from assets.decision_display import Step, _compared, humanize, steps
 from connectors.inbox import store_delivery
 from connectors.worker import process_delivery
 from tests.assets.factories import make_asset
@@ -40,6 +40,18 @@ def test_the_closing_summary_is_dropped_and_values_are_left_alone():
     )
 
 
+def test_compared_keys_read_as_labelled_values():
+    compared = {
+        "Serial number": ["serial_number=SN-1"],
+        "Hostname + IP address": ["hostname=web-01", "ip_address=10.0.0.5", "... (+3 more)"],
+        "FQDN": [],
+    }
+    assert _compared(compared) == [
+        ("Serial number", [("", "SN-1")]),
+        ("Hostname + IP address", [("Hostname", "web-01"), ("IP address", "10.0.0.5"), ("", "... (+3 more)")]),
+    ]
+
+
 def test_delivery_page_shows_a_readable_trace_with_candidates_by_name(admin_ui, cmdb, mdm):
     existing = make_asset(cmdb, "cmdb-db", hostname="db-061", serial_number="SN-DB-061")
     body = json.dumps({"assets": [{"source_key": "mdm-db", "hostname": "db-061", "serial_number": "SN-DB-061"}]})
@@ -49,7 +61,7 @@ def test_delivery_page_shows_a_readable_trace_with_candidates_by_name(admin_ui, 
     page = admin_ui.get(delivery.get_absolute_url()).content.decode()
     decisions = page[page.index('id="decisions"') : page.index('id="raw-body"')]
     assert "serial_number" not in decisions and "hardware_uuid" not in decisions
-    assert 'Serial number <span class="chip mono">SN-DB-061</span>' in decisions
+    assert '<span class="muted">Serial number:</span> <span class="chip mono">SN-DB-061</span>' in decisions
     assert f'<a href="{existing.get_absolute_url()}">db-061</a>' in decisions
     assert f">{str(existing.uuid)[:8]}</span>" in decisions
     assert '<li class=" final">' in decisions

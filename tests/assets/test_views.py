@@ -201,8 +201,8 @@ def test_asset_page_shows_provenance_sources_and_decisions(admin_ui, web, cmdb):
     assert "Windows" in sources and "rack" in sources and "B4" in sources
     decisions = body[body.index("decisions-title") :]
     assert delivery.get_absolute_url() in decisions
-    assert 'Serial number <span class="chip mono">SN-WEB</span>' in decisions  # a label, not serial_number=
-    assert "matched by Serial number" in decisions
+    assert '<span class="muted">Serial number:</span> <span class="chip mono">SN-WEB</span>' in decisions
+    assert "Matched by Serial number" in decisions
     assert f'<a href="{web.get_absolute_url()}">web-01</a> <span class="mono muted small"' in decisions
     assert "Merged" in decisions
 

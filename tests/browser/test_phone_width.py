@@ -117,6 +117,8 @@ def test_no_main_page_scrolls_sideways_at_390px(browser, live_server, estate, tm
             wide[name] = page.evaluate(WIDE_ELEMENTS)
         if name in ("connector", "delivery", "asset", "duplicates"):
             page.screenshot(path=tmp_path / f"{name}-390.png", full_page=True)
+        if name == "delivery":
+            page.locator("#decisions").screenshot(path=tmp_path / "decisions-390.png")
     assert wide == {}, f"pages wider than 390 px: {wide} (screenshots in {tmp_path})"
     context.close()
 
