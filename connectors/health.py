@@ -55,6 +55,8 @@ class StatusExplained:
     pending: int
     #: The delivery status to filter the log by (the newest finished one's), or "".
     log_status: str
+    #: How many of the newest finished deliveries share that status (within ``WINDOW``).
+    run: int = 0
 
 
 def explain(connector: Connector) -> StatusExplained:
@@ -85,7 +87,7 @@ def explain(connector: Connector) -> StatusExplained:
         more = "+" if run == len(finished) == WINDOW else ""
         basis = f"the last {run}{more} deliveries were {words}"
     status = ConnectorStatus.for_delivery(newest_status) if connector.enabled else ConnectorStatus.DISABLED
-    return StatusExplained(status, basis, newest_at, pending, newest_status)
+    return StatusExplained(status, basis, newest_at, pending, newest_status, run)
 
 
 def changed_inventory(delivery: Delivery) -> bool:

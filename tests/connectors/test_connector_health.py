@@ -50,6 +50,7 @@ def test_rejections_after_a_partial_delivery_make_the_status_error_whatever_fini
     assert "the last 3 deliveries were rejected, newest" in status and "just now</time>" in status
     assert f'href="{reverse("connectors:delivery_list", args=[connector.uuid])}?status=rejected"' in status
     assert "The status is the result of the newest delivery that finished." in status
+    assert "See them in the delivery log" in status
 
     api = admin_ui.get(f"/api/v1/connectors/{connector.uuid}/").json()
     assert api["status"] == {"value": "error", "label": "Error"}
