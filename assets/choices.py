@@ -33,3 +33,5 @@ class AssetAction(models.TextChoices):
     SPLIT = "split", "Source split out"
     UNSPLIT = "unsplit", "Split undone"
     RETIRED = "retired", "Retired"
+    DISTINCT = "distinct", "Not a duplicate"
+    INDISTINCT = "indistinct", "Not a duplicate undone"

@@ -77,6 +77,13 @@ def ip_prefix(text: str) -> str:
     return ""
 
 
+def search_prefixes(text: str) -> set[str]:
+    """What a search for ``text`` looks for at the start of identifier values (stored normalized: host names
+    lower-case, serials and UUIDs upper-case, MACs and IPs in canonical form)."""
+    text = text.strip()
+    return {text.lower(), text.upper(), mac_prefix(text), ip_prefix(text)} - {""}
+
+
 @extend_schema_field(OpenApiTypes.UUID)
 class ConnectorFilter(filters.ModelChoiceFilter):
     """A connector given by its public uuid."""
@@ -228,7 +235,7 @@ class AssetFilterSet(filters.FilterSet):
             return queryset
         # Identifier values are normalized (host names lower-case, serials and UUIDs upper-case, MACs and IPs in
         # canonical form), so a prefix search there is one index range scan, whatever the inventory's size.
-        prefixes = {text.lower(), text.upper(), mac_prefix(text), ip_prefix(text)} - {""}
+        prefixes = search_prefixes(text)
         identifiers = Identifier.objects.filter(_any_prefix("value", prefixes)).values_list("asset_id", flat=True)
         found = _few_ids(identifiers)
         condition = Q(pk__in=identifiers if found is None else found)

@@ -22,6 +22,7 @@ from connectors_site.common.audit import acting_user
 
 from . import services
 from .choices import AssetAction, AssetKind, IdentifierKind
+from .duplicates import DismissalError, undo_dismissal
 from .models import Asset, AssetEvent, IdentificationRule, Identifier, RuleEvent, RuleSelection, SourceRecord
 
 #: Longest chain of merged assets followed to find the survivor (a guard against a cycle made by hand in admin).
@@ -235,12 +236,17 @@ def undo_split(event: AssetEvent, actor=None) -> AssetEvent:
 
 
 def undo_event(event: AssetEvent, actor=None) -> AssetEvent:
-    """Undo a merge or a split, whichever ``event`` is."""
+    """Undo a merge, a split or a "Not a duplicate", whichever ``event`` is."""
     if event.action == AssetAction.MERGED:
         return undo_merge(event, actor)
     if event.action == AssetAction.SPLIT:
         return undo_split(event, actor)
-    raise InventoryError("Only merges and splits can be undone.")
+    if event.action == AssetAction.DISTINCT:
+        try:
+            return undo_dismissal(event, actor)
+        except DismissalError as error:
+            raise InventoryError(str(error)) from error
+    raise InventoryError("Only merges, splits and 'Not a duplicate' can be undone.")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -271,6 +271,28 @@ class AssetEvent(models.Model):
         return f"{self.action} {self.asset_id}"
 
 
+class DuplicateDismissal(models.Model):
+    """An admin's "not a duplicate": these assets share this value but are different machines.
+
+    The Duplicates view hides the value while only these assets share it, and the engine does not flag them as
+    possible duplicates again when they are the only candidates a rule saw (``assets.duplicates``). A new asset
+    sharing the value is new evidence: the group shows again.
+    """
+
+    kind = models.CharField(max_length=20, choices=IdentifierKind.choices)
+    value = models.CharField(max_length=255)
+    #: Primary keys of the assets declared distinct.
+    asset_ids = models.JSONField(default=list)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "value"], name="dismissal_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value} not a duplicate"
+
+
 class RuleEvent(AuditEvent):
     """Audit row for changes to identification rule definitions. Survives the rule's deletion."""
 

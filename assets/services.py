@@ -22,6 +22,7 @@ from connectors_site.common.db import select_by_keys, update_rows
 
 from . import engine
 from .choices import DecisionOutcome
+from .duplicates import dismissed_sets, known_distinct
 from .engine import Outcome
 from .engine.inputs import HELD_KINDS, reached_assets
 from .engine.recency import later as _later
@@ -291,7 +292,11 @@ def _flag_possible_duplicates(decisions, target_to_asset: dict[int, int], joined
     to another asset by a record (new assets are inserted already flagged; tied ones may be new; a joined asset
     is flagged on its survivor). One query, only when there is something to flag."""
     flagged: set[int] = set()
+    # Candidates an admin declared distinct ("Not a duplicate") are not flagged again by the same evidence.
+    distinct = dismissed_sets() if any(d.possible_duplicate or d.linked for d in decisions) else []
     for decision in decisions:
+        if distinct and known_distinct({*decision.candidates, *decision.linked, decision.asset_id}, distinct):
+            continue
         if decision.possible_duplicate and decision.asset_id:
             flagged.add(decision.asset_id)
         for target in decision.linked:

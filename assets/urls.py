@@ -13,6 +13,7 @@ urlpatterns = [
     path("events/<int:pk>/undo/", views.event_undo, name="event_undo"),
     path("duplicates/", duplicate_views.duplicates, name="duplicates"),
     path("duplicates/merge/", duplicate_views.merge, name="merge"),
+    path("duplicates/not-duplicate/", duplicate_views.not_duplicate, name="not_duplicate"),
     path("conflicts/", conflict_views.conflicts, name="conflicts"),
     path("rules/", rule_views.rule_list, name="rule_list"),
     path("rules/new/", rule_views.rule_create, name="rule_create"),

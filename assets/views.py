@@ -34,10 +34,13 @@ from connectors_site.common.sorting import Sorting
 from . import inventory
 from .choices import AssetAction
 from .conflicts import conflicting_asset
+from .decision_display import present
 from .engine.reconcile import value_junk
 from .engine.records import REPORTED_ATTRIBUTES
 from .filtersets import ORDERING_FIELDS, AssetFilterSet
 from .models import Asset, AssetEvent, Decision, SourceRecord
+from .provenance import group_by_source
+from .search_matches import attach_matches
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 50
@@ -138,11 +141,13 @@ def asset_list(request: HtmxHttpRequest) -> HttpResponse:
     filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
     # Only an empty result needs to know whether the inventory itself is empty (one cheap EXISTS, not a COUNT).
     inventory_empty = page.paginator.count == 0 and not Asset.objects.exists()
+    assets = list(page.object_list)
+    attach_matches(assets, cleaned.get("q", "") if valid else "")
     context = {
         "filterset": filterset,
         "filters_valid": valid,
         "page": page,
-        "assets": list(page.object_list),
+        "assets": assets,
         "connector": cleaned.get("connector"),
         "connectors": Connector.objects.only("uuid", "name").order_by("name"),
         "sorting": Sorting.from_request(request, ORDERING_FIELDS),
@@ -366,14 +371,17 @@ def asset_detail(request: HttpRequest, uuid) -> HttpResponse:
         .order_by("deleted", "-connector__trust_rank", "connector__name", "source_key")
     )
     shown, missing = _attribute_rows(asset, sources)
+    attribute_groups, disagreements = group_by_source(asset, shown, sources)
     decisions = _decisions_about(asset, sources)
     context = {
         "asset": asset,
         "attributes": shown,
+        "attribute_groups": attribute_groups,
+        "disagreements": disagreements,
         "missing": missing,
         "sources": [_source_view(source) for source in sources],
         "can_split": sum(not source.deleted for source in sources) > 1,
-        "decisions": decisions[:DECISIONS_SHOWN],
+        "decisions": present(decisions[:DECISIONS_SHOWN]),
         "more_decisions": len(decisions) > DECISIONS_SHOWN,
         "events": _asset_events(asset),
         "conflict": conflicting_asset(asset, [s for s in sources if not s.deleted])
@@ -425,6 +433,6 @@ def event_undo(request: HttpRequest, pk: int) -> HttpResponse:
     except inventory.InventoryError as error:
         messages.error(request, str(error))
     else:
-        what = "Merge" if event.action == AssetAction.MERGED else "Split"
+        what = {AssetAction.MERGED: "Merge", AssetAction.DISTINCT: "Not a duplicate"}.get(event.action, "Split")
         messages.success(request, f"{what} undone.")
     return redirect(next_url(request, fallback))

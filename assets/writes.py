@@ -27,6 +27,9 @@ from .engine.reconcile import strong_conflicts
 from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from .models import Asset, Decision, Identifier, SourceRecord
 
+#: The last reason of every decision made while the connector's CSAM module was off (nothing was written).
+CSAM_OFF_NOTE = "CSAM module off: decision recorded, inventory not changed"
+
 _WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.MERGED, Outcome.AMBIGUOUS})
 #: The reason added to every decision of a connector whose CSAM module is off.
 CSAM_OFF_NOTE = "CSAM module off: decision recorded, inventory not changed"

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.db import models
 
 
@@ -26,6 +28,11 @@ class ConnectorStatus(models.TextChoices):
     PARTIAL = "partial", "Partial success"
     ERROR = "error", "Error"
     DISABLED = "disabled", "Disabled"
+
+    @classmethod
+    def for_delivery(cls, delivery_status: str) -> ConnectorStatus:
+        """What a finished delivery's status makes of the connector's (see connectors.health)."""
+        return {"processed": cls.SUCCESS, "partial": cls.PARTIAL}.get(delivery_status, cls.ERROR)
 
 
 class DeliveryStatus(models.TextChoices):
@@ -88,7 +95,7 @@ class RefusalReason(models.TextChoices):
     MALFORMED = "malformed", "Malformed request"
 
     @classmethod
-    def for_status(cls, status_code: int) -> "RefusalReason":
+    def for_status(cls, status_code: int) -> RefusalReason:
         return {
             401: cls.UNAUTHORIZED,
             403: cls.DISABLED,

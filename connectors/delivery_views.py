@@ -29,6 +29,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from assets.choices import DecisionOutcome
+from assets.decision_display import present
 from assets.models import Decision
 from connectors_site.common.htmx import HtmxHttpRequest, redirect_after_post, wants_partial
 from connectors_site.common.roles import admin_required
@@ -36,6 +37,7 @@ from connectors_site.common.roles import admin_required
 from . import refused
 from .choices import DeliveryStatus
 from .filtersets import DeliveryFilterSet
+from .health import changed_inventory
 from .inbox import MAX_REPLAY_SELECTED, replay_deliveries, replay_delivery, send_test_delivery
 from .models import Connector, Delivery
 
@@ -234,6 +236,7 @@ def _decisions(request: HttpRequest, delivery: Delivery, *, live: bool) -> dict:
     page: Page = Paginator(shown.select_related("asset").order_by("pk"), DECISIONS_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    page.object_list = present(list(page.object_list))
     return {
         "decision_page": page,
         "decision_total": sum(counts.values()),
@@ -271,6 +274,7 @@ def delivery_detail(request: HtmxHttpRequest, delivery_uuid) -> HttpResponse:
             else None
         ),
         "errors_kept": len(delivery.errors),
+        "inventory_changed": changed_inventory(delivery),
         "refresh_decisions": partial == "live",
         **_decisions(request, delivery, live=delivery.is_pending),
     }

@@ -137,6 +137,10 @@ class Connector(models.Model):
     def status(self) -> ConnectorStatus:
         if not self.enabled:
             return ConnectorStatus.DISABLED
+        latest = getattr(self, "latest_delivery_status", None)  # annotated by connectors.health.with_latest_result
+        if latest:
+            return ConnectorStatus.for_delivery(latest)
+        # Not annotated, or no finished delivery left in the log (pruned): the result stored by the last one.
         if self.last_delivery_at is None:
             return ConnectorStatus.PENDING
         if self.last_result in ConnectorStatus.values:

@@ -38,6 +38,7 @@ from .filtersets import ConnectorFilterSet
 from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
 from .forms import BulkActionForm, ConnectorForm
+from .health import explain, with_latest_result
 from .models import Connector, Delivery
 from .services import (
     Credentials,
@@ -186,7 +187,7 @@ def _order_by(sorting: Sorting) -> list:
 
 @vary_on_headers("HX-Request")
 def connector_list(request: HtmxHttpRequest) -> HttpResponse:
-    filterset = ConnectorFilterSet(request.GET, queryset=with_asset_count(Connector.objects.all()))
+    filterset = ConnectorFilterSet(request.GET, queryset=with_latest_result(with_asset_count(Connector.objects.all())))
     sorting = Sorting.from_request(request, SORT_FIELDS, default=DEFAULT_SORT, param=SORT_PARAM)
     page = Paginator(filterset.qs.order_by(*_order_by(sorting)), PAGE_SIZE).get_page(request.GET.get("page"))
     cleaned = filterset.form.cleaned_data if filterset.is_valid() else {}
@@ -286,7 +287,7 @@ def connector_ready(request: HttpRequest, connector_uuid) -> HttpResponse:
 
 def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
     connector = get_object_or_404(
-        with_asset_count(Connector.objects.select_related("created_by")),
+        with_latest_result(with_asset_count(Connector.objects.select_related("created_by"))),
         uuid=connector_uuid,
     )
     webhook_url = request.build_absolute_uri(connector.webhook_path)
@@ -298,6 +299,7 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
         "curl": curl_example(connector, webhook_url),
         "rules_on": [item.rule for item in selection if item.enabled],
         "stale_assets": stale_asset_count(connector),
+        "status": explain(connector),
         "deliveries": connector.deliveries.defer("body", "headers", "errors")[:RECENT_DELIVERIES],
         "events": connector.events.select_related("actor")[:AUDIT_ROWS],
         "audit_rows": AUDIT_ROWS,

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -200,7 +200,12 @@ def _finish(
             **counters,
         )
         if updated:
-            Connector.objects.filter(pk=delivery.connector_id).update(
+            # Only the newest finished delivery sets the connector's result: an older one that finishes after a
+            # newer one was rejected or processed must not overwrite it (connectors.health reads it the same way).
+            newer_finished = Delivery.objects.filter(connector_id=delivery.connector_id, pk__gt=delivery.pk).exclude(
+                status__in=DeliveryStatus.pending()
+            )
+            Connector.objects.filter(pk=delivery.connector_id).exclude(Exists(newer_finished)).update(
                 last_result=_CONNECTOR_RESULT.get(status, ConnectorStatus.ERROR)
             )
             started = delivery.started_at

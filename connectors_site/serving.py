@@ -13,6 +13,7 @@ start, so what is measured is what runs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -32,6 +33,26 @@ def threaded(wsgi_application, threads: int = WEB_THREADS):
     return WSGIMiddleware(wsgi_application, workers=threads)
 
 
+#: Longest path a Unix socket address holds (``sun_path`` is 108 bytes on Linux, 104 on macOS, with its NUL).
+SOCKET_PATH_MAX = 103
+
+
+def control_socket_args(bind: str) -> list[str]:
+    """gunicorn's control socket (for ``gunicornc``) inside this installation's data directory, one per address.
+
+    gunicorn's default is one shared path per user (``$XDG_RUNTIME_DIR`` or ``~/.gunicorn``), so two servers (two
+    installations, a test run next to ``serve``) would take each other's socket. Where the data directory's path
+    is too long for a socket address, there is no control socket.
+    """
+    data_dir = getattr(settings, "DATA_DIR", None)
+    if data_dir is None:
+        return ["--no-control-socket"]
+    path = os.path.join(data_dir, f"gunicorn-{hashlib.sha256(bind.encode()).hexdigest()[:10]}.ctl")
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+        return ["--no-control-socket"]
+    return ["--control-socket", path]
+
+
 def gunicorn_command(bind: str, *, workers: int, extra: list[str] | None = None) -> list[str]:
     """``python -m gunicorn`` serving the ASGI application with asyncio workers on ``bind``."""
     return [
@@ -47,6 +68,7 @@ def gunicorn_command(bind: str, *, workers: int, extra: list[str] | None = None)
         bind,
         "--workers",
         str(workers),
+        *control_socket_args(bind),
         *(extra or []),
     ]
 

@@ -16,6 +16,7 @@ from assets import rule_selection
 from assets.queries import with_asset_count
 from connectors import services
 from connectors.filtersets import ConnectorFilterSet
+from connectors.health import with_latest_result
 from connectors.models import Connector
 from connectors_site.common.api import Conflict, StrictFilterBackend, problem
 from connectors_site.common.authentication import TokenWithRolesAuthentication
@@ -132,7 +133,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return with_asset_count(Connector.objects.select_related("created_by"))
+        return with_latest_result(with_asset_count(Connector.objects.select_related("created_by")))
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)

@@ -10,8 +10,8 @@ document.addEventListener("click", (event) => {
     });
     return;
   }
-  // Close an open <details> menu when clicking elsewhere.
-  document.querySelectorAll("details.menu[open]").forEach((menu) => {
+  // Close an open <details> menu (or the phone Menu) when clicking elsewhere.
+  document.querySelectorAll("details.menu[open], details.navmenu[open]").forEach((menu) => {
     if (!menu.contains(event.target)) menu.removeAttribute("open");
   });
   const toggleAll = event.target.closest("[data-toggle-all]");
@@ -21,7 +21,7 @@ document.addEventListener("click", (event) => {
 });
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") {
-    document.querySelectorAll("details.menu[open]").forEach((menu) => {
+    document.querySelectorAll("details.menu[open], details.navmenu[open]").forEach((menu) => {
       menu.removeAttribute("open");
       menu.querySelector("summary").focus();
     });

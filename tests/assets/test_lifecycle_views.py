@@ -70,7 +70,7 @@ def test_the_asset_page_says_stale_and_shows_a_purge_in_its_history(admin_ui, ma
 
     apply_lifecycle(reported + 21 * DAY)
     purged = page(admin_ui.get(asset.get_absolute_url()))
-    assert f"purged: not reported since {reported:%Y-%m-%d %H:%M} UTC" in purged
+    assert f"Purged: not reported since {reported:%Y-%m-%d %H:%M} UTC" in purged  # the trace reads as a sentence
     assert "deleted by source" in purged and "Retired" in purged
     assert "<strong>Stale.</strong>" not in purged
 

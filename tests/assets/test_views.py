@@ -140,8 +140,9 @@ def test_list_query_count_does_not_grow_with_rows_or_page_size(admin_ui, cmdb, m
     big_page = _list_queries(admin_ui, per_page=100)
     filtered = _list_queries(admin_ui, per_page=100, connector=str(cmdb.uuid), q="10.0")
     assert few == many == small_page == big_page
-    # The connector named in the filter is looked up once; its assets' ids and the search's are read once each.
-    assert filtered == big_page + 3
+    # The connector named in the filter is looked up once; its assets' ids and the search's are read once each,
+    # and the values the listed assets matched (assets.search_matches) once.
+    assert filtered == big_page + 4
     assert big_page <= 8
 
 
@@ -190,14 +191,19 @@ def test_asset_page_shows_provenance_sources_and_decisions(admin_ui, web, cmdb):
     body = text(response)
     # Ubuntu wins: CMDB (trust 80) is more trusted than MDM (trust 40).
     attributes = body[body.index("attributes-title") : body.index("summary-title")]
-    assert "Ubuntu" in attributes and "Windows" not in attributes
-    assert "cmdb-web" in attributes and "trust 80" in attributes
-    assert "mdm-web" in attributes  # the MAC came from the MDM
+    assert "Ubuntu" in attributes
+    # Each source is named once, above the values it gave; the MDM's other OS is shown as a disagreement.
+    assert attributes.count(">CMDB</a>") == 1 and "trust 80" in attributes
+    assert attributes.count(">MDM</a>") == 1  # the MAC came from the MDM: its group
+    assert '<span class="differs-value">Windows</span>' in attributes
+    assert "Sources disagree on 1 attribute:" in attributes
     sources = body[body.index("sources-title") : body.index("events-title")]
     assert "Windows" in sources and "rack" in sources and "B4" in sources
     decisions = body[body.index("decisions-title") :]
     assert delivery.get_absolute_url() in decisions
-    assert "serial_number=SN-WEB" in decisions and "matched by Serial number" in decisions
+    assert '<span class="muted">Serial number:</span> <span class="chip mono">SN-WEB</span>' in decisions
+    assert "Matched by Serial number" in decisions
+    assert f'<a href="{web.get_absolute_url()}">web-01</a> <span class="mono muted small"' in decisions
     assert "Merged" in decisions
 
 

@@ -47,6 +47,9 @@ def test_connector_to_its_assets_to_an_asset(signed_in_page, make_connector, tmp
     expect(page.get_by_role("heading", level=1)).to_contain_text("web-01")
     os_row = page.locator("table.attributes").get_by_role("row", name=re.compile(r"^OS "))
     expect(os_row).to_contain_text("Ubuntu")
-    expect(os_row).to_contain_text("cmdb-web")
+    expect(os_row).to_contain_text("differs MDM mdm-web: Windows")  # the other source's value, in plain view
+    cmdb_group = page.locator("table.attributes tbody.source-group").first
+    expect(cmdb_group.locator("tr.source-head")).to_contain_text("From CMDB cmdb-web")
+    expect(cmdb_group.get_by_role("row", name=re.compile(r"^OS "))).to_have_count(1)
     expect(page.get_by_role("button", name="Split into its own asset")).to_have_count(2)
     page.screenshot(path=tmp_path / "asset.png", full_page=True)

@@ -28,6 +28,9 @@ def test_turn_a_rule_off_and_move_another_up(signed_in_page, connector, tmp_path
     serial.click()
     expect(page.get_by_role("switch", name="Required: Serial number")).to_have_attribute("aria-checked", "false")
     expect(page.get_by_role("switch", name="Required: Serial number")).to_be_focused()
+    saved = page.locator("#rule-list").get_by_role("status")
+    expect(saved).to_be_visible()
+    expect(saved).to_have_text("✓ Saved: Serial number is now off.")
 
     page.get_by_role("button", name="Move MAC address up").click()
     expect(page.locator("#rule-list li").nth(3)).to_contain_text("MAC address")

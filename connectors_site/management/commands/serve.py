@@ -19,6 +19,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from connectors_site.common.roles import CONNECTOR_ADMINS
 from connectors_site.serving import gunicorn_command, prepare_metrics_dir
@@ -48,6 +50,20 @@ def ensure_admin(stdout) -> None:
         stdout.write("Set the admin password from ADMIN_PASSWORD.\n")
 
 
+def prepare_database() -> str:
+    """Apply the migrations and say what that did: created a new database, upgraded one, or nothing to do."""
+    executor = MigrationExecutor(connection)
+    fresh = not executor.recorder.has_table() or not executor.recorder.applied_migrations()
+    pending = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    call_command("migrate", interactive=False, verbosity=0)
+    where = f"{connection.display_name}: {connection.settings_dict['NAME']}"
+    if fresh:
+        return f"Created the database ({where})."
+    if pending:
+        return f"Upgraded the database ({where}): {pending} migration{'s' if pending != 1 else ''} applied."
+    return f"Database is up to date ({where})."
+
+
 class Command(BaseCommand):
     help = "Migrate, ensure an admin login, and run the web server and the background worker until Ctrl-C."
 
@@ -59,9 +75,8 @@ class Command(BaseCommand):
     def handle(self, *args, addrport: str, web_workers: int, workers: int, **options):
         if ":" not in addrport:
             addrport = f"127.0.0.1:{addrport}" if addrport.isdigit() else f"{addrport}:8000"
-        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write(prepare_database())
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.stdout.write("Database is up to date.")
         ensure_admin(self.stdout)
         python = sys.executable
         commands = [
