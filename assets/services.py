@@ -324,9 +324,12 @@ def _count_outcomes(decisions, *, received: int) -> ProcessResult:
 
 
 @transaction.atomic
-def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -> ProcessResult:
+def process_deletions(
+    connector, source_keys: Sequence[str], *, delivery=None, reason: str = "the source reported the record deleted"
+) -> ProcessResult:
     """The source says these records are gone: mark their source records deleted, drop their identifiers, and
-    retire assets no live source reports any more (re-derive the others)."""
+    retire assets no live source reports any more (re-derive the others). ``reason`` is what each decision says
+    (a full sync's deletions name the sync)."""
     now = timezone.now()
     keys = list(dict.fromkeys(source_keys))
     result = ProcessResult(received=len(keys))
@@ -341,14 +344,14 @@ def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -
         asset_id = found.get(key)
         if asset_id is None:
             result.skipped += 1
-            reason = "deletion ignored: this connector has no live record with that source key"
+            why = "deletion ignored: this connector has no live record with that source key"
             outcome = DecisionOutcome.SKIPPED
         else:
             result.deleted += 1
-            reason = "the source reported the record deleted"
+            why = reason
             outcome = DecisionOutcome.DELETED
         if not connector.csam_enabled and asset_id:
-            reason += " (CSAM module off: inventory not changed)"
+            why += " (CSAM module off: inventory not changed)"
         decisions.append(
             Decision(
                 connector=connector,
@@ -356,7 +359,7 @@ def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -
                 source_key=key[:255],
                 outcome=outcome,
                 asset_id=asset_id,
-                reasons=[reason],
+                reasons=[why],
             )
         )
     if found and connector.csam_enabled:

@@ -53,6 +53,8 @@ class ConnectorAction(models.TextChoices):
     TEST_SENT = "test_sent", "Test delivery sent"
     REPLAYED = "replayed", "Delivery replayed"
     MAPPING_CHANGED = "mapping_changed", "Payload mapping changed"
+    SYNC_CONFIRMED = "sync_confirmed", "Full sync deletions confirmed"
+    SYNC_DISCARDED = "sync_discarded", "Full sync discarded"
     DELETED = "deleted", "Deleted"
 
 
@@ -75,3 +77,13 @@ class HmacAlgorithm(models.TextChoices):
 class HmacEncoding(models.TextChoices):
     HEX = "hex", "Hex"
     BASE64 = "base64", "Base64"
+
+
+class SyncStatus(models.TextChoices):
+    """Where a full sync stands (connectors.syncs)."""
+
+    OPEN = "open", "Receiving parts"
+    HELD = "held", "Held for confirmation"
+    DELETING = "deleting", "Deleting"
+    COMPLETED = "completed", "Completed"
+    DISCARDED = "discarded", "Discarded"

@@ -18,7 +18,9 @@ from django.utils import timezone
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
 from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
+from .formats.sync import SyncMark
 from .models import Connector, ConnectorEvent, Delivery
+from .syncs import open_part
 from .tasks import enqueue
 
 #: Request headers kept with a delivery (never credentials).
@@ -59,17 +61,19 @@ def store_delivery(
     rejected_reason: str = "",
     errors: list[dict] | None = None,
     is_test: bool = False,
+    sync: SyncMark | None = None,
 ) -> Received:
     """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
 
     A repeated idempotency key returns the first delivery (``created`` False) and changes nothing, even when
     the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
-    (:func:`stored_idempotency_key`), so the whole key counts.
+    (:func:`stored_idempotency_key`), so the whole key counts. A part of a full ``sync`` joins it (unless rejected).
     """
     idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
     try:
         with transaction.atomic():
+            part_of = open_part(connector, sync, now=now) if sync is not None and not rejected_reason else None
             delivery = Delivery.objects.create(
                 connector=connector,
                 idempotency_key=idempotency_key,
@@ -87,6 +91,8 @@ def store_delivery(
                 finished_at=now if rejected_reason else None,
                 enqueued_at=None if rejected_reason else now,
                 is_test=is_test,
+                sync=part_of,
+                sync_final=part_of is not None and sync.final,
             )
             _note_received(connector, now, rejected=bool(rejected_reason))
             if not rejected_reason:

@@ -31,9 +31,11 @@ from . import gateway, ratelimit, signatures
 from .bodies import IntakeRejected, decoded, read_body
 from .choices import PayloadFormat
 from .formats import PayloadError, csam_connector_uuid, decode_json, parse
+from .formats.sync import read_sync
 from .inbox import Received, store_delivery
 from .models import Connector, Delivery
 from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
+from .syncs import sync_summary
 
 
 def _headers(request) -> dict[str, str]:
@@ -117,10 +119,11 @@ def _error_dicts(errors) -> list[dict]:
     return [{"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in errors]
 
 
-def _nothing_usable(batch) -> str:
+def _nothing_usable(batch, sync=None) -> str:
     """Why a parsed batch is refused as a whole ("" when it is not): no record, no deletion, nothing ignored on
-    purpose (a NetBox site event is accepted and processed with no record)."""
-    if batch.records or batch.deleted or batch.ignored:
+    purpose (a NetBox site event is accepted and processed with no record). A full sync's part may be empty (a
+    final part that only closes the sync), but not all invalid."""
+    if batch.records or batch.deleted or batch.ignored or (sync is not None and not batch.errors):
         return ""
     return "No valid record in the delivery." if batch.errors else "The delivery holds no asset and no deletion."
 
@@ -181,7 +184,7 @@ class _IntakeView(APIView):
                 f"This connector may send {self.rate.limit} deliveries a minute; retry in {self.rate.resets_in} s.",
             )
         fmt = self.payload_format or connector.payload_format
-        rejected_reason, errors = "", []
+        rejected_reason, errors, sync = "", [], None
         if data is None:
             content_type = headers.get("content-type", "")
             if not _is_json(content_type):
@@ -199,11 +202,12 @@ class _IntakeView(APIView):
             try:
                 data = decode_json(body)
                 batch = parse(fmt, data, mapping=connector.mapping)
+                sync = read_sync(data, fmt)
             except PayloadError as exc:
-                rejected_reason = str(exc)
+                rejected_reason, batch = str(exc), None
         if batch is not None:
             errors = _error_dicts(batch.errors)
-            rejected_reason = _nothing_usable(batch)
+            rejected_reason = _nothing_usable(batch, sync)
         received: Received = self.store(
             connector,
             body,
@@ -214,6 +218,7 @@ class _IntakeView(APIView):
             payload_format=fmt,
             rejected_reason=rejected_reason,
             errors=errors,
+            sync=sync,
         )
         if rejected_reason and received.created:
             raise IntakeRejected(
@@ -238,6 +243,8 @@ class _IntakeView(APIView):
             }
             if batch.ignored:
                 body["ignored"] = [{"index": i.index, "object": i.what, "reason": i.reason} for i in batch.ignored]
+        if delivery.sync_id:
+            body["sync"] = sync_summary(delivery.sync, request, final=delivery.sync_final)
         return Response(body, status=self.created_status if received.created else status.HTTP_200_OK)
 
 

@@ -73,6 +73,7 @@ def create_connector(
     hmac_algorithm: str = HmacAlgorithm.SHA256,
     hmac_encoding: str = HmacEncoding.HEX,
     hmac_prefix: str = "",
+    sync_delete_limit: int = 30,
 ) -> tuple[Connector, Credentials]:
     token, secret = _new_token(), _new_signing_secret()
     connector = Connector.objects.create(
@@ -89,6 +90,7 @@ def create_connector(
         hmac_algorithm=hmac_algorithm,
         hmac_encoding=hmac_encoding,
         hmac_prefix=hmac_prefix,
+        sync_delete_limit=sync_delete_limit,
         token_hash=hash_token(token),
         token_hint=token[: len(TOKEN_PREFIX) + 4],
         signing_secret=secret,
@@ -113,6 +115,7 @@ EDITABLE_FIELDS = (
     "hmac_algorithm",
     "hmac_encoding",
     "hmac_prefix",
+    "sync_delete_limit",
 )
 
 

@@ -34,6 +34,7 @@ from assets.services import ProcessResult, process_records
 from .choices import ConnectorStatus, DeliveryStatus
 from .formats import PayloadError, decode_json, parse
 from .models import Connector, Delivery, WorkerHeartbeat
+from .syncs import part_finished, record_reported, run_deletions
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
             result=result,
             after_chunk=lambda so_far: _renew_lease(delivery, so_far),
         )
+        if delivery.sync_id:
+            record_reported(delivery.sync_id, batch)  # before the part counts as done (a crash here retries it)
     except LostClaim:
         raise
     except Exception as exc:
@@ -180,6 +183,13 @@ def _finish(delivery: Delivery, status: str, result: ProcessResult, *, last_erro
             Connector.objects.filter(pk=delivery.connector_id).update(
                 last_result=_CONNECTOR_RESULT.get(status, ConnectorStatus.ERROR)
             )
+        # The last part of a full sync to finish weighs its deletions, in the transaction that finishes it.
+        delete_now = bool(updated and delivery.sync_id and part_finished(delivery.sync_id))
+    if delete_now:
+        try:
+            run_deletions(delivery.sync_id)
+        except Exception:  # the part is done; the recovery sweep runs the deletions again once the lease expires
+            logger.exception("full sync %s: deletions failed; they are retried", delivery.sync_id)
     return status
 
 

@@ -27,7 +27,7 @@ from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands import db_worker
 
 from connectors.models import WorkerHeartbeat
-from connectors.tasks import recover_deliveries
+from connectors.tasks import recover_deliveries, recover_syncs
 from connectors.worker import WORKER_ID, prune_deliveries
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
             close_old_connections()
             if time.monotonic() >= next_sweep:
                 recover_deliveries()
+                recover_syncs()
                 next_sweep = time.monotonic() + sweep_interval
             if time.monotonic() >= next_prune:
                 prune_deliveries()
