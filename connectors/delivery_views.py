@@ -140,7 +140,9 @@ def body_preview(head: bytes, total: int) -> BodyPreview:
 def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     """A connector's deliveries, newest first, filtered by the FilterSet the API uses too."""
     connector = get_object_or_404(Connector, uuid=connector_uuid)
-    filterset = DeliveryFilterSet(request.GET, queryset=connector.deliveries.defer("body", "headers", "errors"))
+    filterset = DeliveryFilterSet(
+        request.GET, queryset=connector.deliveries.select_related("sync").defer("body", "headers", "errors")
+    )
     page = Paginator(filterset.qs.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     cleaned = filterset.form.cleaned_data if filterset.is_valid() else {}
@@ -195,7 +197,7 @@ def delivery_detail(request: HtmxHttpRequest, delivery_uuid) -> HttpResponse:
     partial = ""
     if wants_partial(request):
         partial = "decisions" if request.htmx.target == "decisions" else "live"
-    queryset = Delivery.objects.select_related("connector").defer("body")
+    queryset = Delivery.objects.select_related("connector", "sync").defer("body")
     if not partial:
         # Only the beginning of the body leaves the database, however large it is.
         queryset = queryset.annotate(body_head=Substr("body", 1, BODY_PREVIEW_BYTES), body_length=Length("body"))

@@ -288,6 +288,19 @@ class Sync(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("connectors:sync_detail", args=[self.uuid])
 
+    #: The badge each status wears (classes of the delivery badges).
+    BADGES = {
+        SyncStatus.OPEN: "queued",
+        SyncStatus.HELD: "warn",
+        SyncStatus.DELETING: "processing",
+        SyncStatus.COMPLETED: "processed",
+        SyncStatus.DISCARDED: "disabled",
+    }
+
+    @property
+    def badge(self) -> str:
+        return self.BADGES.get(self.status, "info")
+
     @property
     def share(self) -> float:
         """The share of the live records the sync would delete, in percent."""

@@ -49,6 +49,7 @@ from .services import (
     update_connector,
     verification_secrets,
 )
+from .sync_views import held_syncs
 
 PAGE_SIZE = 25
 RECENT_DELIVERIES = 10
@@ -302,6 +303,7 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
         "audit_rows": AUDIT_ROWS,
         "previous_secret_valid": len(verification_secrets(connector)) > 1,
         "setup": sender_setup(request, connector),
+        "held_syncs": held_syncs(connector),
     }
     return render(request, "connectors/connector_detail.html", context)
 

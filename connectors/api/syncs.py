@@ -50,7 +50,9 @@ class SyncSerializer(serializers.ModelSerializer):
     connector = serializers.UUIDField(source="connector.uuid", read_only=True)
     status = serializers.ChoiceField(choices=SyncStatus.choices, read_only=True, help_text=STATUS_HELP)
     held = serializers.SerializerMethodField(help_text="True while the sync waits for a confirmation.")
-    parts = serializers.IntegerField(source="part_count", read_only=True, help_text="Deliveries received as parts of this sync.")
+    parts = serializers.IntegerField(
+        source="part_count", read_only=True, help_text="Deliveries received as parts of this sync."
+    )
     parts_done = serializers.IntegerField(read_only=True, help_text="Parts processed so far.")
     final_received = serializers.SerializerMethodField(help_text="Whether the part marked final has arrived.")
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)

@@ -311,3 +311,82 @@ def test_the_delivery_status_says_the_sync_is_held(inventory):
     reply = api.get(reverse("connectors-api:delivery-detail", args=[delivery.uuid]))
     assert reply.json()["sync"]["status"] == "held" and reply.json()["sync"]["final"] is True
 
+
+
+# --- the UI ---------------------------------------------------------------------------------------------------
+
+
+def test_the_connector_page_shows_a_held_sync_with_its_count_examples_and_buttons(inventory, admin_ui):
+    sync = held_sync(inventory)
+    page = admin_ui.get(inventory.get_absolute_url()).content.decode()
+    assert "Full sync “nightly” is waiting for your confirmation" in page
+    assert "<strong>8 of 10</strong> live records (80 %)" in page and "src-2" in page
+    assert reverse("connectors:sync_confirm", args=[sync.uuid]) in page and "csrfmiddlewaretoken" in page
+
+
+def test_a_viewer_sees_the_held_sync_but_cannot_confirm_it(inventory, viewer_ui):
+    sync = held_sync(inventory)
+    page = viewer_ui.get(inventory.get_absolute_url()).content.decode()
+    assert "waiting for your confirmation" in page
+    assert reverse("connectors:sync_confirm", args=[sync.uuid]) not in page
+    assert viewer_ui.post(reverse("connectors:sync_confirm", args=[sync.uuid])).status_code == 403
+    assert Sync.objects.get().status == SyncStatus.HELD
+
+
+def test_confirming_in_the_ui_starts_the_deletions_and_is_audited(inventory, admin_ui, connector_admin):
+    sync = held_sync(inventory)
+    url = reverse("connectors:sync_confirm", args=[sync.uuid])
+    assert admin_ui.get(url).status_code == 405
+    response = admin_ui.post(url, {"next": inventory.get_absolute_url()})
+    assert response.status_code == 302 and response.url == inventory.get_absolute_url()
+    sync.refresh_from_db()
+    assert sync.status == SyncStatus.DELETING and sync.decided_by == connector_admin
+    page = admin_ui.get(inventory.get_absolute_url()).content.decode()
+    assert "waiting for your confirmation" not in page and "Full sync deletions confirmed" in page
+    again = admin_ui.post(url, follow=True).content.decode()
+    assert "Only a held sync can be confirmed" in again
+
+
+def test_discarding_in_the_ui(inventory, admin_ui):
+    sync = held_sync(inventory)
+    admin_ui.post(reverse("connectors:sync_discard", args=[sync.uuid]))
+    assert Sync.objects.get().status == SyncStatus.DISCARDED and live_keys(inventory) == keys(*range(10))
+
+
+def test_the_delivery_log_groups_a_syncs_parts(inventory, admin_ui, django_assert_max_num_queries):
+    parts = [send(inventory, part(range(5))), send(inventory, part(range(5, 9), final=True))]
+    for delivery in parts:
+        process_delivery(delivery.pk)
+    sync = Sync.objects.get()
+    with django_assert_max_num_queries(12):
+        log = admin_ui.get(reverse("connectors:delivery_list", args=[inventory.uuid])).content.decode()
+    assert log.count(sync.get_absolute_url()) == 2 and "final part of sync nightly" in log
+    detail = admin_ui.get(sync.get_absolute_url()).content.decode()
+    assert all(delivery.get_absolute_url() in detail for delivery in parts)
+    assert "Done: 1 record no part reported was deleted" in detail and "<code>src-9</code>" in detail
+    listing = admin_ui.get(reverse("connectors:sync_list", args=[inventory.uuid])).content.decode()
+    assert "nightly" in listing and "2 / 2" in listing
+
+
+def test_the_sync_list_explains_how_to_start_one(connector, admin_ui):
+    page = admin_ui.get(reverse("connectors:sync_list", args=[connector.uuid])).content.decode()
+    assert "No full sync yet" in page and '<code>"final": true</code>' in page
+
+
+def test_the_deletion_limit_is_edited_with_the_connector(connector, admin_ui):
+    url = reverse("connectors:connector_edit", args=[connector.uuid])
+    form = {"name": connector.name, "modules": ["csam"], "payload_format": "native", "trust_rank": 50}
+    page = admin_ui.post(url, {**form, "sync_delete_limit": 101}).content.decode()
+    assert "Enter a percentage from 0 to 100." in page
+    admin_ui.post(url, {**form, "sync_delete_limit": 5})
+    connector.refresh_from_db()
+    assert connector.sync_delete_limit == 5
+    assert ConnectorEvent.objects.filter(action="edited", details__changes__sync_delete_limit=[30, 5]).exists()
+
+
+def test_the_api_refuses_a_limit_over_100(connector, connector_admin):
+    api = APIClient()
+    api.force_authenticate(connector_admin)
+    url = reverse("connectors-api:connector-detail", args=[connector.uuid])
+    assert api.patch(url, {"sync_delete_limit": 101}, format="json").status_code == 400
+    assert api.patch(url, {"sync_delete_limit": 0}, format="json").json()["sync_delete_limit"] == 0
