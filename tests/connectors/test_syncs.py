@@ -55,7 +55,11 @@ def keys(*numbers) -> set[str]:
 
 @pytest.mark.parametrize("order", [(0, 1, 2), (2, 0, 1), (1, 2, 0)], ids=["in-order", "final-first", "mixed"])
 def test_a_full_sync_in_three_parts_deletes_what_no_part_reported(inventory, order):
-    parts = [send(inventory, part([0, 1, 2])), send(inventory, part([3, 4, 5, 10])), send(inventory, part([6, 7], final=True))]
+    parts = [
+        send(inventory, part([0, 1, 2])),
+        send(inventory, part([3, 4, 5, 10])),
+        send(inventory, part([6, 7], final=True)),
+    ]
     sync = Sync.objects.get()
     assert [p.sync_id for p in parts] == [sync.pk] * 3 and [p.sync_final for p in parts] == [False, False, True]
     for index in order[:-1]:
@@ -312,7 +316,6 @@ def test_the_delivery_status_says_the_sync_is_held(inventory):
     assert reply.json()["sync"]["status"] == "held" and reply.json()["sync"]["final"] is True
 
 
-
 # --- the UI ---------------------------------------------------------------------------------------------------
 
 
@@ -390,3 +393,39 @@ def test_the_api_refuses_a_limit_over_100(connector, connector_admin):
     url = reverse("connectors-api:connector-detail", args=[connector.uuid])
     assert api.patch(url, {"sync_delete_limit": 101}, format="json").status_code == 400
     assert api.patch(url, {"sync_delete_limit": 0}, format="json").json()["sync_delete_limit"] == 0
+
+
+# --- real workers -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_worker_killed_between_parts_loses_nothing_and_the_sync_finishes(connector, start_worker):
+    from connectors.formats.sync import SyncMark
+    from connectors.inbox import store_delivery
+    from tests.conftest import wait_for
+
+    first = store_delivery(connector, json.dumps({"assets": [asset(i) for i in range(10)]}).encode()).delivery
+    assert process_delivery(first.pk) == DeliveryStatus.PROCESSED
+    bodies = [part([0, 1, 2]), part([3, 4, 5]), part([6, 7], final=True)]
+    parts = [
+        store_delivery(connector, json.dumps(body).encode(), sync=SyncMark("nightly", body["sync"]["final"])).delivery
+        for body in bodies
+    ]
+    env = {"DELIVERY_LEASE_SECONDS": "3", "SWEEP_INTERVAL": "1"}
+    doomed = start_worker(
+        env={**env, "DELIVERY_FAULT_HOOK": "tests.faults.crash_once", "FAULT_CRASH_DELIVERY": str(parts[1].pk)}
+    )
+    wait_for(lambda: doomed.poll() is not None, timeout=60, message="the worker to die on the second part")
+    assert Sync.objects.get().status == SyncStatus.OPEN and live_keys(connector) == keys(*range(10))
+    start_worker(env=env)
+    wait_for(
+        lambda: Sync.objects.filter(status=SyncStatus.COMPLETED).exists(),
+        timeout=90,
+        message="the sync to complete after the crashed part is taken over",
+    )
+    sync = Sync.objects.get()
+    assert (sync.reported, sync.deleted) == (8, 2)
+    assert Delivery.objects.get(pk=parts[1].pk).attempts == 2
+    assert live_keys(connector) == keys(*range(8))
+    assert Asset.objects.filter(retired=True).count() == 2
