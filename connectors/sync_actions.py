@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .choices import ConnectorAction, SyncStatus
 from .models import ConnectorEvent, Sync
+from .syncs import drop_reported_keys
 from .tasks import start_sync_deletions
 
 
@@ -60,6 +61,7 @@ def discard_sync(sync: Sync, *, actor=None) -> Sync:
     Sync.objects.filter(pk=sync.pk).update(
         status=SyncStatus.DISCARDED, decided_by=actor if _is_user(actor) else None, decided_at=now, finished_at=now
     )
+    drop_reported_keys(sync.pk)
     ConnectorEvent.record(sync.connector, ConnectorAction.SYNC_DISCARDED, actor, sync=sync.sync_id, was=sync.status)
     sync.refresh_from_db()
     return sync

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -69,7 +69,10 @@ def open_part(connector: Connector, mark: SyncMark, *, now: datetime) -> Sync:
 
 
 def record_reported(sync_pk: int, batch) -> int:
-    """Add the source keys a processed part reported (records and records with errors) to its sync."""
+    """Add the source keys a processed part reported (records and records with errors) to its sync, while it is
+    open (a part replayed after its sync is over adds nothing)."""
+    if not Sync.objects.filter(pk=sync_pk, status=SyncStatus.OPEN).exists():
+        return 0
     keys = {record.source_key for record in batch.records}
     keys.update(error.source_key for error in batch.errors if error.source_key)
     ordered = sorted(keys)
@@ -85,15 +88,24 @@ def deletion_candidates(sync: Sync) -> QuerySet[SourceRecord]:
     """The connector's live source records the sync would delete: not reported by any of its parts (nor already
     deleted by it), and not reported by another delivery received since the sync started."""
     since = sync.started_at
-    recent = Decision.objects.filter(connector_id=sync.connector_id, delivery__received_at__gte=since).exclude(
-        delivery__sync_id=sync.pk
-    )
+    key = OuterRef("source_key")
+    listed = SyncKey.objects.filter(sync_id=sync.pk, source_key=key)  # served by unique_sync_key
+    recent = Decision.objects.filter(  # served by decision_source_idx
+        connector_id=sync.connector_id, source_key=key, delivery__received_at__gte=since
+    ).exclude(delivery__sync_id=sync.pk)
+    # Anti-joins (NOT EXISTS), never NOT IN: a large sync's key list must not turn into a nested loop.
     return (
         SourceRecord.objects.filter(connector_id=sync.connector_id, deleted=False)
-        .exclude(source_key__in=SyncKey.objects.filter(sync_id=sync.pk).values("source_key"))
-        .exclude(source_key__in=recent.values("source_key"))
+        .exclude(Exists(listed))
+        .exclude(Exists(recent))
         .exclude(last_delivery__received_at__gte=since)
     )
+
+
+def drop_reported_keys(sync_pk: int) -> None:
+    """A sync that is over needs its reported keys no more (the count stays on the sync); the keys it deleted
+    stay, for its page."""
+    SyncKey.objects.filter(sync_id=sync_pk, deleted=False).delete()
 
 
 def examples(sync: Sync, limit: int = EXAMPLES) -> list[dict]:
@@ -146,6 +158,7 @@ def weigh(sync: Sync) -> bool:
         sync.status = SyncStatus.DELETING
     else:
         sync.status, sync.finished_at = SyncStatus.COMPLETED, now
+        drop_reported_keys(sync.pk)
     sync.save(
         update_fields=[
             "reported",
@@ -203,12 +216,14 @@ def run_deletions(sync_pk: int) -> int:
             deleted = SyncKey.objects.filter(sync_id=sync_pk, deleted=True).count()
             Sync.objects.filter(pk=sync_pk).update(deleted=deleted)
             done += result.deleted
-    Sync.objects.filter(pk=sync_pk, status=SyncStatus.DELETING, lease_expires_at=lease).update(
-        status=SyncStatus.COMPLETED,
-        finished_at=timezone.now(),
-        lease_expires_at=None,
-        deleted=SyncKey.objects.filter(sync_id=sync_pk, deleted=True).count(),
-    )
+    with transaction.atomic():
+        if Sync.objects.filter(pk=sync_pk, status=SyncStatus.DELETING, lease_expires_at=lease).update(
+            status=SyncStatus.COMPLETED,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+            deleted=SyncKey.objects.filter(sync_id=sync_pk, deleted=True).count(),
+        ):
+            drop_reported_keys(sync_pk)
     return done
 
 

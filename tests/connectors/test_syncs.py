@@ -75,6 +75,8 @@ def test_a_full_sync_in_three_parts_deletes_what_no_part_reported(inventory, ord
     assert gone.count() == 2 and all(a.retired for a in gone)
     reasons = Decision.objects.filter(source_key="src-8", outcome="deleted").values_list("reasons", flat=True)
     assert list(reasons) == [["not reported by full sync 'nightly'"]]
+    # Over: only the keys it deleted are kept (for its page), not the thousands it reported.
+    assert set(SyncKey.objects.values_list("source_key", "deleted")) == {("src-8", True), ("src-9", True)}
 
 
 def test_a_crash_between_parts_is_recovered_and_the_sync_finishes_after_the_retried_part(inventory):
@@ -265,6 +267,7 @@ def test_discarding_a_held_sync_deletes_nothing(inventory, connector_admin):
     assert syncs.run_deletions(sync.pk) == 0
     assert live_keys(inventory) == keys(*range(10))
     assert ConnectorEvent.objects.filter(action=ConnectorAction.SYNC_DISCARDED).count() == 1
+    assert not SyncKey.objects.exists()
 
 
 def test_a_viewer_reads_syncs_but_cannot_confirm(inventory, viewer):
