@@ -22,7 +22,7 @@ from .api.serializers import mask_secret
 from .choices import ConnectorStatus, Module
 from .filtersets import with_module
 from .inbox import replay_delivery
-from .models import Connector, ConnectorEvent, Delivery, WorkerHeartbeat
+from .models import Connector, ConnectorEvent, Delivery, Sync, WorkerHeartbeat
 
 FINISHED_RESULTS = [ConnectorStatus.SUCCESS, ConnectorStatus.PARTIAL, ConnectorStatus.ERROR]
 
@@ -302,3 +302,15 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             replay_delivery(delivery, actor=request.user)
             count += 1
         self.message_user(request, f"{count} deliveries queued for reprocessing.", messages.SUCCESS)
+
+
+@admin.register(Sync)
+class SyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Full syncs. Read only: confirming or discarding a held one is done on the connector page or in the API,
+    which audit it."""
+
+    list_display = ["started_at", "connector", "sync_id", "status", "reported", "would_delete", "deleted"]
+    list_filter = ["status", "connector"]
+    search_fields = ["uuid", "sync_id", "connector__name"]
+    list_select_related = ["connector"]
+    date_hierarchy = "started_at"

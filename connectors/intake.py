@@ -287,7 +287,11 @@ class WebhookView(_IntakeView):
             "as GitHub's `X-Hub-Signature-256` or NetBox's `X-Hook-Signature`, made with the connector's secret. "
             "The body is stored and acknowledged at once (202) and processed in the background; invalid records "
             "are reported by index and the valid ones are processed. Repeating a `webhook-id` or "
-            "`Idempotency-Key` returns the first delivery (200) with no second effect."
+            "`Idempotency-Key` returns the first delivery (200) with no second effect. A native or mapped body may "
+            'carry `"sync": {"id": "<text>", "final": true|false}` at its top level: it is a part of a full sync, '
+            "and once the final part and every earlier one are processed, the connector's records no part reported "
+            "are deleted (held for an admin's confirmation above the connector's `sync_delete_limit`; see "
+            "`/api/v1/syncs/`). The reply then names the sync in `sync`."
         ),
         tags=["intake"],
         auth=[],

@@ -208,6 +208,31 @@ def test_a_mapped_body_may_carry_the_marker(make_connector):
     assert closing.sync.sync_id == "m2"
 
 
+def test_csam_and_netbox_bodies_are_never_read_for_a_marker():
+    from connectors.formats.sync import SyncMark, read_sync
+
+    body = {"assets": [], "sync": {"id": "x", "final": True}}
+    assert read_sync(body, "native") == SyncMark("x", True)
+    assert read_sync(body, "mapped") == SyncMark("x", True)
+    assert read_sync(body, "csam") is None and read_sync(body, "netbox") is None
+    assert read_sync({"assets": [], "sync": {"id": "x"}}, "native") == SyncMark("x", False)
+    assert read_sync({"assets": [], "sync": {"id": "x", "final": None}}, "native") == SyncMark("x", False)
+
+
+def test_a_connector_without_the_csam_module_deletes_nothing(make_connector):
+    connector = make_connector("Log only", modules=["log"])
+    delivery = send(connector, part([1], final=True))
+    assert process_delivery(delivery.pk) == DeliveryStatus.PROCESSED
+    sync = Sync.objects.get()
+    assert sync.status == SyncStatus.COMPLETED and sync.would_delete == 0 and sync.deleted == 0
+
+
+def test_support_staff_see_syncs_in_django_admin(admin_client, inventory):
+    held_sync(inventory)
+    page = admin_client.get(reverse("admin:connectors_sync_changelist"))
+    assert page.status_code == 200 and "nightly" in page.content.decode()
+
+
 # --- the safety hold --------------------------------------------------------------------------------------------
 
 
