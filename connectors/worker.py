@@ -179,12 +179,13 @@ def _finish(delivery: Delivery, status: str, result: ProcessResult, *, last_erro
             errors=result.record_errors[:1000],
             **_counters(result),
         )
+        # The last part of a full sync to finish weighs its deletions, in the transaction that finishes it. The
+        # sync's row is locked before the connector's, in the order intake takes them (no deadlock).
+        delete_now = bool(updated and delivery.sync_id and part_finished(delivery.sync_id))
         if updated:
             Connector.objects.filter(pk=delivery.connector_id).update(
                 last_result=_CONNECTOR_RESULT.get(status, ConnectorStatus.ERROR)
             )
-        # The last part of a full sync to finish weighs its deletions, in the transaction that finishes it.
-        delete_now = bool(updated and delivery.sync_id and part_finished(delivery.sync_id))
     if delete_now:
         try:
             run_deletions(delivery.sync_id)
