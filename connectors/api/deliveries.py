@@ -150,7 +150,8 @@ class DeliveryDetailSerializer(DeliverySerializer):
 @extend_schema_view(
     list=extend_schema(
         summary="List deliveries",
-        description="Newest first. Filter by connector uuid, status (repeatable), receipt time or idempotency key.",
+        description="Newest first. Filter by connector uuid, status (repeatable), receipt time, idempotency key "
+        "or `sync` (a full sync's `sync_uuid`: its parts).",
     ),
     retrieve=extend_schema(
         summary="A delivery's status",

@@ -335,6 +335,16 @@ def test_an_interrupted_deletion_run_is_resumed_by_the_sweep(inventory, monkeypa
     assert live_keys(inventory) == keys(0, 1)
 
 
+def test_the_deliveries_api_lists_a_syncs_parts(inventory, viewer):
+    parts = [send(inventory, part([0])), send(inventory, part([1], "other"))]
+    api = APIClient()
+    api.force_authenticate(viewer)
+    sync = Sync.objects.get(sync_id="nightly")
+    listed = api.get(reverse("connectors-api:delivery-list"), {"sync": str(sync.uuid)}).json()["results"]
+    assert [row["delivery_id"] for row in listed] == [str(parts[0].uuid)]
+    assert listed[0]["sync"]["id"] == "nightly" and listed[0]["sync"]["final"] is False
+
+
 def test_the_delivery_status_says_the_sync_is_held(inventory):
     held_sync(inventory)
     delivery = Delivery.objects.filter(sync__isnull=False).get()
