@@ -21,7 +21,7 @@ class SyncStateError(Exception):
 
 
 def _locked(sync: Sync) -> Sync:
-    return Sync.objects.select_for_update().select_related("connector").get(pk=sync.pk)
+    return Sync.objects.select_for_update(of=("self",)).select_related("connector").get(pk=sync.pk)
 
 
 @transaction.atomic

@@ -130,7 +130,7 @@ def part_finished(sync_pk: int) -> bool:
     """A part of this sync just finished (called in the transaction that records it). Weigh the deletions if it
     was the last part outstanding; True when :func:`run_deletions` should run once the transaction commits."""
     sync = (
-        Sync.objects.select_for_update()
+        Sync.objects.select_for_update(of=("self",))  # the sync's row only, not its connector's
         .select_related("connector")
         .filter(pk=sync_pk, status=SyncStatus.OPEN, final_received_at__isnull=False)
         .first()

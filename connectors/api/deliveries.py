@@ -116,7 +116,10 @@ class DeliverySerializer(serializers.ModelSerializer):
             "properties": {
                 "id": {"type": "string"},
                 "sync_uuid": {"type": "string", "format": "uuid"},
-                "status": {"type": "string", "enum": ["open", "held", "deleting", "completed", "discarded"]},
+                "status": {
+                    "type": "string",
+                    "description": "`open`, `held`, `deleting`, `completed` or `discarded` (see `/api/v1/syncs/`).",
+                },
                 "url": {"type": "string", "format": "uri"},
                 "final": {"type": "boolean"},
             },
