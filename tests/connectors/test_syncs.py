@@ -467,3 +467,19 @@ def test_a_worker_killed_between_parts_loses_nothing_and_the_sync_finishes(conne
     assert Delivery.objects.get(pk=parts[1].pk).attempts == 2
     assert live_keys(connector) == keys(*range(8))
     assert Asset.objects.filter(retired=True).count() == 2
+
+
+def test_listing_syncs_costs_the_same_for_one_or_many(
+    inventory, connector_admin, admin_ui, django_assert_max_num_queries
+):
+    for number in range(6):
+        delivery = send(inventory, part([0, 1], f"sync-{number}"))
+        process_delivery(delivery.pk)
+    api = APIClient()
+    api.force_authenticate(connector_admin)
+    with django_assert_max_num_queries(6):
+        listed = api.get(reverse("connectors-api:sync-list"), {"connector": str(inventory.uuid)}).json()
+    assert listed["count"] == 6 and {row["parts"] for row in listed["results"]} == {1}
+    with django_assert_max_num_queries(8):
+        page = admin_ui.get(reverse("connectors:sync_list", args=[inventory.uuid]))
+    assert page.content.decode().count("1 / 1") == 6
