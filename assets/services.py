@@ -375,10 +375,13 @@ def plan_deletions(
     return planned
 
 
-def process_deletions(connector, source_keys: Sequence[str], *, delivery=None) -> ProcessResult:
+def process_deletions(
+    connector, source_keys: Sequence[str], *, delivery=None, reason: str = "the source reported the record deleted"
+) -> ProcessResult:
     """The source says these records are gone: mark their source records deleted, drop their identifiers, and
-    retire assets no live source reports any more (re-derive the others)."""
-    return delete_source_records(connector, source_keys, delivery=delivery)
+    retire assets no live source reports any more (re-derive the others). ``reason`` is what each decision says
+    (a full sync's deletions name the sync)."""
+    return delete_source_records(connector, source_keys, delivery=delivery, why=lambda _record: reason)
 
 
 @transaction.atomic

@@ -23,7 +23,7 @@ from .choices import ConnectorStatus, Module
 from .filtersets import with_module
 from .inbox import replay_delivery
 from .lifecycle import lifecycle_errors
-from .models import Connector, ConnectorEvent, Delivery, RefusedAttempt, WorkerHeartbeat
+from .models import Connector, ConnectorEvent, Delivery, RefusedAttempt, Sync, WorkerHeartbeat
 
 FINISHED_RESULTS = [ConnectorStatus.SUCCESS, ConnectorStatus.PARTIAL, ConnectorStatus.ERROR]
 
@@ -324,3 +324,15 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             replay_delivery(delivery, actor=request.user)
             count += 1
         self.message_user(request, f"{count} deliveries queued for reprocessing.", messages.SUCCESS)
+
+
+@admin.register(Sync)
+class SyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Full syncs. Read only: confirming or discarding a held one is done on the connector page or in the API,
+    which audit it."""
+
+    list_display = ["started_at", "connector", "sync_id", "status", "reported", "would_delete", "deleted"]
+    list_filter = ["status", "connector"]
+    search_fields = ["uuid", "sync_id", "connector__name"]
+    list_select_related = ["connector"]
+    date_hierarchy = "started_at"

@@ -60,6 +60,8 @@ class ConnectorAction(models.TextChoices):
     TEST_SENT = "test_sent", "Test delivery sent"
     REPLAYED = "replayed", "Delivery replayed"
     MAPPING_CHANGED = "mapping_changed", "Payload mapping changed"
+    SYNC_CONFIRMED = "sync_confirmed", "Full sync deletions confirmed"
+    SYNC_DISCARDED = "sync_discarded", "Full sync discarded"
     DELETED = "deleted", "Deleted"
 
 
@@ -103,3 +105,13 @@ class RefusalReason(models.TextChoices):
             413: cls.TOO_LARGE,
             429: cls.RATE_LIMITED,
         }.get(status_code, cls.MALFORMED)
+
+
+class SyncStatus(models.TextChoices):
+    """Where a full sync stands (connectors.syncs)."""
+
+    OPEN = "open", "Receiving parts"
+    HELD = "held", "Held for confirmation"
+    DELETING = "deleting", "Deleting"
+    COMPLETED = "completed", "Completed"
+    DISCARDED = "discarded", "Discarded"

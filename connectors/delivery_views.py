@@ -148,11 +148,15 @@ def delivery_list(request: HtmxHttpRequest, connector_uuid) -> HttpResponse:
     the sender got, why it failed (its last error or its first per-record error) and a Replay button; the
     refused attempts of the last day above."""
     connector = get_object_or_404(Connector, uuid=connector_uuid)
-    deliveries = connector.deliveries.defer("body", "headers", "errors", "warnings").annotate(
-        # The first per-record error only, not the whole list.
-        first_error=KT("errors__0__message"),
-        first_error_field=KT("errors__0__field"),
-        first_error_index=KT("errors__0__index"),
+    deliveries = (
+        connector.deliveries.select_related("sync")
+        .defer("body", "headers", "errors", "warnings")
+        .annotate(
+            # The first per-record error only, not the whole list.
+            first_error=KT("errors__0__message"),
+            first_error_field=KT("errors__0__field"),
+            first_error_index=KT("errors__0__index"),
+        )
     )
     filterset = DeliveryFilterSet(request.GET, queryset=deliveries)
     page = Paginator(filterset.qs.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -259,7 +263,7 @@ def delivery_detail(request: HtmxHttpRequest, delivery_uuid) -> HttpResponse:
     partial = ""
     if wants_partial(request):
         partial = "decisions" if request.htmx.target == "decisions" else "live"
-    queryset = Delivery.objects.select_related("connector").defer("body")
+    queryset = Delivery.objects.select_related("connector", "sync").defer("body")
     if not partial:
         # Only the beginning of the body leaves the database, however large it is.
         queryset = queryset.annotate(body_head=Substr("body", 1, BODY_PREVIEW_BYTES), body_length=Length("body"))

@@ -71,6 +71,7 @@ class DeliveryFilterSet(django_filters.FilterSet):
     received_after = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
     received_before = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
     idempotency_key = django_filters.CharFilter()
+    sync = django_filters.UUIDFilter(field_name="sync__uuid", label="Full sync (sync_uuid): its parts")
 
     class Meta:
         model = Delivery

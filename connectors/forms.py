@@ -82,6 +82,19 @@ class ConnectorForm(forms.Form):
     purge_after_days = forms.IntegerField(
         label="Purge after (days)", min_value=0, max_value=MAX_DAYS, initial=0, required=False, help_text=PURGE_HELP
     )
+    sync_delete_limit = forms.IntegerField(
+        label="Full sync deletion limit (%)",
+        min_value=0,
+        max_value=100,
+        initial=30,
+        required=False,
+        help_text="A full sync that would delete more than this share of the connector's live records deletes "
+        "nothing until a Connector admin confirms it. 0 asks every time; 100 never asks.",
+        error_messages={
+            "min_value": "Enter a percentage from 0 to 100.",
+            "max_value": "Enter a percentage from 0 to 100.",
+        },
+    )
     require_signature = forms.BooleanField(
         label="Require a signature",
         required=False,
@@ -126,6 +139,7 @@ class ConnectorForm(forms.Form):
                 "trust_rank": instance.trust_rank,
                 "stale_after_days": instance.stale_after_days,
                 "purge_after_days": instance.purge_after_days,
+                "sync_delete_limit": instance.sync_delete_limit,
                 "require_signature": instance.require_signature,
                 "signature_scheme": instance.signature_scheme,
                 "hmac_header": instance.hmac_header,
@@ -153,6 +167,13 @@ class ConnectorForm(forms.Form):
     def clean_purge_after_days(self) -> int:
         value = self.cleaned_data.get("purge_after_days")
         return 0 if value is None else value
+
+    def clean_sync_delete_limit(self) -> int:
+        """Left empty: the connector keeps its limit (a new one gets the default, 30)."""
+        value = self.cleaned_data["sync_delete_limit"]
+        if value is None:
+            return self.instance.sync_delete_limit if self.instance is not None else 30
+        return value
 
     def clean_modules(self) -> list[str]:
         chosen = set(self.cleaned_data["modules"])

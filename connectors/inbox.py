@@ -19,7 +19,9 @@ from . import tally
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
 from .formats.mapped import example_body
 from .formats.samples import EXAMPLE_FIELDS, csam_body, native_body, netbox_body, sample_record
+from .formats.sync import SyncMark
 from .models import Connector, ConnectorEvent, Delivery
+from .syncs import open_part
 from .tasks import enqueue
 
 #: Request headers kept with a delivery (never credentials).
@@ -63,6 +65,7 @@ def store_delivery(
     records_received: int = 0,
     reply_status: int | None = None,
     reply_ms: int | None = None,
+    sync: SyncMark | None = None,
 ) -> Received:
     """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
 
@@ -70,11 +73,15 @@ def store_delivery(
     the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
     (:func:`stored_idempotency_key`), so the whole key counts. ``records_received`` is the count the reply
     states (a queued row shows it); ``reply_status`` and ``reply_ms`` what the sender got and how long it took.
+    A part of a full ``sync`` joins it (unless rejected).
+
+    Long because it names every column of the stored row in the one INSERT that stores it.
     """
     idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
     try:
         with transaction.atomic():
+            part_of = open_part(connector, sync, now=now) if sync is not None and not rejected_reason else None
             delivery = Delivery.objects.create(
                 connector=connector,
                 idempotency_key=idempotency_key,
@@ -95,6 +102,8 @@ def store_delivery(
                 finished_at=now if rejected_reason else None,
                 enqueued_at=None if rejected_reason else now,
                 is_test=is_test,
+                sync=part_of,
+                sync_final=part_of is not None and sync.final,
             )
             _note_received(connector, delivery, now)
             if not rejected_reason:

@@ -35,6 +35,7 @@ from . import dry_run, gateway, ratelimit, refused, signatures
 from .bodies import IntakeRejected, decoded, read_body
 from .choices import PayloadFormat
 from .formats import PayloadError, csam_connector_uuid, decode_json, parse
+from .formats.sync import read_sync
 from .inbox import Received, store_delivery
 from .intake_schema import (
     ACCEPTED_EXAMPLE,
@@ -47,7 +48,8 @@ from .intake_schema import (
 from .metrics import count_intake_request
 from .models import Connector, Delivery
 from .services import TOKEN_PREFIX, hash_token, token_matches, verification_secrets
-from .value_checks import value_checks, warning_dicts
+from .syncs import sync_summary
+from .value_checks import error_dicts, ignored_dicts, value_checks, warning_dicts
 
 
 def _headers(request) -> dict[str, str]:
@@ -127,18 +129,11 @@ def _idempotency_key(headers: dict[str, str], batch) -> str:
     )
 
 
-def _error_dicts(errors) -> list[dict]:
-    return [{"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in errors]
-
-
-def _ignored_dicts(batch) -> list[dict]:
-    return [{"index": i.index, "object": i.what, "reason": i.reason} for i in batch.ignored]
-
-
-def _nothing_usable(batch) -> str:
+def _nothing_usable(batch, sync=None) -> str:
     """Why a parsed batch is refused as a whole ("" when it is not): no record, no deletion, nothing ignored on
-    purpose (a NetBox site event is accepted and processed with no record)."""
-    if batch.records or batch.deleted or batch.ignored:
+    purpose (a NetBox site event is accepted and processed with no record). A full sync's part may be empty (a
+    final part that only closes the sync), but not all invalid."""
+    if batch.records or batch.deleted or batch.ignored or (sync is not None and not batch.errors):
         return ""
     return "No valid record in the delivery." if batch.errors else "The delivery holds no asset and no deletion."
 
@@ -221,7 +216,7 @@ class _IntakeView(APIView):
                 f"This connector may send {self.rate.limit} deliveries a minute; retry in {self.rate.resets_in} s.",
             )
         fmt = self.payload_format or connector.payload_format
-        rejected_reason, errors = "", []
+        rejected_reason, errors, sync = "", [], None
         if data is None:
             content_type = headers.get("content-type", "")
             if not _is_json(content_type):
@@ -240,11 +235,12 @@ class _IntakeView(APIView):
             try:
                 data = decode_json(body)
                 batch = parse(fmt, data, mapping=connector.mapping, checks=value_checks())
+                sync = read_sync(data, fmt)
             except PayloadError as exc:
-                rejected_reason = str(exc)
+                rejected_reason, batch = str(exc), None
         if batch is not None:
-            errors = _error_dicts(batch.errors)
-            rejected_reason = _nothing_usable(batch)
+            errors = error_dicts(batch.errors)
+            rejected_reason = _nothing_usable(batch, sync)
         if self.dry_run:
             if rejected_reason:
                 raise IntakeRejected(400, "Bad request", rejected_reason, errors=errors)
@@ -261,6 +257,7 @@ class _IntakeView(APIView):
             errors=errors,
             records_received=len(batch.records) + len(batch.errors) + len(batch.deleted) if batch else 0,
             reply_status=400 if rejected_reason else self.created_status,
+            sync=sync,
         )
         if rejected_reason and received.created:
             raise IntakeRejected(
@@ -276,11 +273,11 @@ class _IntakeView(APIView):
             "records": len(batch.records) + len(batch.errors),
             "accepted": len(batch.records),
             **report,
-            "errors": _error_dicts(batch.errors),
+            "errors": error_dicts(batch.errors),
             "warnings": warning_dicts(batch),
         }
         if batch.ignored:
-            body["ignored"] = _ignored_dicts(batch)
+            body["ignored"] = ignored_dicts(batch)
         return Response(body, status=status.HTTP_200_OK)
 
     def reply(self, request, received: Received, batch) -> Response:
@@ -296,12 +293,14 @@ class _IntakeView(APIView):
                 "records": len(batch.records) + len(batch.errors),
                 "accepted": len(batch.records),
                 "deleted": len(batch.deleted),
-                "errors": _error_dicts(batch.errors),
+                "errors": error_dicts(batch.errors),
                 # Values dropped from accepted records as invalid for their field (the records still count).
                 "warnings": warning_dicts(batch),
             }
             if batch.ignored:
-                body["ignored"] = _ignored_dicts(batch)
+                body["ignored"] = ignored_dicts(batch)
+        if delivery.sync_id:
+            body["sync"] = sync_summary(delivery.sync, request, final=delivery.sync_final)
         return Response(body, status=self.created_status if received.created else status.HTTP_200_OK)
 
 
@@ -325,7 +324,11 @@ class WebhookView(_IntakeView):
             "timestamp more than a day (by default) after receipt) is dropped from its record and reported in "
             "`warnings` (`index`, `source_key`, `field`, `value`, `message`); the record itself is still processed. "
             "Repeating a `webhook-id` or `Idempotency-Key` returns the first delivery (200) with no second effect. "
-            "With `?dry_run=1` the records are identified and the decisions returned (200) with nothing written."
+            "With `?dry_run=1` the records are identified and the decisions returned (200) with nothing written. "
+            'A native or mapped body may carry `"sync": {"id": "<text>", "final": true|false}` at its top level: it '
+            "is a part of a full sync, and once the final part and every earlier one are processed, the connector's "
+            "records no part reported are deleted (held for an admin's confirmation above the connector's "
+            "`sync_delete_limit`; see `/api/v1/syncs/`). The reply then names the sync in `sync`."
         ),
         tags=["intake"],
         auth=[],

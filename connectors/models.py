@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils import timezone
 
 from connectors_site.common.audit import AuditEvent
 from connectors_site.common.encryption import EncryptedCharField
@@ -24,6 +25,7 @@ from .choices import (
     PayloadFormat,
     RefusalReason,
     SignatureScheme,
+    SyncStatus,
 )
 
 
@@ -97,6 +99,13 @@ class Connector(models.Model):
         "HMAC encoding", max_length=10, choices=HmacEncoding.choices, default=HmacEncoding.HEX
     )
     hmac_prefix = models.CharField("HMAC prefix", max_length=20, blank=True)
+    sync_delete_limit = models.PositiveSmallIntegerField(
+        "Full sync deletion limit (%)",
+        default=30,
+        validators=[MaxValueValidator(100)],
+        help_text="A full sync that would delete more than this share of the connector's live records deletes "
+        "nothing until a Connector admin confirms it (0: confirm every deletion; 100: never ask).",
+    )
     #: The ``mapped`` format's JMESPath expressions (connectors.formats.mapped); ``{}`` until one is set. Written
     #: only by ``services.set_mapping``, which validates it and audits the change.
     mapping = models.JSONField(default=dict, blank=True, editable=False)
@@ -219,6 +228,12 @@ class Delivery(models.Model):
     #: milliseconds; empty for deliveries stored before these were kept and for test deliveries.
     reply_status = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     reply_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    #: The full sync this delivery is a part of (its body said ``"sync": {"id": …}``), set at intake.
+    sync = models.ForeignKey(
+        "Sync", null=True, blank=True, on_delete=models.SET_NULL, related_name="parts", editable=False
+    )
+    #: The body said ``"final": true``: the last part the sender sends of its sync.
+    sync_final = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -256,6 +271,94 @@ class Delivery(models.Model):
             + self.records_deleted
             + self.records_errors
         )
+
+
+class Sync(models.Model):
+    """A full sync: a sender's complete list of its records, sent in one or more parts (deliveries).
+
+    Once the final part and every earlier one are processed, the connector's live records no part reported are
+    deleted (connectors.syncs), unless that is more than ``Connector.sync_delete_limit`` percent of them: then the
+    sync is held until a Connector admin confirms or discards it.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="syncs")
+    #: The sender's id for the sync. Unique among the connector's open syncs: a part naming the id of one that is
+    #: held or over (completed, discarded) starts a new sync.
+    sync_id = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.OPEN)
+    #: When the first part was received: records other deliveries report from then on are never deleted by it.
+    started_at = models.DateTimeField(default=timezone.now)
+    final_received_at = models.DateTimeField(null=True, blank=True)
+    #: When every part was processed and the deletions were weighed (held or started).
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    #: Distinct source keys the parts reported (records, including those with errors).
+    reported = models.PositiveIntegerField(default=0)
+    #: Live records of the connector when the deletions were weighed, and how many of them no part reported.
+    live_records = models.PositiveIntegerField(default=0)
+    would_delete = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    #: A few of the records it would delete, for the confirmation: [{"source_key", "hostname", "asset"}].
+    examples = models.JSONField(default=list, blank=True)
+    #: The limit in force when the sync was held (percent).
+    delete_limit = models.PositiveSmallIntegerField(default=0)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    #: The deletion runner's lease: a runner that died is replaced once it expires (connectors.syncs).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "sync_id"],
+                condition=models.Q(status=SyncStatus.OPEN),
+                name="unique_open_sync_per_connector",
+            )
+        ]
+        indexes = [models.Index(fields=["connector", "-id"], name="sync_connector_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.sync_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("connectors:sync_detail", args=[self.uuid])
+
+    #: The badge each status wears (classes of the delivery badges).
+    BADGES = {
+        SyncStatus.OPEN: "queued",
+        SyncStatus.HELD: "warn",
+        SyncStatus.DELETING: "processing",
+        SyncStatus.COMPLETED: "processed",
+        SyncStatus.DISCARDED: "disabled",
+    }
+
+    @property
+    def badge(self) -> str:
+        return self.BADGES.get(self.status, "info")
+
+    @property
+    def share(self) -> float:
+        """The share of the live records the sync would delete, in percent."""
+        return 100.0 * self.would_delete / self.live_records if self.live_records else 0.0
+
+
+class SyncKey(models.Model):
+    """A source key a full sync's parts reported (``deleted`` False), or one it deleted (True). Written in bulk,
+    idempotently: a part processed twice adds nothing."""
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="keys", db_index=False)
+    source_key = models.CharField(max_length=255)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sync", "source_key"], name="unique_sync_key")]
+
+    def __str__(self) -> str:
+        return f"{self.sync_id}:{self.source_key}"
 
 
 class IntakeRateWindow(models.Model):

@@ -75,6 +75,7 @@ def create_connector(
     hmac_prefix: str = "",
     stale_after_days: int = 30,
     purge_after_days: int = 0,
+    sync_delete_limit: int = 30,
 ) -> tuple[Connector, Credentials]:
     token, secret = _new_token(), _new_signing_secret()
     connector = Connector.objects.create(
@@ -93,6 +94,7 @@ def create_connector(
         hmac_prefix=hmac_prefix,
         stale_after_days=stale_after_days,
         purge_after_days=purge_after_days,
+        sync_delete_limit=sync_delete_limit,
         token_hash=hash_token(token),
         token_hint=token[: len(TOKEN_PREFIX) + 4],
         signing_secret=secret,
@@ -119,6 +121,7 @@ EDITABLE_FIELDS = (
     "hmac_algorithm",
     "hmac_encoding",
     "hmac_prefix",
+    "sync_delete_limit",
 )
 
 

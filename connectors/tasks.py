@@ -15,6 +15,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from .models import Delivery
+from .syncs import lost_syncs, run_deletions
 from .worker import lost_deliveries, process_delivery
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,28 @@ def recover_deliveries(*, requeue_after: float | None = None) -> int:
             enqueue(Delivery(pk=delivery_id))
     if ids:
         logger.info("re-enqueued %d deliveries whose processing was lost", len(ids))
+    return len(ids)
+
+
+@task()
+def run_sync_deletions_task(sync_id: int) -> int:
+    """Delete what a confirmed (or interrupted) full sync no longer reports (connectors.syncs.run_deletions)."""
+    return run_deletions(sync_id)
+
+
+def start_sync_deletions(sync_id: int) -> None:
+    """Run a sync's deletions in the background once the current transaction commits."""
+    transaction.on_commit(lambda: run_sync_deletions_task.enqueue(sync_id))
+
+
+def recover_syncs() -> int:
+    """The recovery sweep for full syncs: start again the deletions nobody runs (a runner died, a task was lost).
+    Starting twice is harmless: only one runner holds a sync's lease. Returns how many were started."""
+    ids = lost_syncs()
+    for sync_id in ids:
+        run_sync_deletions_task.enqueue(sync_id)
+    if ids:
+        logger.info("restarted the deletions of %d full syncs", len(ids))
     return len(ids)
 
 

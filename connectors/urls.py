@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import delivery_views, impact_views, mapping_views, refused_views, rule_views, views
+from . import delivery_views, impact_views, mapping_views, refused_views, rule_views, sync_views, views
 
 app_name = "connectors"
 
@@ -36,6 +36,10 @@ urlpatterns = [
     path(connector + "deliveries/replay/", delivery_views.delivery_replay_selected, name="delivery_replay_selected"),
     path(connector + "refused/", refused_views.refused_list, name="refused_list"),
     path(connector + "test-delivery/", delivery_views.connector_test_delivery, name="connector_test_delivery"),
+    path(connector + "syncs/", sync_views.sync_list, name="sync_list"),
+    path("syncs/<uuid:sync_uuid>/", sync_views.sync_detail, name="sync_detail"),
+    path("syncs/<uuid:sync_uuid>/confirm/", sync_views.sync_confirm, name="sync_confirm"),
+    path("syncs/<uuid:sync_uuid>/discard/", sync_views.sync_discard, name="sync_discard"),
     path("deliveries/<uuid:delivery_uuid>/", delivery_views.delivery_detail, name="delivery_detail"),
     path("deliveries/<uuid:delivery_uuid>/body/", delivery_views.delivery_body, name="delivery_body"),
     path("deliveries/<uuid:delivery_uuid>/replay/", delivery_views.delivery_replay, name="delivery_replay"),

@@ -1,5 +1,6 @@
 """The settings-driven side of value validation (:mod:`assets.engine.validate`): what the intake and the worker
-hand ``connectors.formats.parse`` so both judge a delivery's values the same way."""
+hand ``connectors.formats.parse`` so both judge a delivery's values the same way; and a parsed batch's errors,
+warnings and ignored entries as replies and delivery rows list them."""
 
 from __future__ import annotations
 
@@ -26,3 +27,13 @@ def value_checks(received_at: datetime | None = None) -> ValueChecks:
 def warning_dicts(batch) -> list[dict]:
     """A parsed batch's value warnings as the intake reply and the delivery row list them."""
     return [warning.as_dict() for warning in batch.warnings]
+
+
+def error_dicts(errors) -> list[dict]:
+    """Per-record errors as the intake reply and the delivery row list them."""
+    return [{"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in errors]
+
+
+def ignored_dicts(batch) -> list[dict]:
+    """Entries left out on purpose, with why (the intake reply's ``ignored``)."""
+    return [{"index": i.index, "object": i.what, "reason": i.reason} for i in batch.ignored]

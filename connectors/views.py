@@ -50,6 +50,7 @@ from .services import (
     update_connector,
     verification_secrets,
 )
+from .sync_views import held_syncs
 
 PAGE_SIZE = 25
 RECENT_DELIVERIES = 10
@@ -306,6 +307,7 @@ def connector_detail(request: HttpRequest, connector_uuid) -> HttpResponse:
         "previous_secret_valid": len(verification_secrets(connector)) > 1,
         "setup": sender_setup(request, connector),
         "refused_today": refused.counts_by_connector([connector.pk], since=refused.last_day()).get(connector.pk, 0),
+        "held_syncs": held_syncs(connector),
     }
     return render(request, "connectors/connector_detail.html", context)
 

@@ -34,6 +34,7 @@ from assets.services import ProcessResult, process_records
 from .choices import ConnectorStatus, DeliveryStatus
 from .formats import PayloadError, decode_json, parse
 from .models import Connector, Delivery, WorkerHeartbeat
+from .syncs import part_finished, record_reported, run_deletions
 from .tally import finished as tally_finished
 from .value_checks import MAX_STORED_WARNINGS, value_checks, warning_dicts
 
@@ -159,6 +160,8 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
             result=result,
             after_chunk=lambda so_far: _renew_lease(delivery, so_far, total),
         )
+        if delivery.sync_id:
+            record_reported(delivery.sync_id, batch)  # before the part counts as done (a crash here retries it)
     except LostClaim:
         raise
     except Exception as exc:
@@ -199,6 +202,9 @@ def _finish(
             warnings_count=len(warnings or []),
             **counters,
         )
+        # The last part of a full sync to finish weighs its deletions, in the transaction that finishes it. The
+        # sync's row is locked before the connector's, in the order intake takes them (no deadlock).
+        delete_now = bool(updated and delivery.sync_id and part_finished(delivery.sync_id))
         if updated:
             # Only the newest finished delivery sets the connector's result: an older one that finishes after a
             # newer one was rejected or processed must not overwrite it (connectors.health reads it the same way).
@@ -210,6 +216,11 @@ def _finish(
             )
             started = delivery.started_at
             tally_finished(status, counters, (now - started).total_seconds() if started else None)
+    if delete_now:
+        try:
+            run_deletions(delivery.sync_id)
+        except Exception:  # the part is done; the recovery sweep runs the deletions again once the lease expires
+            logger.exception("full sync %s: deletions failed; they are retried", delivery.sync_id)
     return status
 
 

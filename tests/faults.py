@@ -44,3 +44,9 @@ def start_together(delivery) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the other workers never reached the barrier")
         time.sleep(0.001)
+
+
+def crash_once(delivery) -> None:
+    """Die as under ``kill -9`` (no cleanup, no bookkeeping) on the first attempt at delivery FAULT_CRASH_DELIVERY."""
+    if str(delivery.pk) == os.environ.get("FAULT_CRASH_DELIVERY") and delivery.attempts == 1:
+        os._exit(137)

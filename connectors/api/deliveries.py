@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.decorators import action
@@ -22,6 +22,7 @@ from ..filtersets import DeliveryFilterSet
 from ..inbox import replay_delivery
 from ..models import Delivery
 from ..services import TOKEN_PREFIX, token_matches
+from ..syncs import sync_summary
 
 
 class ConnectorBearerAuthentication(BaseAuthentication):
@@ -87,6 +88,11 @@ class DeliverySerializer(serializers.ModelSerializer):
     connector = serializers.UUIDField(source="connector.uuid", read_only=True)
     connector_name = serializers.CharField(source="connector.name", read_only=True)
     counts = serializers.SerializerMethodField()
+    sync = serializers.SerializerMethodField(
+        help_text="The full sync this delivery is a part of (`null`: none): the sender's `id`, its `status` (`held` "
+        "means it waits for an admin's confirmation and deleted nothing), whether this is the `final` part, and "
+        "the sync's `url`."
+    )
 
     class Meta:
         model = Delivery
@@ -109,12 +115,34 @@ class DeliverySerializer(serializers.ModelSerializer):
             "last_error",
             "reply_status",
             "reply_ms",
+            "sync",
         ]
         read_only_fields = fields
         extra_kwargs = {
             "reply_status": {"help_text": "The HTTP status the sender got (empty for test deliveries and old rows)."},
             "reply_ms": {"help_text": "Milliseconds the hub took to answer, up to storing the delivery."},
         }
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "id": {"type": "string"},
+                "sync_uuid": {"type": "string", "format": "uuid"},
+                "status": {
+                    "type": "string",
+                    "description": "`open`, `held`, `deleting`, `completed` or `discarded` (see `/api/v1/syncs/`).",
+                },
+                "url": {"type": "string", "format": "uri"},
+                "final": {"type": "boolean"},
+            },
+        }
+    )
+    def get_sync(self, delivery) -> dict | None:
+        if delivery.sync_id is None:
+            return None
+        return sync_summary(delivery.sync, self.context.get("request"), final=delivery.sync_final)
 
     def get_counts(self, delivery) -> dict[str, int]:
         return {
@@ -146,7 +174,8 @@ class DeliveryDetailSerializer(DeliverySerializer):
 @extend_schema_view(
     list=extend_schema(
         summary="List deliveries",
-        description="Newest first. Filter by connector uuid, status (repeatable), receipt time or idempotency key.",
+        description="Newest first. Filter by connector uuid, status (repeatable), receipt time, idempotency key "
+        "or `sync` (a full sync's `sync_uuid`: its parts).",
     ),
     retrieve=extend_schema(
         summary="A delivery's status",
@@ -157,7 +186,7 @@ class DeliveryDetailSerializer(DeliverySerializer):
     ),
 )
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    queryset = Delivery.objects.select_related("connector").defer("body").order_by("-id")
+    queryset = Delivery.objects.select_related("connector", "sync").defer("body").order_by("-id")
     authentication_classes = [SessionAuthentication, TokenWithRolesAuthentication, ConnectorBearerAuthentication]
     permission_classes = [ConnectorOwnsDelivery]
     lookup_field = "uuid"

@@ -191,6 +191,11 @@ class ConnectorSerializer(StrictJSONTypes, serializers.ModelSerializer):
             "hmac_algorithm": {"help_text": "`hmac` scheme: `sha1`, `sha256` or `sha512`."},
             "hmac_encoding": {"help_text": "`hmac` scheme: `hex` or `base64`."},
             "hmac_prefix": {"help_text": "`hmac` scheme: text before the encoded HMAC, e.g. `sha256=` (optional)."},
+            "sync_delete_limit": {
+                "help_text": "0 to 100 (default 30): a full sync that would delete more than this percentage of the "
+                "connector's live records deletes nothing and is held until an admin confirms it (0: confirm "
+                "every deletion; 100: never hold)."
+            },
         }
 
     @extend_schema_field(ConnectorStatusSerializer)

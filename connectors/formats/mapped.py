@@ -223,7 +223,7 @@ def apply_mapping(compiled: CompiledMapping, data: object) -> ParsedBatch:
     """Parse a decoded body with an already compiled mapping (see the module docstring)."""
     items = _records(compiled, data)
     deleted = _deletions(compiled, data)
-    if not items and not deleted and items is None:
+    if items is None and not deleted and not (isinstance(data, dict) and "sync" in data):  # a sync part may be empty
         raise PayloadError(
             f'The records expression "{compiled.records.expression}" selects nothing in this body'
             + (f' and the deleted expression "{compiled.deleted.expression}" neither.' if compiled.deleted else ".")

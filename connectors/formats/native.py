@@ -1,6 +1,7 @@
 """The native payload format: this product's own JSON, field names as in :class:`~assets.engine.records.AssetRecord`.
 
-``{"assets": [...], "deleted": [...]}`` (either key may be omitted), a single asset object (an object with
+``{"assets": [...], "deleted": [...]}`` (either key may be omitted; a full sync's ``"sync"`` marker, read by
+:mod:`.sync`, may stand alone for an empty part), a single asset object (an object with
 ``"source_key"`` and no ``"assets"`` key; a ``"deleted"`` key next to it is still read as the deletion list),
 or a top-level array of assets. Unknown fields, including ``id``, ``kind``, ``merged_into``, ``asset_id`` or
 ``retired``, are ignored: records are built from the known field names only. Duplicate source keys are kept.
@@ -68,8 +69,8 @@ def _assets_and_deletions(data: object) -> tuple[list, list | None]:
             raise PayloadError(f'"assets" must be an array of asset objects (got {kind(items)}).', field="assets")
     elif "source_key" in data:
         items = [data]
-    elif "deleted" in data:
-        items = []
+    elif "deleted" in data or "sync" in data:
+        items = []  # only deletions, or an empty part of a full sync
     else:
         raise PayloadError(f"The body has no assets: {_NATIVE_SHAPE}.")
     deleted = data.get("deleted", _MISSING)

@@ -146,6 +146,12 @@ class ProblemAutoSchema(AutoSchema):
         if operation is None:
             return None
         parameters = operation.get("parameters", [])
+        filters = getattr(getattr(self.view, "filterset_class", None), "base_filters", {})
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            text = schema.get("type") == "string" and not {"enum", "format"} & set(schema)
+            if parameter["in"] == "query" and parameter["name"] in filters and text:
+                schema.setdefault("pattern", NO_NUL)  # a text filter refuses NUL characters, as every form field does
         codes = set()
         if any(scheme for scheme in operation.get("security", [])):
             codes |= {401, 403}

@@ -31,7 +31,7 @@ from django_tasks_db.management.commands import db_worker
 from assets.lifecycle import apply_lifecycle
 from connectors.models import WorkerHeartbeat
 from connectors.refused import prune_refused_attempts
-from connectors.tasks import recover_deliveries
+from connectors.tasks import recover_deliveries, recover_syncs
 from connectors.worker import WORKER_ID, prune_deliveries
 
 logger = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
             close_old_connections()
             if time.monotonic() >= next_sweep:
                 recover_deliveries()
+                recover_syncs()
                 next_sweep = time.monotonic() + sweep_interval
             if time.monotonic() >= next_prune:
                 prune_deliveries()
