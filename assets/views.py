@@ -107,7 +107,17 @@ def _per_page(request: HttpRequest) -> int:
     return value if value in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
 
 
-FILTER_PARAMS = ("q", "connector", "kind", "os", "include_retired", "stale", "possible_duplicate", "conflict")
+FILTER_PARAMS = (
+    "q",
+    "connector",
+    "kind",
+    "os",
+    "include_retired",
+    "retired",
+    "stale",
+    "possible_duplicate",
+    "conflict",
+)
 
 
 @require_GET
