@@ -47,7 +47,8 @@ def test_overview_numbers_match_what_was_sent(signed_in_page, live_server, make_
     # CMDB: three machines, then it deletes the third (retired). MDM: one of CMDB's machines (same serial, merged),
     # one of its own, and one record without a source key (an error: the delivery is partial).
     assert _finished(_push(live_server, cmdb, {"assets": [asset(1), asset(2), asset(3)]})) == "processed"
-    assert _finished(_push(live_server, mdm, {"assets": [{**asset(1), "source_key": "mdm-1"}, asset(40), {"hostname": "nokey"}]})) == "partial"  # fmt: skip
+    mdm_records = [{**asset(1), "source_key": "mdm-1"}, asset(40), {"hostname": "nokey"}]
+    assert _finished(_push(live_server, mdm, {"assets": mdm_records})) == "partial"
     assert _finished(_push(live_server, cmdb, {"assets": [], "deleted": ["src-3"]})) == "processed"
     worker.kill()
     worker.wait(timeout=10)
