@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -28,6 +29,7 @@ from . import activity as act
 from .attention import needs_attention
 from .charts import BarChart, Column, Series, SparkBar, sparkline, stacked_bars
 from .counts import COUNTS, CountDefinition, CurrentCounts, asset_list_url, current_counts
+from .svg import bar_chart_figure, sparkline_svg
 from .tasks import request_refresh
 
 DELIVERIES_PER_PAGE = 50
@@ -55,6 +57,12 @@ class HealthRow:
     days_total: int
     days_failed: int
     problem: Delivery | None
+
+    @property
+    def sparkline(self) -> SafeString:
+        failed = f", {self.days_failed} failed" if self.days_failed else ""
+        # Safe: assets.overview.svg escapes every text and attribute it writes.
+        return mark_safe(sparkline_svg(self.bars, label=f"{self.days_total} deliveries in 14 days{failed}"))
 
 
 def _inventory_rows(counts: CurrentCounts, connectors: list[Connector]) -> list[InventoryRow]:
@@ -110,6 +118,23 @@ def _charts(activity: act.Activity) -> dict[str, BarChart]:
     return charts
 
 
+FIGURES = {
+    # chart name: (element id, title, unit, bucket)
+    "deliveries_hours": ("deliveries-24h", "Deliveries, last 24 hours", "deliveries", "hour"),
+    "deliveries_days": ("deliveries-30d", "Deliveries, last 30 days", "deliveries", "day"),
+    "records_hours": ("records-24h", "Records, last 24 hours", "records", "hour"),
+    "records_days": ("records-30d", "Records, last 30 days", "records", "day"),
+}
+
+
+def _figures(charts: dict[str, BarChart]) -> dict[str, SafeString]:
+    figures = {}
+    for name, (chart_id, title, unit, bucket) in FIGURES.items():
+        html = bar_chart_figure(charts[name], chart_id=chart_id, title=title, unit=unit, bucket_name=bucket)
+        figures[name] = mark_safe(html)  # safe: assets.overview.svg escapes what it writes
+    return figures
+
+
 def _health_rows(connectors: list[Connector], activity: act.Activity) -> list[HealthRow]:
     problems = Delivery.objects.filter(pk__in=[c.problem_id for c in connectors if c.problem_id]).only(
         "uuid", "status", "received_at", "last_error", "records_errors"
@@ -163,8 +188,10 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     if wants_partial(request):  # the counts poll themselves while a recount runs
         return render(request, "assets/overview.html#counts", context)
     activity = act.delivery_activity()
+    charts = _charts(activity)
     context |= {
-        "charts": _charts(activity),
+        "charts": charts,
+        "figures": _figures(charts),
         "health_rows": _health_rows(connectors, activity),
         "attention": needs_attention({connector.pk: connector for connector in connectors}),
         "now": timezone.now(),

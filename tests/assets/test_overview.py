@@ -180,6 +180,32 @@ def test_activity_buckets_hours_and_days(connector, settings):
 
 
 @pytest.mark.django_db
+def test_settled_days_are_kept_until_something_changes_them(connector, connector_admin, django_assert_num_queries):
+    from connectors.inbox import replay_delivery
+
+    old = _delivery(connector, timezone.now() - timedelta(days=5), DeliveryStatus.DEAD)
+    assert sum(day.deliveries.get("dead", 0) for day in activity.delivery_activity().days) == 1
+    with django_assert_num_queries(3):  # the 24 hours, the live days, the marker: the settled days are kept
+        activity.delivery_activity()
+    replay_delivery(old, actor=connector_admin)  # audited, and queued again: the settled days are recounted
+    days = activity.delivery_activity().days
+    assert sum(day.deliveries.get("dead", 0) for day in days) == 0
+    assert sum(day.deliveries.get("queued", 0) for day in days) == 1
+
+
+@pytest.mark.django_db
+def test_days_follow_the_local_time_zone(connector, settings):
+    settings.TIME_ZONE = "America/New_York"
+    now = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 10:00 in New York
+    _delivery(connector, datetime(2026, 11, 30, 4, 30, tzinfo=UTC))  # 23:30 the day before, in New York
+    _delivery(connector, datetime(2026, 11, 30, 5, 30, tzinfo=UTC))  # 00:30 today
+    with timezone.override("America/New_York"):
+        days = activity.delivery_activity(now).days
+    assert days[-1].delivery_total == 1 and days[-2].delivery_total == 1
+    assert days[-1].start == datetime(2026, 11, 30, 5, tzinfo=UTC)
+
+
+@pytest.mark.django_db
 def test_chart_links_list_the_deliveries_of_their_bucket(admin_ui, connector):
     now = timezone.now()
     _delivery(connector, now - timedelta(minutes=1))
