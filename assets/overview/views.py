@@ -75,13 +75,12 @@ def _inventory_rows(counts: CurrentCounts, connectors: list[Connector]) -> list[
     return rows
 
 
-def _deliveries_url(bucket: act.Bucket, *, status: str = "", connector: Connector | None = None) -> str:
+def _deliveries_url(base: str, bucket: act.Bucket, status: str = "") -> str:
+    """``base`` (a delivery list) filtered to the deliveries of ``bucket`` (and ``status``)."""
     params = {"received_after": bucket.start.isoformat(), "received_before": bucket.end.isoformat()}
     if status:
         params["status"] = status
-    if connector is not None:
-        return reverse("connectors:delivery_list", args=[connector.uuid]) + "?" + urlencode(params)
-    return reverse("overview_deliveries") + "?" + urlencode(params)
+    return f"{base}?{urlencode(params)}"
 
 
 def _label(bucket: act.Bucket, hourly: bool) -> str:
@@ -105,12 +104,12 @@ RECORD_SERIES = [Series(key, label) for key, label in act.RECORD_OUTCOMES]
 
 def _charts(activity: act.Activity) -> dict[str, BarChart]:
     """The four charts: deliveries by status and records by outcome, hourly (24 h) and daily (30 days)."""
-    charts = {}
+    charts, base = {}, reverse("overview_deliveries")
     for name, buckets, hourly in (("hours", activity.hours, True), ("days", activity.days, False)):
         delivery_columns, record_columns = [], []
         for index, bucket in enumerate(buckets):
-            label, tick, href = _label(bucket, hourly), _tick(bucket, index, hourly), _deliveries_url(bucket)
-            series_hrefs = {key: _deliveries_url(bucket, status=key) for key, _ in act.DELIVERY_STATUSES}
+            label, tick, href = _label(bucket, hourly), _tick(bucket, index, hourly), _deliveries_url(base, bucket)
+            series_hrefs = {key: _deliveries_url(base, bucket, key) for key, _ in act.DELIVERY_STATUSES}
             delivery_columns.append(Column(label, tick, bucket.deliveries, href, series_hrefs))
             record_columns.append(Column(label, tick, bucket.records, href))
         charts[f"deliveries_{name}"] = stacked_bars(delivery_columns, DELIVERY_SERIES, unit="deliveries")
@@ -140,14 +139,15 @@ def _health_rows(connectors: list[Connector], activity: act.Activity) -> list[He
         "uuid", "status", "received_at", "last_error", "records_errors"
     )
     problem_by_id = {problem.pk: problem for problem in problems}
-    rows = []
+    rows, labels = [], {}
     for connector in connectors:
         buckets = activity.per_connector.get(connector.pk) or act.empty_sparkline()
+        base = reverse("connectors:delivery_list", args=[connector.uuid])
         points = []
         for bucket in buckets:
             failed = sum(bucket.deliveries.get(status, 0) for status in act.FAILED_STATUSES)
-            href = _deliveries_url(bucket, connector=connector)
-            points.append((_label(bucket, False), bucket.delivery_total, failed, href))
+            label = labels.get(bucket.start) or labels.setdefault(bucket.start, _label(bucket, False))
+            points.append((label, bucket.delivery_total, failed, _deliveries_url(base, bucket)))
         rows.append(
             HealthRow(
                 connector,
