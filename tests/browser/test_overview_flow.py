@@ -101,9 +101,12 @@ def test_overview_numbers_match_what_was_sent(signed_in_page, live_server, make_
     expect(page).to_have_url(re.compile(rf"/connectors/{edr.uuid}/deliveries/\?status=dead"))
     expect(page.locator("table.deliveries tbody tr")).to_have_count(1)
     page.go_back()
-    page.locator("#deliveries-24h svg a", has=page.locator("rect.s-processed")).first.click()
+    segment = page.locator("#deliveries-24h svg a", has=page.locator("rect.s-processed")).last
+    shown = int(re.search(r": (\d+) processed$", segment.locator("title").text_content()).group(1))
+    segment.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Deliveries to every connector")
-    expect(page.locator("table.deliveries tbody tr")).to_have_count(2)
+    expect(page.locator("table.deliveries tbody tr")).to_have_count(shown)
+    expect(page.locator("table.deliveries")).not_to_contain_text("Partial")
     page.go_back()
 
     page.set_viewport_size({"width": 390, "height": 844})
