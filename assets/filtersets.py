@@ -159,6 +159,10 @@ class AssetFilterSet(filters.FilterSet):
         label="Include retired",
         help_text="Also list retired assets (no live source). Merged assets are never listed.",
     )
+    retired = filters.BooleanFilter(
+        label="Retired",
+        help_text="Only retired assets (true; implies include_retired) or only live ones (false).",
+    )
     not_seen_for = DaysFilter(
         method="not_seen_for_days",
         label="Not seen for (days)",
@@ -194,15 +198,19 @@ class AssetFilterSet(filters.FilterSet):
             "os",
             "include_retired",
             "not_seen_for",
+            "retired",
             "stale",
             "possible_duplicate",
             "conflict",
         )
 
+    def _retired_shown(self) -> bool:
+        """Whether retired assets may be listed: asked for, or asked for alone (``retired=true``)."""
+        return bool(self.form.cleaned_data.get("include_retired") or self.form.cleaned_data.get("retired"))
+
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        include_retired = self.form.cleaned_data.get("include_retired")
         queryset = queryset.filter(merged_into__isnull=True)
-        if not include_retired:
+        if not self._retired_shown():
             queryset = queryset.filter(retired=False)
         return super().filter_queryset(queryset)
 
@@ -211,7 +219,7 @@ class AssetFilterSet(filters.FilterSet):
 
     def from_connector(self, queryset: QuerySet, name: str, value: Connector) -> QuerySet:
         sources = SourceRecord.objects.filter(connector=value)
-        if not self.form.cleaned_data.get("include_retired"):
+        if not self._retired_shown():
             sources = sources.filter(deleted=False)
         found = _few_ids(sources.values_list("asset_id", flat=True))
         if found is not None:
@@ -239,7 +247,7 @@ class AssetFilterSet(filters.FilterSet):
         identifiers = Identifier.objects.filter(_any_prefix("value", prefixes)).values_list("asset_id", flat=True)
         found = _few_ids(identifiers)
         condition = Q(pk__in=identifiers if found is None else found)
-        if self.form.cleaned_data.get("include_retired"):
+        if self._retired_shown():
             # Retired assets have no live source, hence no identifiers: their last known names are on the asset.
             condition |= _any_prefix("hostname", prefixes) | _any_prefix("serial_number", prefixes)
         return queryset.filter(condition)

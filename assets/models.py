@@ -310,5 +310,25 @@ class RuleEvent(AuditEvent):
     action = models.CharField(max_length=10, choices=Action.choices)
 
 
+class InventoryCounts(models.Model):
+    """The Overview's inventory counts (see ``assets.overview.counts``), stored with the change marker they were
+    computed under. Counting by connector joins every source record to its asset: too slow for each view of a
+    large inventory, so the counts are kept here and recomputed when the marker moves. One row (pk 1)."""
+
+    counts = models.JSONField(default=dict, editable=False)
+    marker = models.JSONField(default=dict, editable=False)
+    computed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: When a background recount was last asked for; a second view does not queue another while one is pending.
+    refresh_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: How long the last recount took, in milliseconds (shown on the page and in the benchmark).
+    duration_ms = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        verbose_name_plural = "inventory counts"
+
+    def __str__(self) -> str:
+        return f"inventory counts at {self.computed_at}"
+
+
 # Defined in its own module (the feature's), registered here with the app's other models.
 from .impact_models import ImpactPreview, ImpactStatus  # noqa: E402, F401

@@ -120,6 +120,7 @@ FILTER_PARAMS = (
     "os",
     "include_retired",
     "not_seen_for",
+    "retired",
     "stale",
     "possible_duplicate",
     "conflict",

@@ -177,7 +177,7 @@ TASKS = {
 
 # --- Auth -----------------------------------------------------------------------------------------------------
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "connectors:integrations"
+LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out user or address before the password is even checked.
@@ -321,6 +321,11 @@ DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "5"))
 #: Finished deliveries (body, per-record errors and decisions) are deleted this many days after receipt by the
 #: workers' hourly housekeeping; dead ones are kept until replayed or deleted. 0 keeps everything.
 DELIVERY_RETENTION_DAYS = float(os.environ.get("DELIVERY_RETENTION_DAYS", "90"))
+#: Overview: an inventory up to this many assets is recounted within the page view when it changed; a larger one
+#: by a worker, while the page shows the previous counts with their time (assets.overview.counts).
+OVERVIEW_INLINE_ASSETS = int(os.environ.get("OVERVIEW_INLINE_ASSETS", "50000"))
+#: Overview: stored counts older than this many seconds are recounted even if no change was seen.
+OVERVIEW_COUNTS_MAX_AGE = float(os.environ.get("OVERVIEW_COUNTS_MAX_AGE", "300"))
 #: The workers' lifecycle pass (assets.lifecycle: the connectors' stale and purge rules) runs this often.
 LIFECYCLE_INTERVAL_SECONDS = float(os.environ.get("LIFECYCLE_INTERVAL_SECONDS", "900"))
 #: Source records per lifecycle batch (one short transaction each), and batches per pass at most: a pass with

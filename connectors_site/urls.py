@@ -13,10 +13,11 @@ handler404 = "connectors_site.common.api.not_found"
 handler500 = "connectors_site.common.api.server_error"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="connectors:integrations"), name="home"),
+    path("", RedirectView.as_view(pattern_name="overview"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("assets.overview.urls")),
     path("", include("connectors.urls")),
     path("csam/", include("assets.urls")),
     # Intake: both spellings answer directly; a redirect would make senders drop the body.

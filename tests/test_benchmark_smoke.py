@@ -34,6 +34,7 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
         requests=20,
         delivery_mib=0.1,
         list_assets=2000,
+        overview_deliveries=240,
         quality_machines=60,
         json=str(path),
         stdout=(tmp_path / "out.txt").open("w"),
@@ -73,9 +74,13 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
     assert listing["assets"] >= 2000
     for page in ("first_page", "filtered_page", "connector_page"):
         _positive(listing[page], "median_ms", "queries", "table_rows")  # the search finds generated assets too
+    overview = results["overview"]
+    assert overview["assets"] >= 2000 and overview["deliveries"] >= 240 and overview["recount_ms"] > 0
+    assert overview["counts"]["live"] > 0 and overview["page"]["queries"] > 0
+    _positive(overview["page"], "median_ms", "bytes")
     assert results["targets"] and all(target["pass"] is not None for target in results["targets"])
     output = (tmp_path / "out.txt").read_text()
-    assert "Measure" in output and "[7] list page" in output
+    assert "Measure" in output and "[7] list page" in output and "[8] overview over" in output
     assert "[0] identification quality, default rules" in output and "Errors (false-merge assets" in output
 
     # The test database is the default connection again, and the benchmark wrote nothing into it.

@@ -15,6 +15,8 @@ INTAKE_P99_MS = 50.0
 INTAKE_TRIVIAL_RATIO = 2.0
 MEMORY_MIB = 200.0
 LIST_PAGE_MS = 150.0
+OVERVIEW_MS = 150.0
+OVERVIEW_TARGET_ASSETS = 1_000_000
 QUERY_SLACK = 2
 
 
@@ -49,6 +51,7 @@ def build_rows(results: dict) -> list[Row]:
         *_intake_rows(results.get("intake")),
         *_memory_rows(results.get("memory")),
         *_list_page_rows(results.get("list_page")),
+        *_overview_rows(results.get("overview")),
         *_status_rows(results),
     ]
 
@@ -239,6 +242,22 @@ def _list_page_rows(listing) -> list[Row]:
         )
         for name, label in LIST_PAGE_LABELS.items()
         if (page := listing.get(name)) is not None
+    ]
+
+
+def _overview_rows(overview) -> list[Row]:
+    if not _ok(overview):
+        return []
+    page, assets = overview["page"], overview["assets"]
+    scale = "" if assets >= OVERVIEW_TARGET_ASSETS else f" (fewer than the target's {_n(OVERVIEW_TARGET_ASSETS)})"
+    return [
+        Row(
+            f"[8] overview over {_n(assets)} assets{scale}, {_n(overview['deliveries'])} deliveries",
+            f"{page['median_ms']:.0f} ms median ({page['queries']} queries, {page['db_ms']:.0f} ms in SQL)",
+            f"<= {OVERVIEW_MS:.0f} ms",
+            page["median_ms"] <= OVERVIEW_MS,
+        ),
+        Row("[8] overview inventory recount (a worker's job after a change)", f"{overview['recount_ms']:,.0f} ms"),
     ]
 
 

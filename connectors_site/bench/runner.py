@@ -19,7 +19,9 @@ database on the PostgreSQL server of ``DATABASE_URL``), migrates it, loads a det
 5. intake latency: signed one-asset deliveries over HTTP to gunicorn (``web_workers``) with each of
    ``senders`` concurrent senders, and the same POST to a trivial Django view on the same server;
 6. the worker's peak memory processing a ``delivery_mib`` MiB delivery (in a fresh process);
-7. the CSAM list page over ``list_assets`` assets (first page and a filtered page, server time).
+7. the CSAM list page over ``list_assets`` assets (first page and a filtered page, server time);
+8. the Overview over the same inventory with a month of deliveries: the inventory recount, then the page with
+   its counts stored (server time).
 
 It prints one table (with the issue's targets and PASS/MISS) and writes the same figures, with the environment,
 as JSON. Timing figures on a shared 2-core machine are noisy: the load average at start and end is in the JSON.
@@ -48,6 +50,7 @@ from .identification import count_queries_per_chunk, measure_throughput
 from .intake_latency import measure_intake
 from .list_page import measure_list_page
 from .loader import load_inventory
+from .overview_page import DEFAULT_DELIVERIES, measure_overview
 from .quality_run import default_orders, format_quality_table, run_quality
 from .report import build_rows, render, targets
 from .worker_memory import measure_worker_memory
@@ -251,6 +254,15 @@ class BenchmarkRun:
             self.results["list_page"] = {"skipped": True}
         else:
             self._section("list_page", lambda: measure_list_page(options["list_assets"], log))
+        if options.get("skip_overview"):
+            self.results["overview"] = {"skipped": True}
+        else:
+            self._section(
+                "overview",
+                lambda: measure_overview(
+                    log, deliveries=options.get("overview_deliveries", DEFAULT_DELIVERIES), seed=options["seed"]
+                ),
+            )
 
     def _section(self, key: str, run: Callable[[], dict]) -> None:
         """Run one part; a failure is recorded in its section and the run goes on with the next part."""

@@ -62,5 +62,5 @@ def signed_in_page(page, connector_admin):
     page.get_by_label("Username").fill(connector_admin.username)
     page.get_by_label("Password").fill("pw-carol-123")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/integrations/")
+    page.wait_for_url("**/overview/")
     return page

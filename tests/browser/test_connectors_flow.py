@@ -12,7 +12,10 @@ from connectors.models import Connector, ConnectorEvent
 def test_create_a_connector_then_disable_it_from_the_list(signed_in_page, tmp_path):
     page = signed_in_page
 
-    # Integrations → ⋮ → Manage
+    # Sign-in lands on the Overview, which says there is nothing yet. Integrations → ⋮ → Manage
+    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    expect(page.get_by_text("No connector yet, so no asset.")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Integrations").click()
     page.get_by_label("Webhook actions").click()
     page.get_by_role("link", name="Manage", exact=True).click()
     expect(page.get_by_role("heading", name="Manage Connectors")).to_be_visible()

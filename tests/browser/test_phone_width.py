@@ -85,12 +85,17 @@ def test_no_main_page_scrolls_sideways_at_390px(browser, live_server, estate, tm
     page.get_by_label("Username").fill("stella")
     page.get_by_label("Password").fill("pw-stella-123")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/integrations/")
+    page.wait_for_url("**/overview/")
 
     cmdb, mdm, delivery, asset = estate["cmdb"], estate["mdm"], estate["delivery"], estate["asset"]
     pages = {
+        "overview": "/overview/",
+        "overview-deliveries": "/overview/deliveries/",
         "integrations": "/integrations/",
         "connectors": "/connectors/",
+        "syncs": f"/connectors/{cmdb.uuid}/syncs/",
+        "refused": f"/connectors/{cmdb.uuid}/refused/",
+        "rule-impact": f"/connectors/{cmdb.uuid}/rules/impact/",
         "connector": f"/connectors/{cmdb.uuid}/",
         "rules": f"/connectors/{cmdb.uuid}/rules/",
         "mapping": f"/connectors/{mdm.uuid}/mapping/",
@@ -131,7 +136,7 @@ def test_the_main_menu_collapses_and_opens_with_the_keyboard(browser, live_serve
     page.get_by_label("Username").fill("stella")
     page.get_by_label("Password").fill("pw-stella-123")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/integrations/")
+    page.wait_for_url("**/overview/")
 
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Admin")).to_be_hidden()

@@ -54,6 +54,13 @@ class Command(BaseCommand):
         parser.add_argument("--skip-queries", action="store_true", help="skip part 4")
         parser.add_argument("--skip-http", action="store_true", help="skip part 5")
         parser.add_argument("--skip-memory", action="store_true", help="skip part 6")
+        parser.add_argument("--skip-overview", action="store_true", help="skip part 8 (the Overview page)")
+        parser.add_argument(
+            "--overview-deliveries",
+            type=int,
+            default=34_560,
+            help="deliveries of history behind the Overview's charts (part 8; 12 connectors over 30 days)",
+        )
         parser.add_argument("--json", default="benchmark-results.json", help="where to write the JSON results")
         parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
 
