@@ -286,3 +286,35 @@ def test_only_admins_preview_and_apply(shared, viewer_ui):
         assert getattr(viewer_ui, method)(url).status_code == 403, url
     preview.refresh_from_db()
     assert preview.status == ImpactStatus.QUEUED
+
+
+def test_apply_of_a_definition_no_longer_valid_is_refused_with_the_reason(shared, admin_ui):
+    _, _, rule = shared
+    preview = start_rule_preview(rule, IP_ONLY)
+    run_rule_preview(preview.pk)
+    inventory.create_identification_rule(name="IP address only", attributes=["ip_address", "mac_address"])
+    before = row_counts()
+    response = admin_ui.post(reverse("assets:rule_impact_apply", args=[rule.pk, preview.uuid]))
+    assert response.status_code == 409 and "exists already" in response.content.decode()
+    assert row_counts() == before
+    preview.refresh_from_db()
+    assert preview.status == ImpactStatus.READY
+
+
+def test_the_page_lists_each_connector_in_order_with_its_numbers(shared):
+    from django.template.loader import render_to_string
+
+    rule = shared[2]
+    preview = start_rule_preview(rule, IP_ONLY)
+    run_rule_preview(preview.pk)
+    preview.refresh_from_db()
+    html = render_to_string(
+        "assets/rule_impact.html#status", {"preview": preview, "rule": rule, "statuses": ImpactStatus}
+    )
+    rows = [row.split("</th>")[1] for row in html.split('<th scope="row">')[1:]]
+    cells = [[cell.split("</td>")[0] for cell in row.split("<td>")[1:]] for row in rows]
+    assert cells == [
+        ["2", "1", "1", "0", "0", "0", "1", "0", "0", "0"],
+        ["2", "2", "0", "0", "0", "0", "0", "0", "0", "0"],
+    ]
+    assert html.index(">A</a>") < html.index(">B</a>")
