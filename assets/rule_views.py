@@ -87,7 +87,8 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 "(Preview impact, next to Save, does it for every connector before saving).",
             )
             return redirect("assets:rule_list")
-    return render(request, "assets/rule_form.html", {"form": form, "rule": rule})
+    recent = list(rule.impact_previews.select_related("created_by")[:5])
+    return render(request, "assets/rule_form.html", {"form": form, "rule": rule, "recent": recent})
 
 
 @require_http_methods(["GET", "POST"])

@@ -318,3 +318,18 @@ def test_the_page_lists_each_connector_in_order_with_its_numbers(shared):
         ["2", "2", "0", "0", "0", "0", "0", "0", "0", "0"],
     ]
     assert html.index(">A</a>") < html.index(">B</a>")
+
+
+def test_a_running_preview_cancelled_stops_and_rolls_back(shared, admin_ui):
+    rule = shared[2]
+    preview = start_rule_preview(rule, IP_ONLY)
+    before = row_counts()
+    ProgressChannel.request_cancel(preview.pk)  # as the Cancel button does while it runs (SQLite)
+    assert run_rule_preview(preview.pk) == ImpactStatus.CANCELLED
+    assert row_counts() == before
+    rule.refresh_from_db()
+    assert rule.attributes == ["hostname", "ip_address"]
+    assert not ProgressChannel._path(preview.pk, "cancel").exists()
+    # The rule's edit page lists it.
+    edit = admin_ui.get(reverse("assets:rule_edit", args=[rule.pk])).content.decode()
+    assert preview.get_absolute_url() in edit and "Recent impact previews" in edit
