@@ -333,3 +333,36 @@ def test_a_running_preview_cancelled_stops_and_rolls_back(shared, admin_ui):
     # The rule's edit page lists it.
     edit = admin_ui.get(reverse("assets:rule_edit", args=[rule.pk])).content.decode()
     assert preview.get_absolute_url() in edit and "Recent impact previews" in edit
+
+
+def test_preview_equals_apply_on_a_tangled_estate_of_three_connectors(make_connector, connector_admin):
+    """Records of three connectors drawn from small pools of names, addresses and serials: moves, splits, merges
+    and joins of each connector feed the next one's; the preview still counts exactly what Apply does."""
+    import random
+
+    inventory.delete_identification_rule(IdentificationRule.objects.get(name="IP address"))
+    pick = random.Random(7)
+    connectors = [make_connector(name, trust_rank=rank) for name, rank in (("A", 50), ("B", 70), ("C", 30))]
+    for number, connector in enumerate(connectors):
+        records = []
+        for n in range(25):
+            fields = {"hostname": f"h{pick.randrange(8)}", "ip_addresses": (f"10.0.0.{pick.randrange(10)}",)}
+            if pick.random() < 0.3:
+                fields["serial_number"] = f"S{pick.randrange(6)}"
+            records.append(rec(f"{number}-{n}", **fields))
+        process_records(connector, records)
+    rule = IdentificationRule.objects.get(name="Hostname + IP address")
+    before = row_counts()
+
+    preview = start_rule_preview(rule, IP_ONLY, actor=connector_admin)
+    run_rule_preview(preview.pk)
+    preview.refresh_from_db()
+    assert preview.status == ImpactStatus.READY and row_counts() == before
+    result = preview.result
+    assert [entry["name"] for entry in result["connectors"]] == ["A", "B", "C"]
+    assert result["records"]["total"] == 75 and result["records"]["unchanged"] < 75
+
+    done = apply_rule_preview(preview, actor=connector_admin).applied_result
+    assert done["as_previewed"]
+    assert [numbers(entry) for entry in done["connectors"]] == [numbers(entry) for entry in result["connectors"]]
+    assert (done["records"], done["assets"]) == (result["records"], result["assets"])
