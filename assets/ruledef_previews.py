@@ -21,6 +21,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.tasks import task
 from django.utils import timezone
 
+from connectors.models import ConnectorEvent
+
 from .choices import IdentifierKind
 from .impact_models import ImpactStatus
 from .impact_previews import inventory_mark
@@ -114,12 +116,14 @@ class ProgressChannel:
 
 
 def preview_mark(rule: IdentificationRule) -> str:
-    """The inventory's fingerprint plus the rule's and its connectors' state: another one means stale."""
+    """The inventory's fingerprint plus the rule's and the connectors' state: another one means stale."""
     using = ",".join(
         str(pk)
         for pk in RuleSelection.objects.filter(rule=rule, enabled=True).order_by("pk").values_list("pk", flat=True)
     )
-    return f"{inventory_mark()}|{rule.updated_at.isoformat()}|{using}"[:200]
+    # A connector's rules or options saved since (its audit rows) change what it would do, too.
+    settings_mark = ConnectorEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return f"{inventory_mark()}|{rule.updated_at.isoformat()}|{settings_mark}|{using}"[:200]
 
 
 def describe_definition(rule: IdentificationRule, definition: dict) -> list[str]:

@@ -366,3 +366,14 @@ def test_preview_equals_apply_on_a_tangled_estate_of_three_connectors(make_conne
     assert done["as_previewed"]
     assert [numbers(entry) for entry in done["connectors"]] == [numbers(entry) for entry in result["connectors"]]
     assert (done["records"], done["assets"]) == (result["records"], result["assets"])
+
+
+def test_a_connector_changed_since_the_preview_makes_it_stale(shared, admin_ui):
+    from assets.rule_selection import update_rule_selection
+
+    _, b, rule = shared
+    preview = start_rule_preview(rule, IP_ONLY)
+    run_rule_preview(preview.pk)
+    update_rule_selection(b, create_unmanaged=False)
+    url = reverse("assets:rule_impact_detail", args=[rule.pk, preview.uuid])
+    assert "changed since this preview ran" in admin_ui.get(url).content.decode()
