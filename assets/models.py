@@ -332,3 +332,4 @@ class InventoryCounts(models.Model):
 
 # Defined in its own module (the feature's), registered here with the app's other models.
 from .impact_models import ImpactPreview, ImpactStatus  # noqa: E402, F401
+from .ruledef_models import RuleImpactPreview  # noqa: E402, F401

@@ -83,10 +83,12 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(
                 request,
                 f"Rule {rule.name} saved. Connectors that use it match the new way from their next delivery; to "
-                "re-identify the records a connector already sent, use Preview a rule change on its rules page.",
+                "re-identify the records a connector already sent, use Preview a rule change on its rules page "
+                "(Preview impact, next to Save, does it for every connector before saving).",
             )
             return redirect("assets:rule_list")
-    return render(request, "assets/rule_form.html", {"form": form, "rule": rule})
+    recent = list(rule.impact_previews.select_related("created_by")[:5])
+    return render(request, "assets/rule_form.html", {"form": form, "rule": rule, "recent": recent})
 
 
 @require_http_methods(["GET", "POST"])

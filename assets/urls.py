@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import conflict_views, duplicate_views, rule_views, views
+from . import conflict_views, duplicate_views, rule_views, ruledef_views, views
 
 app_name = "assets"
 urlpatterns = [
@@ -19,4 +19,12 @@ urlpatterns = [
     path("rules/new/", rule_views.rule_create, name="rule_create"),
     path("rules/<int:pk>/", rule_views.rule_edit, name="rule_edit"),
     path("rules/<int:pk>/delete/", rule_views.rule_delete, name="rule_delete"),
+    path("rules/<int:pk>/impact/", ruledef_views.rule_impact_new, name="rule_impact_new"),
+    path("rules/<int:pk>/impact/<uuid:preview_uuid>/", ruledef_views.rule_impact_detail, name="rule_impact_detail"),
+    path("rules/<int:pk>/impact/<uuid:preview_uuid>/apply/", ruledef_views.rule_impact_apply, name="rule_impact_apply"),
+    path(
+        "rules/<int:pk>/impact/<uuid:preview_uuid>/cancel/",
+        ruledef_views.rule_impact_cancel,
+        name="rule_impact_cancel",
+    ),
 ]

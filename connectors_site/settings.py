@@ -299,6 +299,9 @@ WEBHOOK_RATE_LIMIT_PER_MINUTE = int(os.environ.get("WEBHOOK_RATE_LIMIT_PER_MINUT
 SECRET_ROTATION_OVERLAP_HOURS = float(os.environ.get("SECRET_ROTATION_OVERLAP_HOURS", "24"))
 #: Records identified and written per transaction.
 IDENTIFICATION_CHUNK_SIZE = int(os.environ.get("IDENTIFICATION_CHUNK_SIZE", "1000"))
+# A rule definition's impact preview runs the Apply steps in a transaction it rolls back, holding the write locks
+# Apply would hold: above this many live records to re-identify it is refused (Apply is not).
+RULE_IMPACT_PREVIEW_MAX_RECORDS = int(os.environ.get("RULE_IMPACT_PREVIEW_MAX_RECORDS", "20000"))
 #: A (kind, value) held by more than this many distinct assets identifies none of them (0 turns it off).
 IDENTIFIER_SHARED_LIMIT = int(os.environ.get("IDENTIFIER_SHARED_LIMIT", "5"))
 #: A record's updated_at / last_seen more than this many hours after the delivery was received is dropped with a
