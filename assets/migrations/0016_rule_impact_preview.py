@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assets", "0013_impact_preview"),
+        ("assets", "0015_inventory_counts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
