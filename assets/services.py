@@ -19,6 +19,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from connectors_site.common.db import select_by_keys, update_rows
+from connectors_site.common.gc_pause import collect_between_chunks
 
 from . import engine
 from .choices import DecisionOutcome
@@ -101,7 +102,8 @@ def process_records(
     result = ProcessResult() if result is None else result
     for start in range(0, len(records), chunk_size):
         chunk = records[start : start + chunk_size]
-        result.add(process_chunk(connector, chunk, delivery=delivery, config=config, received_at=received_at))
+        with collect_between_chunks():
+            result.add(process_chunk(connector, chunk, delivery=delivery, config=config, received_at=received_at))
         if after_chunk is not None:
             after_chunk(result)
     if deleted:
