@@ -59,7 +59,7 @@ def recording_inserts():
 
 def raw_insert_baseline(chunks: list[list[tuple]], connector_id: int) -> dict:
     """Insert copies of the recorded rows, one transaction per chunk, timed; delete them; return the figures."""
-    prepared, new_assets, new_sources = _prepare(chunks, connector_id)
+    prepared = _prepare(chunks, connector_id)
     rows = sum(len(params) for chunk in prepared for _, _, params in chunk)
     by_table = {}
     for chunk in prepared:
@@ -71,7 +71,7 @@ def raw_insert_baseline(chunks: list[list[tuple]], connector_id: int) -> dict:
             for table, names, params in chunk:
                 _raw_insert(cursor, table, names, params)
     seconds = time.perf_counter() - started
-    _delete_copies(new_assets, new_sources, connector_id)
+    _delete_copies(connector_id)
     return {
         "method": "COPY" if connection.vendor == "postgresql" else "executemany",
         "chunks": len(prepared),
@@ -82,7 +82,7 @@ def raw_insert_baseline(chunks: list[list[tuple]], connector_id: int) -> dict:
     }
 
 
-def _prepare(chunks: list[list[tuple]], connector_id: int) -> tuple[list[list[tuple]], list[int], list[int]]:
+def _prepare(chunks: list[list[tuple]], connector_id: int) -> list[list[tuple]]:
     """Driver-ready parameters for each recorded insert, with the copies' own keys."""
     new_assets = {row[0] for chunk in chunks for model, _, rows in chunk if model is Asset for row in rows}
     new_sources = {row[0] for chunk in chunks for model, _, rows in chunk if model is SourceRecord for row in rows}
@@ -115,7 +115,7 @@ def _prepare(chunks: list[list[tuple]], connector_id: int) -> tuple[list[list[tu
                 names = ", ".join(quote(field.column) for field in fields)
                 statements.append((model._meta.db_table, names, params))
         prepared.append(statements)
-    return prepared, sorted(new_assets), sorted(new_sources)
+    return prepared
 
 
 def _mark_kept_sources(rows: list[list], columns: tuple) -> None:
@@ -138,7 +138,7 @@ def _raw_insert(cursor, table: str, names: str, params: list[tuple]) -> None:
         cursor.executemany(f"INSERT INTO {quoted} ({names}) VALUES ({placeholders})", params)
 
 
-def _delete_copies(new_assets: list[int], new_sources: list[int], connector_id: int) -> None:
+def _delete_copies(connector_id: int) -> None:
     with transaction.atomic():
         Identifier.objects.filter(Q(source_record_id__lt=0) | Q(value__endswith=MARK))._raw_delete(connection.alias)
         Decision.objects.filter(connector_id=connector_id)._raw_delete(connection.alias)
