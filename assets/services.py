@@ -19,9 +19,10 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from connectors_site.common.db import select_by_keys, update_rows
+from connectors_site.common.gc_pause import collect_between_chunks
 
 from . import engine
-from .choices import DecisionOutcome
+from .deletions import plan_deletions
 from .duplicates import dismissed_sets, known_distinct
 from .engine import Outcome
 from .engine.inputs import HELD_KINDS, reached_assets
@@ -102,7 +103,8 @@ def process_records(
     result = ProcessResult() if result is None else result
     for start in range(0, len(records), chunk_size):
         chunk = records[start : start + chunk_size]
-        result.add(process_chunk(connector, chunk, delivery=delivery, config=config, received_at=received_at))
+        with collect_between_chunks():
+            result.add(process_chunk(connector, chunk, delivery=delivery, config=config, received_at=received_at))
         if after_chunk is not None:
             after_chunk(result)
     if deleted:
@@ -326,53 +328,6 @@ def _count_outcomes(decisions, *, received: int) -> ProcessResult:
                 }
             )
     return result
-
-
-@dataclass(frozen=True)
-class PlannedDeletion:
-    """What a deletion of one source key does: ``asset_id`` is the asset of the live source record it marks
-    deleted (``None``: there is none, the deletion is skipped)."""
-
-    source_key: str
-    asset_id: int | None
-    outcome: str
-    reason: str
-
-
-def plan_deletions(
-    connector,
-    source_keys: Sequence[str],
-    *,
-    only: Q | None = None,
-    why: Callable[[SourceRecord], str] | None = None,
-) -> list[PlannedDeletion]:
-    """What deleting these source keys would do against the current inventory, one query, nothing written: the
-    decisions :func:`delete_source_records` records, and what a dry run shows.
-
-    ``only`` narrows which live records go (a purge re-checks that a record is still stale; one reported again
-    meanwhile is left out, with nothing to tell); ``why(record)`` words the reason of each deletion."""
-    keys = list(dict.fromkeys(source_keys))
-    live = SourceRecord.objects.filter(connector=connector, source_key__in=keys, deleted=False)
-    if only is not None:
-        live = live.filter(only)
-    records = {record.source_key: record for record in live.only("source_key", "asset_id", "reported_at")}
-    planned = []
-    for key in keys:
-        record = records.get(key)
-        if record is None:
-            if only is not None:
-                continue
-            asset_id = None
-            reason = "deletion ignored: this connector has no live record with that source key"
-            outcome = DecisionOutcome.SKIPPED
-        else:
-            asset_id = record.asset_id
-            reason = why(record) if why else "the source reported the record deleted"
-            outcome = DecisionOutcome.DELETED
-        if not connector.csam_enabled and asset_id:
-            reason += " (CSAM module off: inventory not changed)"
-        planned.append(PlannedDeletion(key, asset_id, outcome, reason))
-    return planned
 
 
 def process_deletions(

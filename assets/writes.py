@@ -242,9 +242,19 @@ def _plan_source_rows(
     return plan
 
 
+#: ``json.dumps(payload, sort_keys=True, default=str)`` built once (``json.dumps`` with options builds a new
+#: encoder per call, which costs more than encoding one record).
+_DIGEST_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+_digest_chunks = (
+    json.encoder.c_make_encoder(None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True)
+    if json.encoder.c_make_encoder is not None
+    else lambda value, _level: _DIGEST_ENCODER.iterencode(value)
+)
+
+
 def _digest(asset_id: int, attributes: dict, extra: dict, keys: set, updated: datetime | None) -> str:
     payload = [asset_id, attributes, extra, sorted(keys), updated.isoformat() if updated else None]
-    return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b("".join(_digest_chunks(payload, 0)).encode(), digest_size=16).hexdigest()
 
 
 def _insert_new_assets(born: dict[int, list[tuple]], duplicates: set[int], *, now: datetime) -> None:

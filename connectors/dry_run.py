@@ -11,7 +11,7 @@ cannot disagree with it. All records of a dry run are identified in one engine c
 ``IDENTIFICATION_CHUNK_SIZE`` is smaller than the batch the real run splits it into chunks, and a record of a later
 chunk then sees the assets an earlier chunk created as existing ones (``merged`` into that asset rather than into a
 "new asset" of the same chunk). With the default chunk size (1,000) and the dry-run limit (1,000 entries) both
-agree exactly. Deletions are planned by :func:`assets.services.plan_deletions`, the check the real path runs.
+agree exactly. Deletions are planned by :func:`assets.deletions.plan_deletions`, the check the real path runs.
 
 A dry run counts against the connector's rate limit: it is the same work as a real push, minus the writes.
 The rate-limit window row is therefore the one thing a dry run changes.
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from assets.deletions import plan_deletions
 from assets.engine.records import ParsedBatch
 from assets.models import Asset
-from assets.services import engine_config, identify_chunk, plan_deletions
+from assets.services import engine_config, identify_chunk
 from assets.writes import CSAM_OFF_NOTE, writes_source_record
 
 from .bodies import IntakeRejected

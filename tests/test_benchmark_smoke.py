@@ -54,8 +54,13 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
         _positive(run, "seconds", "records_per_second")
         assert run["outcomes"]["errors"] == 0
         assert run["outcomes"]["merged"] > 0 and run["outcomes"]["created"] > 0
-    for run in results["baseline"]["runs"]:
+    for run, identified in zip(results["baseline"]["runs"], runs, strict=True):
         _positive(run, "seconds", "rows_per_second")
+        # The raw insert copies what the run wrote: a decision per record, an asset per created one.
+        tables = run["rows_by_table"]
+        assert tables["assets_decision"] == identified["records"]
+        assert tables["assets_asset"] == identified["outcomes"]["created"]
+        assert tables["assets_sourcerecord"] > 0 and tables["assets_identifier"] > 0
     assert set(results["baseline"]["ratio"]) == {"100", "300"}
     _positive(results["scaling"], "time_ratio", "target")
     chunks = results["queries_per_chunk"]["chunks"]

@@ -1,4 +1,4 @@
-"""Parts 1-4 of the benchmark: identification throughput, the bulk_create baseline, scaling, queries per chunk.
+"""Parts 1-4 of the benchmark: identification throughput, the raw-insert baseline, scaling, queries per chunk.
 
 Throughput is that of :func:`assets.services.process_records`, the real service (chunks, engine, bulk writes).
 """
@@ -13,17 +13,17 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from assets import services
-from assets.models import Asset
 from assets.services import engine_config, process_records
 from connectors.services import create_connector
 
 from .generator import RecordFactory
+from .raw_baseline import raw_insert_baseline, recording_inserts
 from .report import SCALING_SLACK
 
 Log = Callable[[str], None]
@@ -34,23 +34,29 @@ OUTCOME_COUNTERS = ("received", "created", "updated", "merged", "skipped", "erro
 
 
 def measure_throughput(results: dict, factory: RecordFactory, sizes: list[int], chunk_size: int, log: Log) -> dict:
-    """Identify a batch of each size into the inventory, time a plain bulk_create of as many rows after each,
-    and compare the largest run with the smallest. Fills ``results["baseline"]`` and ``results["scaling"]``;
-    returns the throughput section."""
+    """Identify a batch of each size into the inventory, then insert the very rows its chunks wrote again with
+    raw statements (:mod:`.raw_baseline`), and compare the largest run with the smallest. Fills
+    ``results["baseline"]`` and ``results["scaling"]``; returns the throughput section."""
     connector, _ = create_connector(name="Bench source", description="benchmark: the measured batches")
+    copies, _ = create_connector(name="Bench raw baseline", description="benchmark: copies of the written rows")
     runs, baseline_runs = [], []
     for number, size in enumerate(sizes):
         name = f"m{number}"
         records = factory.batch(name, size)
         gc.collect()
-        runs.append(_identify_batch(connector, records, size, chunk_size, factory.mix[name], log))
-        baseline_runs.append(bulk_create_baseline(records))
-        log(
-            f"[2/7] bulk_create baseline M={size:,}: {baseline_runs[-1]['seconds']:.2f} s "
-            f"({baseline_runs[-1]['rows_per_second']:,.0f} rows/s)"
-        )
+        with recording_inserts() as chunks:
+            runs.append(_identify_batch(connector, records, size, chunk_size, factory.mix[name], log))
         del records
         gc.collect()
+        baseline = raw_insert_baseline(chunks, copies.pk)
+        del chunks
+        gc.collect()
+        baseline_runs.append({"records": size, **baseline})
+        log(
+            f"[2/7] raw insert baseline ({baseline['method']}) of the {baseline['rows']:,} rows M={size:,} wrote: "
+            f"{baseline['seconds']:.2f} s ({baseline['rows_per_second']:,.0f} rows/s; "
+            f"identify+merge takes {runs[-1]['seconds'] / baseline['seconds']:.1f}x as long)"
+        )
     results["baseline"] = {
         "runs": baseline_runs,
         "ratio": {
@@ -101,39 +107,6 @@ def _scaling(runs: list[dict], log: Log) -> dict:
     }
     log(f"[3/7] scaling: time ratio {scaling['time_ratio']:.2f} for {size_ratio:.1f}x records")
     return scaling
-
-
-def bulk_create_baseline(records) -> dict:
-    """Time ``bulk_create`` of one plain Asset row per record (objects built first), then delete them."""
-    now = datetime.now(UTC)
-    objects = [
-        Asset(
-            hostname=record.hostname[:255],
-            fqdn=record.fqdn,
-            ip_addresses=list(record.ip_addresses),
-            mac_addresses=list(record.mac_addresses),
-            serial_number=record.serial_number,
-            hardware_uuid=record.hardware_uuid,
-            os=record.os,
-            os_version=record.os_version,
-            tags=list(record.tags),
-            first_seen=now,
-            last_seen=now,
-        )
-        for record in records
-    ]
-    gc.collect()
-    started = time.perf_counter()
-    created = Asset.objects.bulk_create(objects, batch_size=1000)
-    seconds = time.perf_counter() - started
-    ids = [asset.pk for asset in created]
-    table = connection.ops.quote_name(Asset._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE id >= %s AND id <= %s", [min(ids), max(ids)])
-        deleted = cursor.rowcount
-    if deleted != len(objects):
-        raise RuntimeError(f"baseline cleanup deleted {deleted} rows, expected {len(objects)}")
-    return {"rows": len(objects), "seconds": round(seconds, 3), "rows_per_second": round(len(objects) / seconds, 1)}
 
 
 @contextmanager

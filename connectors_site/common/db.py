@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -18,8 +19,27 @@ from django.db import connections, router
 MAX_PARAMETERS = 30_000
 
 
+def _json_encoder() -> Callable[[object], str]:
+    """``DjangoJSONEncoder(separators=(",", ":")).encode``, without its per-call cost.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call, which costs several times more than encoding a
+    row's small lists and dicts (the identification path encodes about ten values per record). The C encoder is
+    built once here with the same settings (ASCII output, Django's ``default`` for datetimes, UUIDs, decimals);
+    without a circular-reference check, which plain rows never need.
+    """
+    django = DjangoJSONEncoder(separators=(",", ":"))
+    if c_make_encoder is None:  # a Python without the C accelerator
+        return django.encode
+    make = c_make_encoder(None, django.default, encode_basestring_ascii, None, ":", ",", False, False, django.allow_nan)
+
+    def encode(value) -> str:
+        return "".join(make(value, 0))
+
+    return encode
+
+
 #: One encoder for every row: ``json.dumps(cls=…)`` would build a new one per value.
-_encode_json = DjangoJSONEncoder(separators=(",", ":")).encode
+_encode_json = _json_encoder()
 
 
 def _json(value) -> str | None:
@@ -57,8 +77,11 @@ def _adapters(model, fields: Sequence, vendor: str) -> list[Callable | None]:
 def _prepared(rows: Iterable[Sequence], adapters: list[Callable | None]) -> list[tuple]:
     if not any(adapters):
         return [tuple(row) for row in rows]
-    pairs = list(enumerate(adapters))
-    return [tuple(adapt(row[i]) if adapt else row[i] for i, adapt in pairs) for row in rows]
+    # A list comprehension per row, not a generator: it is inlined (no frame per row), three times faster here.
+    return [
+        tuple([value if adapt is None else adapt(value) for value, adapt in zip(row, adapters, strict=True)])
+        for row in rows
+    ]
 
 
 def allocate_ids(model, count: int) -> list[int]:
