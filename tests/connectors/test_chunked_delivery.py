@@ -13,9 +13,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from assets.models import Asset, Decision, SourceRecord
+from connectors.choices import DeliveryStatus, SyncStatus
 from connectors.chunk_models import ChunkStatus, DeliveryChunk
 from connectors.chunks import CHUNKED, chunk_of, finish_chunked, lost_chunks, process_delivery_chunk, split_delivery
-from connectors.choices import DeliveryStatus, SyncStatus
 from connectors.inbox import replay_delivery
 from connectors.models import Delivery, Sync
 from connectors.tally import DELIVERIES, totals
