@@ -2,9 +2,10 @@
 
 The worker that claims a delivery of more than ``DELIVERY_SPLIT_RECORDS`` records parses it, creates its chunk
 rows (``DeliveryChunk``) and enqueues one task per chunk, all in one transaction; the delivery stays ``processing``
-under the claimant ``CHUNKED`` (no lease: its chunks carry their own). A chunk is the records whose source key
-hashes to its index, so every report of one source key is in one chunk, in the delivery's order; the body is kept
-on the row, and each worker parses it once and keeps the last parse for the next chunks of the same delivery.
+under the claimant ``CHUNKED`` (no lease: its chunks carry their own). A chunk is a slice of the records: they
+are grouped with the records sharing a source key or an identity with them (``assign_chunks``), so every report of
+one source key is in one chunk, in the delivery's order, and chunks rarely contend for an identity lock; the body is
+kept on the row, and each worker parses it once and keeps the last parse for the next chunks of the same delivery.
 
 Each chunk is claimed with a lease like a delivery (a conditional UPDATE; the task queue's own claim is
 ``SKIP LOCKED`` on PostgreSQL), then processed by ``process_chunk`` in one transaction that also marks it done and
@@ -20,9 +21,8 @@ the metrics tally. If it dies before, the recovery sweep (``lost_chunks``) final
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,6 +30,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from assets import engine
+from assets.engine.records import AssetRecord
 from assets.models import Decision
 from assets.services import ProcessResult, engine_config, process_chunk, process_deletions
 
@@ -56,20 +58,57 @@ logger = logging.getLogger(__name__)
 CHUNKED = "chunks"
 #: Puts a chunk on the task queue, due at ``run_after`` (connectors.tasks.enqueue_chunk).
 EnqueueChunk = Callable[..., None]
+#: A value in more records than this does not group them into one chunk (see ``assign_chunks``).
+COMMON_VALUE_RECORDS = 50
 _COUNTED = ("received", "created", "updated", "merged", "skipped", "errors")
 
-_last_parse: dict[tuple[int, str], object] = {}
+_last_parse: dict[tuple[int, str], tuple] = {}
 
 
-def chunk_of(source_key: str, total: int) -> int:
-    """The chunk a record goes to: a stable hash of its source key (the same in every process)."""
-    digest = hashlib.blake2b(source_key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest) % total
+def assign_chunks(records: Sequence[AssetRecord], chunk_size: int) -> list[int]:
+    """The chunk of each record: records that share a source key or an identity (the keys ``process_chunk`` locks)
+    are grouped, and the groups packed in the delivery's order into chunks of about ``chunk_size`` records.
+
+    So every report of one source key is in one chunk, in order, and two chunks rarely lock the same identity: they
+    run side by side instead of taking turns. A value found in more than ``COMMON_VALUE_RECORDS`` records does not
+    group them (it would glue the delivery into one chunk). Deterministic: every worker computes the same chunks.
+    """
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict = {}
+    seen: dict = {}
+    for i, record in enumerate(records):
+        keys = engine.index_keys([engine.normalize_record(record)])
+        keys.add(("src", record.source_key))
+        for key in keys:
+            seen[key] = seen.get(key, 0) + 1
+            if key not in first:
+                first[key] = i
+            elif seen[key] <= COMMON_VALUE_RECORDS:
+                parent[find(i)] = find(first[key])
+    groups: dict[int, list[int]] = {}
+    for i in range(len(records)):
+        groups.setdefault(find(i), []).append(i)
+    chunk_of = [0] * len(records)
+    chunk, filled = 0, 0
+    for members in groups.values():  # in the order of each group's first record
+        if filled and filled + len(members) > chunk_size:
+            chunk, filled = chunk + 1, 0
+        for i in members:
+            chunk_of[i] = chunk
+        filled += len(members)
+    return chunk_of
 
 
 def parsed_batch(delivery: Delivery):
-    """The delivery's parsed body, as the worker parsed it (same mapping, same value checks); the last one is kept,
-    since a worker usually takes several chunks of the same delivery in a row."""
+    """The delivery's parsed body, as the worker parsed it (same mapping, same value checks), with the chunk of each
+    record; the last one is kept, since a worker usually takes several chunks of the same delivery in a row."""
     key = (delivery.pk, str(delivery.uuid))
     if key not in _last_parse:
         batch = parse(
@@ -78,17 +117,21 @@ def parsed_batch(delivery: Delivery):
             mapping=delivery.mapping,
             checks=value_checks(delivery.received_at),
         )
-        _last_parse.clear()
-        _last_parse[key] = batch
-    return _last_parse[key]
+        _remember(key, batch)
+    return _last_parse[key][0]
+
+
+def _remember(key: tuple[int, str], batch) -> list[int]:
+    """Keep this parse and its chunk assignment (only the last delivery's); returns the assignment."""
+    _last_parse.clear()
+    _last_parse[key] = (batch, assign_chunks(batch.records, settings.IDENTIFICATION_CHUNK_SIZE))
+    return _last_parse[key][1]
 
 
 def split_delivery(delivery: Delivery, batch, *, enqueue_chunk: EnqueueChunk) -> str:
     """Hand a parsed delivery to chunk tasks (called by the worker that claimed it; see the module docstring).
     A previous attempt's chunks and decisions (a replay) are replaced."""
-    total = -(-len(batch.records) // settings.IDENTIFICATION_CHUNK_SIZE)
-    _last_parse.clear()
-    _last_parse[(delivery.pk, str(delivery.uuid))] = batch
+    total = max(_remember((delivery.pk, str(delivery.uuid)), batch)) + 1
     now = timezone.now()
     parsed = parse_result(batch)
     with transaction.atomic():
@@ -166,7 +209,8 @@ def process_delivery_chunk(
 def _chunk_records(chunk: DeliveryChunk) -> list:
     """The chunk's records, in the delivery's order."""
     batch = parsed_batch(chunk.delivery)
-    return [record for record in batch.records if chunk_of(record.source_key, chunk.total) == chunk.index]
+    chunk_of = _last_parse[(chunk.delivery.pk, str(chunk.delivery.uuid))][1]
+    return [record for record, index in zip(batch.records, chunk_of, strict=True) if index == chunk.index]
 
 
 def _chunk_done(chunk: DeliveryChunk, result: ProcessResult, *, status: str = ChunkStatus.DONE, error: str = ""):
