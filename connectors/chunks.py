@@ -11,7 +11,7 @@ Each chunk is claimed with a lease like a delivery (a conditional UPDATE; the ta
 ``SKIP LOCKED`` on PostgreSQL), then processed by ``process_chunk`` in one transaction that also marks it done and
 adds its counters to the delivery's (the progress shown while it runs). A worker killed mid-chunk commits nothing:
 the chunk is taken over (stale heartbeat or expired lease) and redone whole. Chunks of one delivery run at once on
-PostgreSQL; the identity advisory locks of ``process_chunk`` serialize records that could be the same machine, so
+PostgreSQL; the identity locks of ``process_chunk`` serialize records that could be the same machine, so
 no asset is created twice and the recency rules keep a newer report over an older one whatever the order.
 
 The chunk whose commit leaves no chunk unfinished finalizes the delivery, under the delivery row's lock, exactly

@@ -65,13 +65,13 @@ def measure_scaling(
             f"[9/9] {workers} worker(s): {run['records_per_second']:,.0f} records/s "
             f"({run['seconds']:.1f} s, {run['chunks']} chunks)"
         )
-    speedup = runs["2"]["records_per_second"] / runs["1"]["records_per_second"]
+    speedup = round(runs["2"]["records_per_second"] / runs["1"]["records_per_second"], 2)
     log(f"[9/9] speed-up with 2 workers: {speedup:.2f}x (target >= {SPEEDUP_TARGET}x)")
     return {
         "records": count,
         "chunk_size": settings.IDENTIFICATION_CHUNK_SIZE,
         "runs": runs,
-        "speedup": round(speedup, 3),
+        "speedup": speedup,
         "target": SPEEDUP_TARGET,
         "cpus": os.cpu_count(),
     }
