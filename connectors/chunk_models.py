@@ -33,6 +33,10 @@ class DeliveryChunk(models.Model):
     delivery = models.ForeignKey("connectors.Delivery", on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
     total = models.PositiveIntegerField()
+    #: The chunk size the delivery was split with (every worker groups the records with it, whatever its own
+    #: setting), and how many records this chunk holds (checked when it is processed).
+    chunk_size = models.PositiveIntegerField()
+    records = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=ChunkStatus.choices, default=ChunkStatus.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     enqueued_at = models.DateTimeField(null=True, blank=True)

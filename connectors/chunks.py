@@ -22,12 +22,13 @@ the metrics tally. If it dies before, the recovery sweep (``lost_chunks``) final
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from assets import engine
@@ -62,7 +63,7 @@ EnqueueChunk = Callable[..., None]
 COMMON_VALUE_RECORDS = 50
 _COUNTED = ("received", "created", "updated", "merged", "skipped", "errors")
 
-_last_parse: dict[tuple[int, str], tuple] = {}
+_last_parse: dict[tuple[int, str, int], tuple] = {}
 
 
 def assign_chunks(records: Sequence[AssetRecord], chunk_size: int) -> list[int]:
@@ -106,32 +107,36 @@ def assign_chunks(records: Sequence[AssetRecord], chunk_size: int) -> list[int]:
     return chunk_of
 
 
-def parsed_batch(delivery: Delivery):
-    """The delivery's parsed body, as the worker parsed it (same mapping, same value checks), with the chunk of each
-    record; the last one is kept, since a worker usually takes several chunks of the same delivery in a row."""
-    key = (delivery.pk, str(delivery.uuid))
+def parsed_batch(delivery: Delivery, chunk_size: int):
+    """The delivery's parsed body, as the worker parsed it (same mapping, same value checks), and the chunk of each
+    record; the last one is kept, since a worker usually takes several chunks of the same delivery in a row. The
+    body is read only here (callers load the delivery without it)."""
+    key = (delivery.pk, str(delivery.uuid), chunk_size)
     if key not in _last_parse:
         batch = parse(
             delivery.payload_format,
-            decode_json(bytes(delivery.body)),
+            decode_json(bytes(Delivery.objects.values_list("body", flat=True).get(pk=delivery.pk))),
             mapping=delivery.mapping,
             checks=value_checks(delivery.received_at),
         )
         _remember(key, batch)
-    return _last_parse[key][0]
+    return _last_parse[key]
 
 
-def _remember(key: tuple[int, str], batch) -> list[int]:
-    """Keep this parse and its chunk assignment (only the last delivery's); returns the assignment."""
+def _remember(key: tuple[int, str, int], batch) -> tuple:
+    """Keep this parse and its chunk assignment (only the last delivery's)."""
     _last_parse.clear()
-    _last_parse[key] = (batch, assign_chunks(batch.records, settings.IDENTIFICATION_CHUNK_SIZE))
-    return _last_parse[key][1]
+    _last_parse[key] = (batch, assign_chunks(batch.records, key[2]))
+    return _last_parse[key]
 
 
 def split_delivery(delivery: Delivery, batch, *, enqueue_chunk: EnqueueChunk) -> str:
     """Hand a parsed delivery to chunk tasks (called by the worker that claimed it; see the module docstring).
     A previous attempt's chunks and decisions (a replay) are replaced."""
-    total = max(_remember((delivery.pk, str(delivery.uuid)), batch)) + 1
+    chunk_size = settings.IDENTIFICATION_CHUNK_SIZE
+    chunk_of = _remember((delivery.pk, str(delivery.uuid), chunk_size), batch)[1]
+    sizes = Counter(chunk_of)
+    total = len(sizes)
     now = timezone.now()
     parsed = parse_result(batch)
     with transaction.atomic():
@@ -154,7 +159,15 @@ def split_delivery(delivery: Delivery, batch, *, enqueue_chunk: EnqueueChunk) ->
         Decision.objects.filter(delivery=delivery).delete()
         DeliveryChunk.objects.filter(delivery=delivery).delete()
         chunks = DeliveryChunk.objects.bulk_create(
-            DeliveryChunk(delivery=delivery, index=index, total=total, enqueued_at=now) for index in range(total)
+            DeliveryChunk(
+                delivery=delivery,
+                index=index,
+                total=total,
+                chunk_size=chunk_size,
+                records=sizes[index],
+                enqueued_at=now,
+            )
+            for index in range(total)
         )
         for chunk in chunks:
             enqueue_chunk(chunk, stamped=True)
@@ -176,7 +189,7 @@ def claim_chunk(chunk_id: int, worker_id: str = WORKER_ID) -> DeliveryChunk | No
     )
     if not claimed:
         return None
-    return DeliveryChunk.objects.select_related("delivery__connector").get(pk=chunk_id)
+    return DeliveryChunk.objects.select_related("delivery__connector").defer("delivery__body").get(pk=chunk_id)
 
 
 def process_delivery_chunk(
@@ -208,9 +221,11 @@ def process_delivery_chunk(
 
 def _chunk_records(chunk: DeliveryChunk) -> list:
     """The chunk's records, in the delivery's order."""
-    batch = parsed_batch(chunk.delivery)
-    chunk_of = _last_parse[(chunk.delivery.pk, str(chunk.delivery.uuid))][1]
-    return [record for record, index in zip(batch.records, chunk_of, strict=True) if index == chunk.index]
+    batch, chunk_of = parsed_batch(chunk.delivery, chunk.chunk_size)
+    records = [record for record, index in zip(batch.records, chunk_of, strict=True) if index == chunk.index]
+    if len(records) != chunk.records:  # never seen: the same body and chunk size always give the same chunks
+        raise RuntimeError(f"{chunk}: {len(records)} records where the split found {chunk.records}")
+    return records
 
 
 def _chunk_done(chunk: DeliveryChunk, result: ProcessResult, *, status: str = ChunkStatus.DONE, error: str = ""):
@@ -247,11 +262,10 @@ def _retry_or_fail(chunk: DeliveryChunk, exc: Exception, enqueue_chunk: EnqueueC
         error,
     )
     if chunk.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
-        records = _chunk_records(chunk)
         message = f"chunk {chunk.index + 1} of {chunk.total}: gave up after {chunk.attempts} attempts: {error}"
         result = ProcessResult(
-            received=len(records),
-            errors=len(records),
+            received=chunk.records,
+            errors=chunk.records,
             record_errors=[{"index": None, "field": "", "message": message, "source_key": ""}],
         )
         try:
@@ -276,8 +290,9 @@ def finish_chunked(delivery_id: int) -> str | None:
     delivery row's lock makes the last two chunks take turns, so exactly one finalizes). Returns its status."""
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update()
+            Delivery.objects.select_for_update(of=("self",))
             .select_related("connector")
+            .defer("body")
             .filter(pk=delivery_id, status=DeliveryStatus.PROCESSING, claimed_by=CHUNKED)
             .first()
         )
@@ -286,7 +301,7 @@ def finish_chunked(delivery_id: int) -> str | None:
         chunks = DeliveryChunk.objects.filter(delivery=delivery)
         if chunks.exclude(status__in=ChunkStatus.finished()).exists():
             return None
-        batch = parsed_batch(delivery)
+        batch = parsed_batch(delivery, chunks.values_list("chunk_size", flat=True).first())[0]
         result = parse_result(batch)
         sums = chunks.aggregate(**{name: Sum(f"records_{name}", default=0) for name in _COUNTED})
         result.add(ProcessResult(**sums))
@@ -304,6 +319,18 @@ def finish_chunked(delivery_id: int) -> str | None:
         except Exception:  # the part is done; the sync sweep runs the deletions again
             logger.exception("full sync %s: deletions failed; they are retried", delivery.sync_id)
     return status
+
+
+def chunk_summary(delivery: Delivery) -> dict | None:
+    """For the delivery page: how many chunks, how many finished, how many workers took them (one query), or
+    None for a delivery processed whole."""
+    if delivery.claimed_by != CHUNKED:
+        return None
+    return DeliveryChunk.objects.filter(delivery=delivery).aggregate(
+        total=Count("pk"),
+        finished=Count("pk", filter=Q(status__in=ChunkStatus.finished())),
+        workers=Count("claimed_by", distinct=True, filter=~Q(claimed_by="")),
+    )
 
 
 def lost_chunks(*, requeue_after: float | None = None) -> tuple[list[int], list[int]]:

@@ -114,7 +114,7 @@ def _run(db: BenchDatabase, copy: str, delivery_pk: int, count: int, workers: in
         "DATABASE_URL": url,
         "TASK_BACKEND": "django_tasks_db.DatabaseBackend",
         "IDENTIFICATION_CHUNK_SIZE": str(settings.IDENTIFICATION_CHUNK_SIZE),
-        "DELIVERY_SPLIT_RECORDS": str(settings.DELIVERY_SPLIT_RECORDS),
+        "DELIVERY_SPLIT_RECORDS": "0",  # always in chunks here, whatever the size: that is what is measured
         "SWEEP_INTERVAL": "0.2",
     }
     processes = [

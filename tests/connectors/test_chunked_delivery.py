@@ -155,6 +155,18 @@ def test_progress_adds_up_over_the_chunks_and_the_delivery_is_finalized_once(con
     assert process_delivery_chunk(first) == "not claimed"
 
 
+def test_the_delivery_page_shows_the_chunks(admin_ui, connector, small_chunks):
+    delivery = deliver(connector, {"assets": [asset(i) for i in range(60)]})
+    queue = Queue()
+    process_delivery(delivery.pk, split=queue.split)
+    process_delivery_chunk(queue.chunks[0], worker_id="host-a:1:abc")
+    page = admin_ui.get(delivery.get_absolute_url()).content.decode()
+    assert "Chunks</dt><dd>1 of 3 done" in page and "by 1 worker<" in page
+    run_chunks_ids(queue.chunks[1:])
+    page = admin_ui.get(delivery.get_absolute_url()).content.decode()
+    assert "Chunks</dt><dd>3 of 3 done" in page and "by 2 workers<" in page
+
+
 def test_a_failing_chunk_is_retried_then_counted_as_errors(connector, small_chunks, settings, monkeypatch):
     settings.DELIVERY_FAULT_HOOK = "tests.faults.fail_first_attempts"
     monkeypatch.setenv("FAULT_FAILURES", "1")
