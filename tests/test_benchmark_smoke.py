@@ -37,6 +37,7 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
         overview_deliveries=240,
         quality_machines=60,
         scaling_records=300,
+        scaling_repeats=1,
         json=str(path),
         stdout=(tmp_path / "out.txt").open("w"),
     )

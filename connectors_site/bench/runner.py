@@ -102,6 +102,7 @@ class Plan:
             "list_assets": options["list_assets"],
             "quality_machines": options.get("quality_machines", 2000),
             "scaling_records": options.get("scaling_records", 0),
+            "scaling_repeats": options.get("scaling_repeats", 2),
             "seed": options["seed"],
         }
 
@@ -277,7 +278,16 @@ class BenchmarkRun:
             return
         env = self._server_env(db)
         self._section(
-            "workers", lambda: measure_scaling(db, factory, root=ROOT, env=env, records=records, log=self.log)
+            "workers",
+            lambda: measure_scaling(
+                db,
+                factory,
+                root=ROOT,
+                env=env,
+                records=records,
+                log=self.log,
+                repeats=self.options.get("scaling_repeats", 2),
+            ),
         )
 
     def _section(self, key: str, run: Callable[[], dict]) -> None:

@@ -41,35 +41,41 @@ Log = Callable[[str], None]
 
 
 def measure_scaling(
-    db: BenchDatabase, factory: RecordFactory, *, root: Path, env: dict, records: int, log: Log
+    db: BenchDatabase, factory: RecordFactory, *, root: Path, env: dict, records: int, log: Log, repeats: int = 2
 ) -> dict:
-    """Run the same big delivery with 1 and 2 workers on copies of the same state; records/s and the speed-up."""
+    """Run the same big delivery with 1 and 2 workers on copies of the same state, ``repeats`` times each,
+    alternating; records/s of the best run of each and the speed-up. Long because it logs and copies each run."""
     if db.vendor != "postgresql":
         log("[9/9] worker scaling: skipped on SQLite (one writer; run the benchmark on PostgreSQL)")
         return {"skipped_on": "sqlite"}
     delivery_pk, count = _store_held_delivery(factory, records)
     counts = " then ".join(map(str, WORKER_COUNTS))
     log(f"[9/9] worker scaling: one delivery of {count:,} records, with {counts} workers")
-    runs = {}
-    for workers in WORKER_COUNTS:
-        copy = f"{db.name}_w{workers}"
-        connection.close()  # a template database must have no other session
-        db._maintenance(f'CREATE DATABASE "{copy}" TEMPLATE "{db.name}"')
-        try:
-            runs[str(workers)] = _run(db, copy, delivery_pk, count, workers, root=root, env=env)
-        finally:
-            _use(db, db.name)
-            db._maintenance(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
-        run = runs[str(workers)]
-        log(
-            f"[9/9] {workers} worker(s): {run['records_per_second']:,.0f} records/s "
-            f"({run['seconds']:.1f} s, {run['chunks']} chunks)"
-        )
+    runs: dict[str, dict] = {}
+    for attempt in range(repeats):  # 1, 2, 1, 2…: a busy spell of the shared machine hits both counts alike
+        for workers in WORKER_COUNTS:
+            copy = f"{db.name}_w{workers}"
+            connection.close()  # a template database must have no other session
+            db._maintenance(f'CREATE DATABASE "{copy}" TEMPLATE "{db.name}"')
+            try:
+                run = _run(db, copy, delivery_pk, count, workers, root=root, env=env)
+            finally:
+                _use(db, db.name)
+                db._maintenance(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+            log(
+                f"[9/9] {workers} worker(s), run {attempt + 1}: {run['records_per_second']:,.0f} records/s "
+                f"({run['seconds']:.1f} s, {run['chunks']} chunks, load average {run['load_average']:.2f})"
+            )
+            best = runs.get(str(workers))
+            times = [*(best or {}).get("all_seconds", []), run["seconds"]]
+            runs[str(workers)] = {**(run if best is None or run["seconds"] < best["seconds"] else best)}
+            runs[str(workers)]["all_seconds"] = times
     speedup = round(runs["2"]["records_per_second"] / runs["1"]["records_per_second"], 2)
-    log(f"[9/9] speed-up with 2 workers: {speedup:.2f}x (target >= {SPEEDUP_TARGET}x)")
+    log(f"[9/9] speed-up with 2 workers (best run of each): {speedup:.2f}x (target >= {SPEEDUP_TARGET}x)")
     return {
         "records": count,
         "chunk_size": settings.IDENTIFICATION_CHUNK_SIZE,
+        "repeats": repeats,
         "runs": runs,
         "speedup": speedup,
         "target": SPEEDUP_TARGET,
@@ -136,13 +142,7 @@ def _run(db: BenchDatabase, copy: str, delivery_pk: int, count: int, workers: in
             "the delivery to be processed",
         )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        cpu_seconds = _stop(processes)
     if finished.status not in (DeliveryStatus.PROCESSED, DeliveryStatus.PARTIAL):
         raise RuntimeError(f"the delivery ended {finished.status}: {finished.last_error}")
     seconds = (finished.finished_at - finished.started_at).total_seconds()
@@ -154,7 +154,29 @@ def _run(db: BenchDatabase, copy: str, delivery_pk: int, count: int, workers: in
         "chunks": finished.chunks.count(),
         "workers_that_took_chunks": len(claimants),
         "status": finished.status,
+        "worker_cpu_seconds": round(cpu_seconds, 1),
+        "load_average": os.getloadavg()[0],
     }
+
+
+def _stop(processes: list[subprocess.Popen]) -> float:
+    """Stop the workers; the CPU seconds they used in all (start-up included), from the kernel's accounting."""
+    for process in processes:
+        process.terminate()
+    cpu = 0.0
+    for process in processes:
+        deadline = time.monotonic() + 30
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                cpu += usage.ru_utime + usage.ru_stime
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                deadline = time.monotonic() + 30
+            time.sleep(0.05)
+    return cpu
 
 
 def _wait(predicate, timeout: float, what: str):

@@ -62,6 +62,9 @@ class Command(BaseCommand):
             help="records of the one delivery run with 1 then 2 workers (part 9, PostgreSQL only; 0 skips it)",
         )
         parser.add_argument(
+            "--scaling-repeats", type=int, default=2, help="runs of each worker count in part 9 (the best counts)"
+        )
+        parser.add_argument(
             "--overview-deliveries",
             type=int,
             default=34_560,
