@@ -25,7 +25,7 @@ from connectors.chunks import (
     split_delivery,
 )
 from connectors.inbox import replay_delivery
-from connectors.models import Delivery, Sync
+from connectors.models import Delivery, Sync, WorkerHeartbeat
 from connectors.tally import DELIVERIES, totals
 from connectors.worker import process_delivery
 from tests.conftest import wait_for
@@ -252,9 +252,11 @@ def test_two_workers_process_the_chunks_of_one_delivery(make_connector, start_wo
     of the two deliveries decide about the same new machines at the same time: the identity locks make them take
     turns. Either way: the inventory one worker makes, nothing created twice."""
     settings.IDENTIFICATION_CHUNK_SIZE, settings.DELIVERY_SPLIT_RECORDS = 40, 100
-    deliveries = [deliver(make_connector(name), big_payload(300, seed=11)) for name in ("CMDB", "MDM")]
+    connectors = [make_connector(name) for name in ("CMDB", "MDM")]
     concurrent = _is_postgres()
     workers = [start_worker(env=WORKER_ENV) for _ in range(2 if concurrent else 1)]
+    wait_for(lambda: WorkerHeartbeat.objects.count() == len(workers), timeout=60, message="the workers to start")
+    deliveries = [deliver(connector, big_payload(300, seed=11)) for connector in connectors]
     wait_for(
         lambda: Delivery.objects.filter(status=DeliveryStatus.PARTIAL).count() == 2,
         timeout=180,
