@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from connectors.choices import ConnectorAction
@@ -19,12 +19,13 @@ from connectors.models import ConnectorEvent
 from connectors_site.common.db import allocate_ids, delete_rows, insert_rows, update_rows
 
 from .choices import AssetKind, DecisionOutcome
+from .identity_locks import lock_all_identities
 from .impact import CATEGORIES, ID_BATCH, Plan, live_sources, plan_reidentification
 from .impact_proposal import Proposal, engine_config_for
 from .joins import write_joins
 from .models import Asset, Decision, Identifier, SourceRecord
 from .rule_selection import update_rule_selection
-from .services import LOCK_BUCKETS, LOCK_NAMESPACE, reconcile_assets
+from .services import reconcile_assets
 
 REASON = "re-identified after a rule change"
 #: Columns of a decision row written here (no delivery: the change, not a delivery, decided).
@@ -50,15 +51,9 @@ _OUTCOMES = {
 
 
 def _lock_inventory() -> None:
-    """Serialize with every identification chunk while the plan is computed and executed: on PostgreSQL every
-    advisory-lock bucket the chunks use, in order (SQLite: the transaction already holds the only write lock)."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, b) FROM generate_series(0, %s) AS b ORDER BY b",
-            [LOCK_NAMESPACE, LOCK_BUCKETS - 1],
-        )
+    """Serialize with every identification chunk while the plan is computed and executed (SQLite: the
+    transaction already holds the only write lock)."""
+    lock_all_identities()
 
 
 def save_proposal(connector, proposal: Proposal, *, actor=None) -> bool:

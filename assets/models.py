@@ -332,4 +332,5 @@ class InventoryCounts(models.Model):
 
 # Defined in its own module (the feature's), registered here with the app's other models.
 from .impact_models import ImpactPreview, ImpactStatus  # noqa: E402, F401
+from .lock_models import IdentityLock  # noqa: E402, F401
 from .ruledef_models import RuleImpactPreview  # noqa: E402, F401

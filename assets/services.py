@@ -7,14 +7,13 @@ records, identifiers and decisions in bulk (assets.writes) and re-derive the tou
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
@@ -28,15 +27,10 @@ from .engine import Outcome
 from .engine.inputs import HELD_KINDS, reached_assets
 from .engine.recency import later as _later
 from .engine.records import REPORTED_ATTRIBUTES, AssetRecord
+from .identity_locks import lock_identities as _lock_identities
 from .joins import write_joins
 from .models import Asset, Decision, Identifier, SourceRecord
 from .writes import apply_decisions, conflict_values, refresh_last_seen, shown_values, write_decisions
-
-#: Advisory-lock buckets on PostgreSQL. Bounded so a big chunk never exhausts the shared lock table; records that
-#: share an identity always hash to the same bucket, so they are serialized.
-LOCK_BUCKETS = 512
-#: Keeps advisory locks of this product apart from any other user of the same database.
-LOCK_NAMESPACE = 0x0A55E7
 
 
 @dataclass
@@ -110,28 +104,6 @@ def process_records(
     if deleted:
         result.add(process_deletions(connector, deleted, delivery=delivery))
     return result
-
-
-def _lock_key(*parts: object) -> int:
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest) % LOCK_BUCKETS
-
-
-def _lock_identities(connector_id: int, source_keys: Iterable[str], keys: Iterable[tuple[str, str]]) -> None:
-    """Serialize concurrent chunks that could decide about the same machine.
-
-    PostgreSQL: transaction-scoped advisory locks, taken in sorted order in one statement (no deadlock between
-    chunks). SQLite: the transaction already holds the database's single write lock (IMMEDIATE mode).
-    """
-    if connection.vendor != "postgresql":
-        return
-    buckets = {_lock_key("src", connector_id, key) for key in source_keys}
-    buckets.update(_lock_key(kind, value) for kind, value in keys)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) AS b ORDER BY b",
-            [LOCK_NAMESPACE, sorted(buckets)],
-        )
 
 
 def _source_rows(connector, source_keys: set[str]) -> dict[str, tuple]:
@@ -239,7 +211,7 @@ def identify_chunk(
     """Run the engine on one chunk against the current inventory without writing anything.
 
     A record without its own timestamp is dated ``received_at`` (the delivery's receipt time), so an older
-    delivery processed late cannot overwrite what a newer one wrote. ``lock`` takes the identities' advisory
+    delivery processed late cannot overwrite what a newer one wrote. ``lock`` takes the identities'
     locks first (the write path, inside its transaction); read-only callers leave it off.
     """
     if received_at is not None:

@@ -36,6 +36,7 @@ from connectors_site.common.roles import admin_required
 
 from . import refused
 from .choices import DeliveryStatus
+from .chunks import chunk_summary
 from .filtersets import DeliveryFilterSet
 from .health import changed_inventory
 from .inbox import MAX_REPLAY_SELECTED, replay_deliveries, replay_delivery, send_test_delivery
@@ -279,6 +280,7 @@ def delivery_detail(request: HtmxHttpRequest, delivery_uuid) -> HttpResponse:
         ),
         "errors_kept": len(delivery.errors),
         "inventory_changed": changed_inventory(delivery),
+        "chunks": chunk_summary(delivery),
         "refresh_decisions": partial == "live",
         **_decisions(request, delivery, live=delivery.is_pending),
     }

@@ -451,3 +451,6 @@ class MetricTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{{{self.label}}} = {self.value}"
+
+
+from .chunk_models import DeliveryChunk  # noqa: E402,F401  (a big delivery's chunks: registered with this app)

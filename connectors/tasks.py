@@ -14,6 +14,8 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
+from .chunk_models import DeliveryChunk
+from .chunks import finish_chunked, lost_chunks, process_delivery_chunk, split_delivery
 from .models import Delivery
 from .syncs import lost_syncs, run_deletions
 from .worker import lost_deliveries, process_delivery
@@ -38,7 +40,48 @@ def enqueue(delivery: Delivery, *, run_after=None, stamped: bool = False) -> Non
 @task()
 def process_delivery_task(delivery_id: int) -> str:
     """Process one delivery; a transient failure is enqueued again for after its backoff."""
-    return process_delivery(delivery_id, requeue=enqueue)
+    return process_delivery(delivery_id, requeue=enqueue, split=_split)
+
+
+def _split(delivery: Delivery, batch) -> str:
+    return split_delivery(delivery, batch, enqueue_chunk=enqueue_chunk)
+
+
+def enqueue_chunk(chunk: DeliveryChunk, *, run_after=None, stamped: bool = False) -> None:
+    """Schedule one chunk of a big delivery once the current transaction commits (as ``enqueue`` does)."""
+    if not stamped:
+        DeliveryChunk.objects.filter(pk=chunk.pk).update(enqueued_at=timezone.now())
+    task = process_chunk_task
+    if run_after and task.get_backend().supports_defer:
+        task = task.using(run_after=run_after)
+    chunk_id = chunk.pk
+    transaction.on_commit(lambda: task.enqueue(chunk_id))
+
+
+@task()
+def process_chunk_task(chunk_id: int) -> str:
+    """Process one chunk of a big delivery (connectors.chunks); the last chunk finalizes the delivery."""
+    return process_delivery_chunk(chunk_id, enqueue_chunk=enqueue_chunk)
+
+
+@task()
+def finish_chunked_task(delivery_id: int) -> str | None:
+    """Finalize a chunked delivery whose chunks are all finished (its last chunk's worker died before)."""
+    return finish_chunked(delivery_id)
+
+
+def recover_chunks(*, requeue_after: float | None = None) -> int:
+    """The recovery sweep for chunks: re-enqueue lost chunks and finalize chunked deliveries nobody finalized.
+    Twice is harmless: one claim succeeds, and finalizing is done once. Returns how many were restarted."""
+    chunk_ids, delivery_ids = lost_chunks(requeue_after=requeue_after)
+    for chunk_id in chunk_ids:
+        with transaction.atomic():
+            enqueue_chunk(DeliveryChunk(pk=chunk_id))
+    for delivery_id in delivery_ids:
+        finish_chunked_task.enqueue(delivery_id)
+    if chunk_ids or delivery_ids:
+        logger.info("re-enqueued %d chunks and %d chunked deliveries to finalize", len(chunk_ids), len(delivery_ids))
+    return len(chunk_ids) + len(delivery_ids)
 
 
 def recover_deliveries(*, requeue_after: float | None = None) -> int:

@@ -44,6 +44,8 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 #: Puts a delivery back on the task queue, due at ``run_after`` (connectors.tasks.enqueue).
 Requeue = Callable[..., None]
+#: Splits a big parsed delivery into chunk tasks (connectors.chunks.split_delivery); returns the status.
+Split = Callable[..., str]
 
 
 class LostClaim(Exception):
@@ -109,24 +111,28 @@ def _fault_hook(delivery: Delivery) -> None:
         import_string(hook)(delivery)
 
 
-def process_delivery(delivery_id: int, worker_id: str = WORKER_ID, *, requeue: Requeue | None = None) -> str:
+def process_delivery(
+    delivery_id: int, worker_id: str = WORKER_ID, *, requeue: Requeue | None = None, split: Split | None = None
+) -> str:
     """Claim, parse and process one delivery; returns its final (or next) status.
 
     After a transient failure the delivery is queued again with backoff, and ``requeue(delivery, run_after=…)``
     puts it back on the task queue in the same transaction. Without ``requeue`` (a caller that plays the worker
-    itself) nothing is enqueued: the recovery sweep finds the delivery once it is due.
+    itself) nothing is enqueued: the recovery sweep finds the delivery once it is due. A delivery of more than
+    ``DELIVERY_SPLIT_RECORDS`` records is handed to ``split(delivery, batch)`` (chunk tasks for many workers)
+    when given; without it, this worker processes it whole.
     """
     delivery = claim_delivery(delivery_id, worker_id)
     if delivery is None:
         return "not claimed"
     try:
-        return _process(delivery, requeue)
+        return _process(delivery, requeue, split)
     except LostClaim:
         logger.warning("delivery %s was taken over by another worker; this attempt stops", delivery.pk)
         return "lost claim"
 
 
-def _process(delivery: Delivery, requeue: Requeue | None) -> str:
+def _process(delivery: Delivery, requeue: Requeue | None, split: Split | None = None) -> str:
     connector = delivery.connector
     try:
         _fault_hook(delivery)
@@ -143,10 +149,14 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
     except Exception as exc:  # any other failure is retried, then the delivery goes to dead
         return _retry_or_bury(delivery, exc, requeue)
 
-    parse_errors = [
-        {"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in batch.errors
-    ]
-    result = ProcessResult(received=len(batch.errors), errors=len(batch.errors), record_errors=parse_errors)
+    if split is not None and len(batch.records) > settings.DELIVERY_SPLIT_RECORDS:
+        try:
+            return split(delivery, batch)
+        except LostClaim:
+            raise
+        except Exception as exc:
+            return _retry_or_bury(delivery, exc, requeue)
+    result = parse_result(batch)
     total = len(batch.records) + len(batch.errors) + len(batch.deleted)
     try:
         # A previous attempt may have written some chunks; its decisions are replaced by this attempt's.
@@ -167,14 +177,23 @@ def _process(delivery: Delivery, requeue: Requeue | None) -> str:
     except Exception as exc:
         return _retry_or_bury(delivery, exc, requeue)
 
+    return _finish(delivery, final_status(result), result, warnings=warning_dicts(batch))
+
+
+def parse_result(batch) -> ProcessResult:
+    """The counts of a parsed delivery before any record is processed: the records its parser rejected."""
+    parse_errors = [
+        {"index": e.index, "field": e.field, "message": e.message, "source_key": e.source_key} for e in batch.errors
+    ]
+    return ProcessResult(received=len(batch.errors), errors=len(batch.errors), record_errors=parse_errors)
+
+
+def final_status(result: ProcessResult) -> str:
+    """Processed without a record error, partial with some, failed when no record had an outcome."""
     handled = result.created + result.updated + result.merged + result.skipped + result.deleted
     if result.errors == 0:
-        status = DeliveryStatus.PROCESSED
-    elif handled:
-        status = DeliveryStatus.PARTIAL
-    else:
-        status = DeliveryStatus.FAILED
-    return _finish(delivery, status, result, warnings=warning_dicts(batch))
+        return DeliveryStatus.PROCESSED
+    return DeliveryStatus.PARTIAL if handled else DeliveryStatus.FAILED
 
 
 _CONNECTOR_RESULT = {
@@ -187,41 +206,50 @@ def _finish(
     delivery: Delivery, status: str, result: ProcessResult, *, last_error: str = "", warnings: list[dict] | None = None
 ) -> str:
     """Write the final status and counters; the metrics totals grow in the same transaction."""
-    now = timezone.now()
-    counters = _counters(result)
     with transaction.atomic():
-        updated = Delivery.objects.filter(
-            pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
-        ).update(
-            status=status,
-            finished_at=now,
-            lease_expires_at=None,
-            last_error=last_error[:5000],
-            errors=result.record_errors[:1000],
-            warnings=(warnings or [])[:MAX_STORED_WARNINGS],
-            warnings_count=len(warnings or []),
-            **counters,
-        )
-        # The last part of a full sync to finish weighs its deletions, in the transaction that finishes it. The
-        # sync's row is locked before the connector's, in the order intake takes them (no deadlock).
-        delete_now = bool(updated and delivery.sync_id and part_finished(delivery.sync_id))
-        if updated:
-            # Only the newest finished delivery sets the connector's result: an older one that finishes after a
-            # newer one was rejected or processed must not overwrite it (connectors.health reads it the same way).
-            newer_finished = Delivery.objects.filter(connector_id=delivery.connector_id, pk__gt=delivery.pk).exclude(
-                status__in=DeliveryStatus.pending()
-            )
-            Connector.objects.filter(pk=delivery.connector_id).exclude(Exists(newer_finished)).update(
-                last_result=_CONNECTOR_RESULT.get(status, ConnectorStatus.ERROR)
-            )
-            started = delivery.started_at
-            tally_finished(status, counters, (now - started).total_seconds() if started else None)
+        delete_now = finish_rows(delivery, status, result, last_error=last_error, warnings=warnings)
     if delete_now:
         try:
             run_deletions(delivery.sync_id)
         except Exception:  # the part is done; the recovery sweep runs the deletions again once the lease expires
             logger.exception("full sync %s: deletions failed; they are retried", delivery.sync_id)
     return status
+
+
+def finish_rows(
+    delivery: Delivery, status: str, result: ProcessResult, *, last_error: str = "", warnings: list[dict] | None = None
+) -> bool:
+    """The rows :func:`_finish` writes, inside the caller's transaction (a chunked delivery's last chunk finishes
+    it this way). Returns whether the delivery's full sync is now complete and its deletions are to run."""
+    now = timezone.now()
+    counters = _counters(result)
+    updated = Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.PROCESSING, claimed_by=delivery.claimed_by
+    ).update(
+        status=status,
+        finished_at=now,
+        lease_expires_at=None,
+        last_error=last_error[:5000],
+        errors=result.record_errors[:1000],
+        warnings=(warnings or [])[:MAX_STORED_WARNINGS],
+        warnings_count=len(warnings or []),
+        **counters,
+    )
+    # The last part of a full sync to finish weighs its deletions, in the transaction that finishes it. The
+    # sync's row is locked before the connector's, in the order intake takes them (no deadlock).
+    delete_now = bool(updated and delivery.sync_id and part_finished(delivery.sync_id))
+    if updated:
+        # Only the newest finished delivery sets the connector's result: an older one that finishes after a
+        # newer one was rejected or processed must not overwrite it (connectors.health reads it the same way).
+        newer_finished = Delivery.objects.filter(connector_id=delivery.connector_id, pk__gt=delivery.pk).exclude(
+            status__in=DeliveryStatus.pending()
+        )
+        Connector.objects.filter(pk=delivery.connector_id).exclude(Exists(newer_finished)).update(
+            last_result=_CONNECTOR_RESULT.get(status, ConnectorStatus.ERROR)
+        )
+        started = delivery.started_at
+        tally_finished(status, counters, (now - started).total_seconds() if started else None)
+    return delete_now
 
 
 def backoff_seconds(attempt: int) -> float:

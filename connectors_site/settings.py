@@ -354,3 +354,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+#: A delivery with more records than this is split into chunks of IDENTIFICATION_CHUNK_SIZE records that several
+#: workers process at once (connectors.chunks); smaller ones are processed by one worker from start to end.
+DELIVERY_SPLIT_RECORDS = int(os.environ.get("DELIVERY_SPLIT_RECORDS", "5000"))

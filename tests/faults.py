@@ -50,3 +50,15 @@ def crash_once(delivery) -> None:
     """Die as under ``kill -9`` (no cleanup, no bookkeeping) on the first attempt at delivery FAULT_CRASH_DELIVERY."""
     if str(delivery.pk) == os.environ.get("FAULT_CRASH_DELIVERY") and delivery.attempts == 1:
         os._exit(137)
+
+
+def stall_in_chunk(target) -> None:
+    """In a chunk's transaction, after its writes and before its commit: say so (touch FAULT_STALL_FILE) and
+    hang, for the test to ``kill -9`` the worker there. Deliveries (not chunks) pass."""
+    import time
+    from pathlib import Path
+
+    if not hasattr(target, "total") or target.attempts != 1:
+        return
+    Path(os.environ["FAULT_STALL_FILE"]).touch()
+    time.sleep(600)

@@ -36,6 +36,8 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
         list_assets=2000,
         overview_deliveries=240,
         quality_machines=60,
+        scaling_records=300,
+        scaling_repeats=1,
         json=str(path),
         stdout=(tmp_path / "out.txt").open("w"),
     )
@@ -83,9 +85,18 @@ def test_benchmark_runs_every_part_at_tiny_sizes(tmp_path):
     assert overview["assets"] >= 2000 and overview["deliveries"] >= 240 and overview["recount_ms"] > 0
     assert overview["counts"]["live"] > 0 and overview["page"]["queries"] > 0
     _positive(overview["page"], "median_ms", "bytes")
+    workers = results["workers"]
+    if connection.vendor == "postgresql":
+        assert workers["records"] == 300 and set(workers["runs"]) == {"1", "2"} and workers["speedup"] > 0
+        for run in workers["runs"].values():
+            _positive(run, "seconds", "records_per_second", "chunks")
+            assert run["status"] in ("processed", "partial")
+    else:
+        assert workers == {"skipped_on": "sqlite"}
     assert results["targets"] and all(target["pass"] is not None for target in results["targets"])
     output = (tmp_path / "out.txt").read_text()
     assert "Measure" in output and "[7] list page" in output and "[8] overview over" in output
+    assert "[9] worker scaling" in output or "[9] speed-up, 2 workers vs 1" in output
     assert "[0] identification quality, default rules" in output and "Errors (false-merge assets" in output
 
     # The test database is the default connection again, and the benchmark wrote nothing into it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .quality_run import DEFAULT_ORDER, TARGET_PRECISION, TARGET_RECALL
+from .scaling import scaling_rows
 
 #: The issue's targets (2-core machine).
 THROUGHPUT_TARGET = {"sqlite": 4_000, "postgresql": 3_000}
@@ -51,6 +52,7 @@ def build_rows(results: dict) -> list[Row]:
         *_memory_rows(results.get("memory")),
         *_list_page_rows(results.get("list_page")),
         *_overview_rows(results.get("overview")),
+        *scaling_rows(results.get("workers"), Row),
         *_status_rows(results),
     ]
 

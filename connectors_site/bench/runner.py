@@ -21,7 +21,9 @@ database on the PostgreSQL server of ``DATABASE_URL``), migrates it, loads a det
 6. the worker's peak memory processing a ``delivery_mib`` MiB delivery (in a fresh process);
 7. the CSAM list page over ``list_assets`` assets (first page and a filtered page, server time);
 8. the Overview over the same inventory with a month of deliveries: the inventory recount, then the page with
-   its counts stored (server time).
+   its counts stored (server time);
+9. worker scaling (PostgreSQL only): one big delivery of ``scaling_records`` records processed by 1 worker process,
+   then, on a fresh copy of the same state, by 2; records/s of each and the speed-up (:mod:`.scaling`).
 
 It prints one table (with the issue's targets and PASS/MISS) and writes the same figures, with the environment,
 as JSON. Timing figures on a shared 2-core machine are noisy: the load average at start and end is in the JSON.
@@ -53,6 +55,7 @@ from .loader import load_inventory
 from .overview_page import DEFAULT_DELIVERIES, measure_overview
 from .quality_run import default_orders, format_quality_table, run_quality
 from .report import build_rows, render, targets
+from .scaling import measure_scaling
 from .worker_memory import measure_worker_memory
 
 ROOT = Path(settings.BASE_DIR)
@@ -98,6 +101,8 @@ class Plan:
             "delivery_mib": options["delivery_mib"],
             "list_assets": options["list_assets"],
             "quality_machines": options.get("quality_machines", 2000),
+            "scaling_records": options.get("scaling_records", 0),
+            "scaling_repeats": options.get("scaling_repeats", 2),
             "seed": options["seed"],
         }
 
@@ -139,6 +144,7 @@ class BenchmarkRun:
             self._quality()
             factory = self._setup()
             self._run_parts(factory, self._server_env(db), workdir)
+            self._workers(db, factory)
         environment = self.results["environment"]
         environment["load_average_end"] = load_average()
         environment["duration_seconds"] = round(time.perf_counter() - started, 1)
@@ -263,6 +269,26 @@ class BenchmarkRun:
                     log, deliveries=options.get("overview_deliveries", DEFAULT_DELIVERIES), seed=options["seed"]
                 ),
             )
+
+    def _workers(self, db: BenchDatabase, factory: RecordFactory) -> None:
+        """Part 9, last: it copies the benchmark database as the other parts left it."""
+        records = self.options.get("scaling_records", 0)
+        if records <= 0:
+            self.results["workers"] = {"skipped": True}
+            return
+        env = self._server_env(db)
+        self._section(
+            "workers",
+            lambda: measure_scaling(
+                db,
+                factory,
+                root=ROOT,
+                env=env,
+                records=records,
+                log=self.log,
+                repeats=self.options.get("scaling_repeats", 2),
+            ),
+        )
 
     def _section(self, key: str, run: Callable[[], dict]) -> None:
         """Run one part; a failure is recorded in its section and the run goes on with the next part."""

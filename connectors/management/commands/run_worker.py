@@ -4,7 +4,8 @@ Start as many as you like, on any host that reaches the database. Each one beats
 WORKER_HEARTBEAT_SECONDS from a thread of its own (so a long chunk in the task loop never delays a beat), under the
 worker id its delivery claims carry: a worker silent for HEARTBEAT_STALE_SECONDS is presumed dead and its deliveries
 are taken over. Every SWEEP_INTERVAL seconds it re-enqueues deliveries whose processing was lost (a worker killed
-mid-delivery, a task row that vanished), so the task queue is never the only record of pending work. Hourly, it
+mid-delivery or mid-chunk, a task row that vanished), so the task queue is never the only record of pending work.
+Hourly, it
 deletes deliveries past DELIVERY_RETENTION_DAYS, old and surplus refused intake attempts, finished task rows
 older than a day and heartbeats of workers gone for a day. Every LIFECYCLE_INTERVAL_SECONDS it applies the
 connectors' stale and purge rules (assets.lifecycle) in bounded batches; a pass that leaves work comes back after
@@ -31,7 +32,7 @@ from django_tasks_db.management.commands import db_worker
 from assets.lifecycle import apply_lifecycle
 from connectors.models import WorkerHeartbeat
 from connectors.refused import prune_refused_attempts
-from connectors.tasks import recover_deliveries, recover_syncs
+from connectors.tasks import recover_chunks, recover_deliveries, recover_syncs
 from connectors.worker import WORKER_ID, prune_deliveries
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
             close_old_connections()
             if time.monotonic() >= next_sweep:
                 recover_deliveries()
+                recover_chunks()
                 recover_syncs()
                 next_sweep = time.monotonic() + sweep_interval
             if time.monotonic() >= next_prune:

@@ -56,6 +56,15 @@ class Command(BaseCommand):
         parser.add_argument("--skip-memory", action="store_true", help="skip part 6")
         parser.add_argument("--skip-overview", action="store_true", help="skip part 8 (the Overview page)")
         parser.add_argument(
+            "--scaling-records",
+            type=int,
+            default=50_000,
+            help="records of the one delivery run with 1 then 2 workers (part 9, PostgreSQL only; 0 skips it)",
+        )
+        parser.add_argument(
+            "--scaling-repeats", type=int, default=2, help="runs of each worker count in part 9 (the best counts)"
+        )
+        parser.add_argument(
             "--overview-deliveries",
             type=int,
             default=34_560,
