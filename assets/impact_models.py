@@ -25,27 +25,22 @@ class ImpactStatus(models.TextChoices):
         return (cls.QUEUED, cls.RUNNING)
 
 
-class ImpactPreview(models.Model):
-    """What a proposed rule change would do to one connector's existing records, before it is saved."""
+class PreviewBase(models.Model):
+    """What both impact previews keep: the proposal, the background run's status and progress, what it found and
+    what Apply then did, and who asked for each."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="impact_previews")
-    #: The proposed configuration: ``{"rules": [{"rule": id, "enabled": bool}, ...] in order, "create_unmanaged",
-    #: "apply_default_rule", "trust_rank"}`` (see :func:`assets.impact.parse_proposal`).
     proposed = models.JSONField(default=dict)
-    #: The proposal in words, against the configuration saved when it was made (see ``describe_changes``).
+    #: The proposal in words, against the configuration saved when it was made.
     changes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=ImpactStatus.choices, default=ImpactStatus.QUEUED)
-    #: Progress: live source records to re-identify, and how many were read and indexed so far.
+    #: Progress: live source records to re-identify, and how many were read so far.
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
-    #: What the plan found: counts per category and examples (see :meth:`assets.impact.Plan.summary`).
+    #: What the run found, and what Apply did, counted the same way.
     result = models.JSONField(default=dict, blank=True)
-    #: What Apply did, counted the same way (and whether the inventory had changed since the preview).
     applied_result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    #: A fingerprint of the inventory when the preview ran: a different one now means the preview is stale.
-    inventory_mark = models.CharField(max_length=100, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -58,13 +53,8 @@ class ImpactPreview(models.Model):
     applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"impact preview {self.uuid} ({self.status})"
-
-    def get_absolute_url(self) -> str:
-        return reverse("connectors:impact_detail", args=[self.connector.uuid, self.uuid])
 
     @property
     def pending(self) -> bool:
@@ -73,3 +63,23 @@ class ImpactPreview(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.processed / self.total) if self.total else 0
+
+
+class ImpactPreview(PreviewBase):
+    """What a proposed rule change would do to one connector's existing records, before it is saved.
+    ``proposed``: ``{"rules": [{"rule": id, "enabled": bool}, ...] in order, "create_unmanaged",
+    "apply_default_rule", "trust_rank"}`` (see :func:`assets.impact.parse_proposal`); ``result``: counts per
+    category and examples (:meth:`assets.impact.Plan.summary`)."""
+
+    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="impact_previews")
+    #: A fingerprint of the inventory when the preview ran: a different one now means the preview is stale.
+    inventory_mark = models.CharField(max_length=100, blank=True)
+
+    class Meta(PreviewBase.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"impact preview {self.uuid} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("connectors:impact_detail", args=[self.connector.uuid, self.uuid])
