@@ -26,23 +26,9 @@ from .joins import write_joins
 from .models import Asset, Decision, Identifier, SourceRecord
 from .rule_selection import update_rule_selection
 from .services import reconcile_assets
+from .writes import DECISION_COLUMNS
 
 REASON = "re-identified after a rule change"
-#: Columns of a decision row written here (no delivery: the change, not a delivery, decided).
-_DECISION_COLUMNS = (
-    "connector_id",
-    "delivery_id",
-    "source_key",
-    "outcome",
-    "rule_id",
-    "rule_name",
-    "compared",
-    "candidates",
-    "asset_id",
-    "reasons",
-    "warnings",
-    "created_at",
-)
 _OUTCOMES = {
     "moved": DecisionOutcome.MERGED,
     "created": DecisionOutcome.CREATED,
@@ -259,4 +245,4 @@ def _record_decisions(connector, plan: Plan, final, actor) -> None:
                 now,
             )
         )
-    insert_rows(Decision, _DECISION_COLUMNS, rows)
+    insert_rows(Decision, DECISION_COLUMNS, rows)  # no delivery: the change decided

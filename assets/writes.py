@@ -87,7 +87,8 @@ _SOURCE_UPDATE_COLUMNS = (
     "last_delivery_id",
 )
 _IDENTIFIER_COLUMNS = ("kind", "value", "asset_id", "source_record_id")
-_DECISION_COLUMNS = (
+#: The columns of a decision row, in the order every bulk writer of decisions gives them.
+DECISION_COLUMNS = (
     "connector_id",
     "delivery_id",
     "source_key",
@@ -397,4 +398,4 @@ def write_decisions(connector, decisions, target_to_asset, *, delivery, inventor
                 now,
             )
         )
-    insert_rows(Decision, _DECISION_COLUMNS, rows)
+    insert_rows(Decision, DECISION_COLUMNS, rows)
