@@ -32,8 +32,7 @@ from connectors_site.common.db import select_by_keys
 from . import engine
 from .choices import AssetAction
 from .engine import Outcome
-from .engine.inputs import HELD_KINDS, reached_assets
-from .engine.recency import later
+from .engine.inputs import HELD_KINDS, fold_rank, reached_assets
 from .engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES, AssetRecord
 from .models import Asset, AssetEvent, Identifier, SourceRecord
 
@@ -242,12 +241,7 @@ def _index(connector, identifiers: dict, reached: Sequence[int], pinned: set[int
             .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"))
             .values_list("asset_id", "connector_id", "best", "last")
         ):
-            rank = ranks.get(asset_id)
-            ranks[asset_id] = (
-                engine.AssetRank(best, last)
-                if rank is None
-                else engine.AssetRank(max(rank.best_trust_rank, best), later(rank.last_updated, last))
-            )
+            ranks[asset_id] = fold_rank(ranks.get(asset_id), best, last)
             (own_assets.add(asset_id) if connector_id == connector.pk else connectors[asset_id].add(connector_id))
         for asset_id, kind, value in (
             Identifier.objects.filter(asset_id__in=ids, kind__in=HELD_KINDS)

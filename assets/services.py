@@ -24,8 +24,7 @@ from . import engine
 from .deletions import plan_deletions
 from .duplicates import dismissed_sets, known_distinct
 from .engine import Outcome
-from .engine.inputs import HELD_KINDS, reached_assets
-from .engine.recency import later as _later
+from .engine.inputs import HELD_KINDS, fold_rank, reached_assets
 from .engine.records import REPORTED_ATTRIBUTES, AssetRecord
 from .identity_locks import lock_identities as _lock_identities
 from .joins import write_joins
@@ -150,12 +149,7 @@ def load_index(
             .annotate(best=Max("connector__trust_rank"), last=Max("source_updated_at"))
             .values_list("asset_id", "connector_id", "best", "last")
         ):
-            rank = ranks.get(asset_id)
-            ranks[asset_id] = (
-                engine.AssetRank(best, last)
-                if rank is None
-                else engine.AssetRank(max(rank.best_trust_rank, best), _later(rank.last_updated, last))
-            )
+            ranks[asset_id] = fold_rank(ranks.get(asset_id), best, last)
             if connector_id == connector.pk:
                 connector_assets.add(asset_id)
             else:

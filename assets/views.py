@@ -113,18 +113,8 @@ def _per_page(request: HttpRequest) -> int:
     return value if value in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
 
 
-FILTER_PARAMS = (
-    "q",
-    "connector",
-    "kind",
-    "os",
-    "include_retired",
-    "not_seen_for",
-    "retired",
-    "stale",
-    "possible_duplicate",
-    "conflict",
-)
+#: The query parameters that filter the list: the FilterSet's, shared by the UI and the API.
+FILTER_PARAMS = AssetFilterSet.Meta.fields
 
 
 @require_GET

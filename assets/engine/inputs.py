@@ -9,6 +9,7 @@ from datetime import datetime
 
 from .identifiers import CLOUD_INSTANCE, HARDWARE_UUID, HOSTNAME, SERIAL, SOURCE_NATIVE_KEY
 from .normalize import NormalizedRecord
+from .recency import later
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,13 @@ class AssetRank:
 
     best_trust_rank: int
     last_updated: datetime | None
+
+
+def fold_rank(rank: AssetRank | None, best: int, last: datetime | None) -> AssetRank:
+    """An asset's rank with one more group of its live sources (one connector's) folded in."""
+    if rank is None:
+        return AssetRank(best, last)
+    return AssetRank(max(rank.best_trust_rank, best), later(rank.last_updated, last))
 
 
 @dataclass
