@@ -63,6 +63,7 @@ EnqueueChunk = Callable[..., None]
 COMMON_VALUE_RECORDS = 50
 _COUNTED = ("received", "created", "updated", "merged", "skipped", "errors")
 
+
 def assign_chunks(records: Sequence[AssetRecord], chunk_size: int) -> list[int]:
     """The chunk of each record: records that share a source key or an identity (the keys ``process_chunk`` locks)
     are grouped, and the groups packed in the delivery's order into chunks of about ``chunk_size`` records.

@@ -170,8 +170,8 @@ def _process(delivery: Delivery, requeue: Requeue | None, split: Split | None = 
             result=result,
             after_chunk=lambda so_far: _renew_lease(delivery, so_far, total),
         )
-        if delivery.sync_id:
-            record_reported(delivery.sync_id, reported_keys(batch))  # before the part counts as done (a crash here retries it)
+        if delivery.sync_id:  # before the part counts as done (a crash here retries it)
+            record_reported(delivery.sync_id, reported_keys(batch))
     except LostClaim:
         raise
     except Exception as exc:
