@@ -268,10 +268,19 @@ def _retry_or_fail(chunk: DeliveryChunk, exc: Exception, enqueue_chunk: EnqueueC
 
 def finish_chunked(delivery_id: int) -> str | None:
     """Finalize a chunked delivery once every chunk is finished; a no-op otherwise or when already done (the
-    delivery row's lock makes the last two chunks take turns, so exactly one finalizes). Returns its status."""
+    delivery row's lock makes the last two chunks take turns, so exactly one finalizes). Returns its status.
+
+    Whether chunks are unfinished is asked first without a lock: the row lock would wait for every chunk
+    transaction in flight (their decisions' foreign keys share-lock the delivery row), so a worker that finished
+    a chunk would idle until the other workers' chunks commit instead of taking its next one. The chunk that
+    commits last always sees the others finished (they committed before it looks), so it is the one that locks;
+    the lock is ``FOR NO KEY UPDATE``, which those key-share locks do not block."""
+    unfinished = DeliveryChunk.objects.filter(delivery_id=delivery_id).exclude(status__in=ChunkStatus.finished())
+    if unfinished.exists():
+        return None
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(of=("self",))
+            Delivery.objects.select_for_update(of=("self",), no_key=True)
             .select_related("connector")
             .defer("body")
             .filter(pk=delivery_id, status=DeliveryStatus.PROCESSING, claimed_by=CHUNKED)
