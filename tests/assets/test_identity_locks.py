@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 from assets.identity_locks import lock_identities, lock_key, prune_identity_locks
 from assets.lock_models import IdentityLock
 
 postgres_only = pytest.mark.skipif(
-    "connection.vendor != 'postgresql'", reason="SQLite has one writer: there are no lock rows"
+    connection.vendor != "postgresql", reason="SQLite has one writer: there are no lock rows"
 )
 
 
@@ -56,6 +56,6 @@ def test_prune_waits_for_a_chunk_in_flight_and_gives_up_after_its_wait():
     assert prune_identity_locks() == 1
 
 
-@pytest.mark.skipif("connection.vendor == 'postgresql'", reason="the lock rows are PostgreSQL's")
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the lock rows are PostgreSQL's")
 def test_prune_is_a_no_op_on_sqlite():
     assert prune_identity_locks() == 0
