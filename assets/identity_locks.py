@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
 from .lock_models import IdentityLock
 
@@ -43,3 +43,26 @@ def lock_all_identities() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {connection.ops.quote_name(IdentityLock._meta.db_table)} IN EXCLUSIVE MODE")
+
+
+def prune_identity_locks(*, wait_seconds: float = 5.0) -> int | None:
+    """Empty the lock table (PostgreSQL), which otherwise keeps one row per identity ever seen; returns the rows
+    removed, or None when it had to give up.
+
+    Rows may not vanish between a chunk's INSERT and its ``SELECT … FOR UPDATE`` (the chunk would go on without
+    that lock), so the table is truncated under its ACCESS EXCLUSIVE lock: that waits for the chunks in flight and
+    holds new ones back for the moment it takes. Waiting longer than ``wait_seconds`` (a long rule-change Apply)
+    gives up; the next housekeeping pass tries again.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    table = connection.ops.quote_name(IdentityLock._meta.db_table)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(wait_seconds * 1000)}ms"])
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            removed = cursor.fetchone()[0]
+            cursor.execute(f"TRUNCATE {table}")
+    except OperationalError:
+        return None
+    return removed

@@ -5,7 +5,9 @@ reads the inventory, so two chunks that could decide about the same machine take
 identity run at once. Row locks live in the rows themselves, not in the server's shared lock table, so a chunk of
 thousands of records can hold one per identity: exact keys, not a few hundred buckets that every big chunk would
 fill (which made all chunks take turns). A row is inserted the first time its identity is seen and only ever locked
-after that; the table holds nothing else, and deleting rows at any time is harmless.
+after that; the table holds nothing else. It is emptied hourly (assets.identity_locks.prune_identity_locks)
+under its ACCESS EXCLUSIVE lock, never row by row: a row deleted between a chunk's INSERT and its SELECT … FOR
+UPDATE would leave that chunk without the lock.
 """
 
 from __future__ import annotations

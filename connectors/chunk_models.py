@@ -22,8 +22,8 @@ class ChunkStatus(models.TextChoices):
 
 
 class DeliveryChunk(models.Model):
-    """Chunk ``index`` of ``total``: the records of its delivery whose source key hashes to ``index``
-    (connectors.chunks.chunk_of), so every report of one source key is in one chunk, in the delivery's order.
+    """Chunk ``index`` of ``total``: the records of its delivery grouped into it (connectors.chunks.assign_chunks),
+    so every report of one source key is in one chunk, in the delivery's order; they travel in ``payload``.
 
     Claimed with a lease like a delivery; processed in one transaction together with marking it done and adding
     its counters to the delivery's, so a worker killed mid-chunk leaves nothing half-written and the chunk is redone
@@ -52,6 +52,11 @@ class DeliveryChunk(models.Model):
     records_errors = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     last_error = models.TextField(blank=True)
+    #: The chunk's records, parsed and packed by the worker that split the delivery (connectors.chunk_payload);
+    #: emptied once the chunk is finished.
+    payload = models.BinaryField(default=b"", editable=False)
+    #: Chunk 0 only: what finalizing the delivery needs from its parse (errors, deleted keys, warnings, a sync's keys).
+    rest = models.BinaryField(default=b"", editable=False)
 
     class Meta:
         ordering = ["delivery", "index"]

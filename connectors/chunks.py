@@ -4,8 +4,9 @@ The worker that claims a delivery of more than ``DELIVERY_SPLIT_RECORDS`` record
 rows (``DeliveryChunk``) and enqueues one task per chunk, all in one transaction; the delivery stays ``processing``
 under the claimant ``CHUNKED`` (no lease: its chunks carry their own). A chunk is a slice of the records: they
 are grouped with the records sharing a source key or an identity with them (``assign_chunks``), so every report of
-one source key is in one chunk, in the delivery's order, and chunks rarely contend for an identity lock; the body is
-kept on the row, and each worker parses it once and keeps the last parse for the next chunks of the same delivery.
+one source key is in one chunk, in the delivery's order, and chunks rarely contend for an identity lock. The body is
+parsed and grouped once, by the splitting worker: each chunk row carries its records, packed
+(connectors.chunk_payload), so the worker taking it reads only its slice and starts at once.
 
 Each chunk is claimed with a lease like a delivery (a conditional UPDATE; the task queue's own claim is
 ``SKIP LOCKED`` on PostgreSQL), then processed by ``process_chunk`` in one transaction that also marks it done and
@@ -22,7 +23,7 @@ the metrics tally. If it dies before, the recovery sweep (``lost_chunks``) final
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
@@ -38,10 +39,9 @@ from assets.services import ProcessResult, engine_config, process_chunk, process
 
 from .choices import DeliveryStatus
 from .chunk_models import ChunkStatus, DeliveryChunk
-from .formats import decode_json, parse
+from .chunk_payload import pack_records, pack_rest, unpack_records, unpack_rest
 from .models import Delivery
 from .syncs import record_reported, run_deletions
-from .value_checks import value_checks, warning_dicts
 from .worker import (
     WORKER_ID,
     LostClaim,
@@ -62,8 +62,6 @@ EnqueueChunk = Callable[..., None]
 #: A value in more records than this does not group them into one chunk (see ``assign_chunks``).
 COMMON_VALUE_RECORDS = 50
 _COUNTED = ("received", "created", "updated", "merged", "skipped", "errors")
-
-_last_parse: dict[tuple[int, str, int], tuple] = {}
 
 
 def assign_chunks(records: Sequence[AssetRecord], chunk_size: int) -> list[int]:
@@ -107,36 +105,14 @@ def assign_chunks(records: Sequence[AssetRecord], chunk_size: int) -> list[int]:
     return chunk_of
 
 
-def parsed_batch(delivery: Delivery, chunk_size: int):
-    """The delivery's parsed body, as the worker parsed it (same mapping, same value checks), and the chunk of each
-    record; the last one is kept, since a worker usually takes several chunks of the same delivery in a row. The
-    body is read only here (callers load the delivery without it)."""
-    key = (delivery.pk, str(delivery.uuid), chunk_size)
-    if key not in _last_parse:
-        batch = parse(
-            delivery.payload_format,
-            decode_json(bytes(Delivery.objects.values_list("body", flat=True).get(pk=delivery.pk))),
-            mapping=delivery.mapping,
-            checks=value_checks(delivery.received_at),
-        )
-        _remember(key, batch)
-    return _last_parse[key]
-
-
-def _remember(key: tuple[int, str, int], batch) -> tuple:
-    """Keep this parse and its chunk assignment (only the last delivery's)."""
-    _last_parse.clear()
-    _last_parse[key] = (batch, assign_chunks(batch.records, key[2]))
-    return _last_parse[key]
-
-
 def split_delivery(delivery: Delivery, batch, *, enqueue_chunk: EnqueueChunk) -> str:
     """Hand a parsed delivery to chunk tasks (called by the worker that claimed it; see the module docstring).
     A previous attempt's chunks and decisions (a replay) are replaced."""
     chunk_size = settings.IDENTIFICATION_CHUNK_SIZE
-    chunk_of = _remember((delivery.pk, str(delivery.uuid), chunk_size), batch)[1]
-    sizes = Counter(chunk_of)
-    total = len(sizes)
+    members: dict[int, list[AssetRecord]] = defaultdict(list)
+    for record, index in zip(batch.records, assign_chunks(batch.records, chunk_size), strict=True):
+        members[index].append(record)
+    total = len(members)
     now = timezone.now()
     parsed = parse_result(batch)
     with transaction.atomic():
@@ -164,7 +140,9 @@ def split_delivery(delivery: Delivery, batch, *, enqueue_chunk: EnqueueChunk) ->
                 index=index,
                 total=total,
                 chunk_size=chunk_size,
-                records=sizes[index],
+                records=len(members[index]),
+                payload=pack_records(members[index]),
+                rest=pack_rest(batch, with_keys=delivery.sync_id is not None) if index == 0 else b"",
                 enqueued_at=now,
             )
             for index in range(total)
@@ -223,9 +201,8 @@ def process_delivery_chunk(
 
 
 def _chunk_records(chunk: DeliveryChunk) -> list:
-    """The chunk's records, in the delivery's order."""
-    batch, chunk_of = parsed_batch(chunk.delivery, chunk.chunk_size)
-    records = [record for record, index in zip(batch.records, chunk_of, strict=True) if index == chunk.index]
+    """The chunk's records, in the delivery's order, as the split packed them."""
+    records = unpack_records(chunk.payload)
     if len(records) != chunk.records:  # never seen: the same body and chunk size always give the same chunks
         raise RuntimeError(f"{chunk}: {len(records)} records where the split found {chunk.records}")
     return records
@@ -240,6 +217,7 @@ def _chunk_done(chunk: DeliveryChunk, result: ProcessResult, *, status: str = Ch
         lease_expires_at=None,
         errors=result.record_errors[:1000],
         last_error=error[:5000],
+        payload=b"",  # a finished chunk is never processed again (a replay splits the body anew)
         **counters,
     )
     if not done:
@@ -290,10 +268,19 @@ def _retry_or_fail(chunk: DeliveryChunk, exc: Exception, enqueue_chunk: EnqueueC
 
 def finish_chunked(delivery_id: int) -> str | None:
     """Finalize a chunked delivery once every chunk is finished; a no-op otherwise or when already done (the
-    delivery row's lock makes the last two chunks take turns, so exactly one finalizes). Returns its status."""
+    delivery row's lock makes the last two chunks take turns, so exactly one finalizes). Returns its status.
+
+    Whether chunks are unfinished is asked first without a lock: the row lock would wait for every chunk
+    transaction in flight (their decisions' foreign keys share-lock the delivery row), so a worker that finished
+    a chunk would idle until the other workers' chunks commit instead of taking its next one. The chunk that
+    commits last always sees the others finished (they committed before it looks), so it is the one that locks;
+    the lock is ``FOR NO KEY UPDATE``, which those key-share locks do not block."""
+    unfinished = DeliveryChunk.objects.filter(delivery_id=delivery_id).exclude(status__in=ChunkStatus.finished())
+    if unfinished.exists():
+        return None
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(of=("self",))
+            Delivery.objects.select_for_update(of=("self",), no_key=True)
             .select_related("connector")
             .defer("body")
             .filter(pk=delivery_id, status=DeliveryStatus.PROCESSING, claimed_by=CHUNKED)
@@ -304,18 +291,18 @@ def finish_chunked(delivery_id: int) -> str | None:
         chunks = DeliveryChunk.objects.filter(delivery=delivery)
         if chunks.exclude(status__in=ChunkStatus.finished()).exists():
             return None
-        batch = parsed_batch(delivery, chunks.values_list("chunk_size", flat=True).first())[0]
-        result = parse_result(batch)
+        rest = unpack_rest(chunks.filter(index=0).values_list("rest", flat=True).get())
+        result = ProcessResult(received=len(rest.errors), errors=len(rest.errors), record_errors=list(rest.errors))
         sums = chunks.aggregate(**{name: Sum(f"records_{name}", default=0) for name in _COUNTED})
         result.add(ProcessResult(**sums))
         for errors in chunks.exclude(errors=[]).order_by("index").values_list("errors", flat=True):
             result.record_errors.extend(errors)
-        if batch.deleted:  # after every chunk: a key reported and deleted in one delivery ends deleted
-            result.add(process_deletions(delivery.connector, batch.deleted, delivery=delivery))
+        if rest.deleted:  # after every chunk: a key reported and deleted in one delivery ends deleted
+            result.add(process_deletions(delivery.connector, rest.deleted, delivery=delivery))
         if delivery.sync_id:
-            record_reported(delivery.sync_id, batch)
+            record_reported(delivery.sync_id, rest.reported)
         status = final_status(result)
-        delete_now = finish_rows(delivery, status, result, warnings=warning_dicts(batch))
+        delete_now = finish_rows(delivery, status, result, warnings=rest.warnings)
     if delete_now:
         try:
             run_deletions(delivery.sync_id)

@@ -25,6 +25,7 @@ part reported (their decisions, or the source record's last delivery, say so).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -68,14 +69,19 @@ def open_part(connector: Connector, mark: SyncMark, *, now: datetime) -> Sync:
     return sync
 
 
-def record_reported(sync_pk: int, batch) -> int:
-    """Add the source keys a processed part reported (records and records with errors) to its sync, while it is
-    open (a part replayed after its sync is over adds nothing)."""
-    if not Sync.objects.filter(pk=sync_pk, status=SyncStatus.OPEN).exists():
-        return 0
+def reported_keys(batch) -> set[str]:
+    """The source keys a parsed part reports: its records' and those of its records with errors."""
     keys = {record.source_key for record in batch.records}
     keys.update(error.source_key for error in batch.errors if error.source_key)
-    ordered = sorted(keys)
+    return keys
+
+
+def record_reported(sync_pk: int, keys: Iterable[str]) -> int:
+    """Add the source keys a processed part reported (:func:`reported_keys`) to its sync, while it is open (a part
+    replayed after its sync is over adds nothing)."""
+    if not Sync.objects.filter(pk=sync_pk, status=SyncStatus.OPEN).exists():
+        return 0
+    ordered = sorted(set(keys))
     for start in range(0, len(ordered), KEY_BATCH):
         SyncKey.objects.bulk_create(
             [SyncKey(sync_id=sync_pk, source_key=key[:255]) for key in ordered[start : start + KEY_BATCH]],

@@ -34,7 +34,7 @@ from assets.services import ProcessResult, process_records
 from .choices import ConnectorStatus, DeliveryStatus
 from .formats import PayloadError, decode_json, parse
 from .models import Connector, Delivery, WorkerHeartbeat
-from .syncs import part_finished, record_reported, run_deletions
+from .syncs import part_finished, record_reported, reported_keys, run_deletions
 from .tally import finished as tally_finished
 from .value_checks import MAX_STORED_WARNINGS, value_checks, warning_dicts
 
@@ -170,8 +170,8 @@ def _process(delivery: Delivery, requeue: Requeue | None, split: Split | None = 
             result=result,
             after_chunk=lambda so_far: _renew_lease(delivery, so_far, total),
         )
-        if delivery.sync_id:
-            record_reported(delivery.sync_id, batch)  # before the part counts as done (a crash here retries it)
+        if delivery.sync_id:  # before the part counts as done (a crash here retries it)
+            record_reported(delivery.sync_id, reported_keys(batch))
     except LostClaim:
         raise
     except Exception as exc:

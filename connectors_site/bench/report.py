@@ -89,7 +89,7 @@ def _setup_rows(setup: dict) -> list[Row]:
 
 
 def _throughput_rows(results: dict, vendor: str) -> list[Row]:
-    """Parts 1-3: each run (the largest against its target), the bulk_create baseline and ratio, scaling."""
+    """Parts 1-3: each run (the largest against its target), the raw-insert baseline and ratio, scaling."""
     throughput = results.get("throughput")
     if not _ok(throughput):
         return []

@@ -6,16 +6,18 @@ from __future__ import annotations
 import os
 import random
 import signal
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as timezone_offset
 
 import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from assets.engine.records import AssetRecord
+from assets.engine.records import AssetRecord, ValueWarning
 from assets.models import Asset, Decision, SourceRecord
 from connectors.choices import DeliveryStatus, SyncStatus
 from connectors.chunk_models import ChunkStatus, DeliveryChunk
+from connectors.chunk_payload import pack_records, unpack_records
 from connectors.chunks import (
     CHUNKED,
     assign_chunks,
@@ -106,6 +108,40 @@ def test_records_sharing_a_source_key_or_an_identity_are_in_one_chunk():
     assert all(chunks[i] == chunks[i - i % 3] for i in range(300))  # the three reports of one serial
     common = [AssetRecord(source_key=f"c-{i}", ip_addresses=("10.0.0.1",)) for i in range(200)]
     assert max(assign_chunks(common, 20)) + 1 > 1  # a value in many records does not glue them into one chunk
+
+
+def test_a_chunk_carries_its_records_exactly():
+    moment = datetime(2026, 11, 2, 3, 4, 5, 678901, tzinfo=timezone_offset(timedelta(hours=2)))
+    records = [
+        AssetRecord(source_key="k-1"),
+        AssetRecord(
+            source_key="k-ü",
+            hostname="web-01",
+            ip_addresses=("10.0.0.1", "10.0.0.2"),
+            mac_addresses=("00:11:22:33:44:55",),
+            tags=("prod",),
+            attributes={"rack": {"row": 3, "ok": True, "note": None}, "list": [1.5, "x"]},
+            updated_at=moment,
+            last_seen=moment.astimezone(UTC),
+            warnings=(ValueWarning(4, "k-ü", "ip_addresses", "999.1.1.1", "not an IP address"),),
+        ),
+    ]
+    assert unpack_records(pack_records(records)) == records
+    assert unpack_records(b"") == []
+
+
+def test_chunks_are_processed_from_what_the_split_packed_not_from_the_body(connector, small_chunks):
+    """The worker that splits parses the body once; the others read only their chunk (and finalizing reads chunk
+    0's rest): a body that no longer parses changes nothing."""
+    delivery = deliver(connector, big_payload())
+    queue = Queue()
+    process_delivery(delivery.pk, split=queue.split)
+    Delivery.objects.filter(pk=delivery.pk).update(body=b"not json any more")
+    assert set(run_chunks(queue, order=2)) == {ChunkStatus.DONE}
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PARTIAL and delivery.records_errors == 1 and delivery.records_deleted == 1
+    assert Asset.objects.count() == 60
+    assert set(DeliveryChunk.objects.filter(delivery=delivery).values_list("payload", flat=True)) == {b""}
 
 
 def test_a_chunked_delivery_gives_what_one_worker_gives(connector, small_chunks):

@@ -5,11 +5,10 @@ WORKER_HEARTBEAT_SECONDS from a thread of its own (so a long chunk in the task l
 worker id its delivery claims carry: a worker silent for HEARTBEAT_STALE_SECONDS is presumed dead and its deliveries
 are taken over. Every SWEEP_INTERVAL seconds it re-enqueues deliveries whose processing was lost (a worker killed
 mid-delivery or mid-chunk, a task row that vanished), so the task queue is never the only record of pending work.
-Hourly, it
-deletes deliveries past DELIVERY_RETENTION_DAYS, old and surplus refused intake attempts, finished task rows
-older than a day and heartbeats of workers gone for a day. Every LIFECYCLE_INTERVAL_SECONDS it applies the
-connectors' stale and purge rules (assets.lifecycle) in bounded batches; a pass that leaves work comes back after
-the next sweep.
+Hourly, it deletes deliveries past DELIVERY_RETENTION_DAYS, old and surplus refused intake attempts, finished
+task rows older than a day and heartbeats of workers gone for a day, and empties the identity lock table
+(PostgreSQL). Every LIFECYCLE_INTERVAL_SECONDS it applies the connectors' stale and purge rules
+(assets.lifecycle) in bounded batches; a pass that leaves work comes back after the next sweep.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands import db_worker
 
+from assets.identity_locks import prune_identity_locks
 from assets.lifecycle import apply_lifecycle
 from connectors.models import WorkerHeartbeat
 from connectors.refused import prune_refused_attempts
@@ -108,6 +108,7 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
                 prune_refused_attempts()
                 _prune_task_results()
                 _prune_heartbeats()
+                prune_identity_locks()
                 next_prune = time.monotonic() + PRUNE_INTERVAL
             if time.monotonic() >= next_lifecycle:
                 next_lifecycle = time.monotonic() + _lifecycle(sweep_interval)
