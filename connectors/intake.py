@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 import uuid
 
-from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -198,11 +197,7 @@ class _IntakeView(APIView):
         sender = getattr(self, "sender", None)
         self.stored = True
         reply_ms = round((time.monotonic() - self.started) * 1000)
-        with transaction.atomic():
-            received = store_delivery(connector, body, reply_status=reply_status, reply_ms=reply_ms, **kwargs)
-            if sender is not None and received.created:
-                Delivery.objects.filter(pk=received.delivery.pk).update(sent_by=sender)
-        return received
+        return store_delivery(connector, body, reply_status=reply_status, reply_ms=reply_ms, sent_by=sender, **kwargs)
 
     def accept(self, request, connector: Connector, body: bytes, headers: dict, auth: str, data, batch) -> Response:
         if not connector.enabled:
@@ -372,7 +367,7 @@ class WebhookView(_IntakeView):
 
     def receive(self, request, connector_uuid: uuid.UUID):
         raw = read_body(request)
-        connector = Connector.objects.filter(uuid=connector_uuid).first()
+        connector = Connector.objects.by_uuid(connector_uuid)
         if connector is None:
             raise _unauthorized("Missing or invalid credentials for this endpoint.")
         headers = _headers(request)
@@ -493,4 +488,4 @@ def _connector_from_body(data) -> Connector | None:
         connector_uuid = uuid.UUID(raw) if raw else None
     except ValueError:
         connector_uuid = None
-    return Connector.objects.filter(uuid=connector_uuid).first() if connector_uuid else None
+    return Connector.objects.by_uuid(connector_uuid) if connector_uuid else None
