@@ -30,6 +30,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connectors_site.common.db import get_unique
+
 from . import dry_run, gateway, ratelimit, refused, signatures
 from .bodies import IntakeRejected, decoded, read_body
 from .choices import PayloadFormat
@@ -367,7 +369,7 @@ class WebhookView(_IntakeView):
 
     def receive(self, request, connector_uuid: uuid.UUID):
         raw = read_body(request)
-        connector = Connector.objects.by_uuid(connector_uuid)
+        connector = get_unique(Connector, "uuid", connector_uuid)
         if connector is None:
             raise _unauthorized("Missing or invalid credentials for this endpoint.")
         headers = _headers(request)
@@ -488,4 +490,4 @@ def _connector_from_body(data) -> Connector | None:
         connector_uuid = uuid.UUID(raw) if raw else None
     except ValueError:
         connector_uuid = None
-    return Connector.objects.by_uuid(connector_uuid) if connector_uuid else None
+    return get_unique(Connector, "uuid", connector_uuid) if connector_uuid else None

@@ -6,7 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import connections, models
+from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -37,16 +37,6 @@ class ConnectorQuerySet(models.QuerySet):
         if exclude is not None and exclude.pk is not None:
             others = others.exclude(pk=exclude.pk)
         return others.first()
-
-    def by_uuid(self, connector_uuid: uuid.UUID) -> Connector | None:
-        """The connector with this uuid, or None: each intake request's lookup. A raw query (the same row and
-        conversions as ``filter(uuid=…).first()``): building the ORM query of all its columns cost more than
-        the database work, about twice the rest of the lookup."""
-        uuid_field = self.model._meta.get_field("uuid")
-        connection = connections[self.db]
-        quote = connection.ops.quote_name
-        sql = f"SELECT * FROM {quote(self.model._meta.db_table)} WHERE {quote(uuid_field.column)} = %s"
-        return next(iter(self.raw(sql, [uuid_field.get_db_prep_value(connector_uuid, connection)])), None)
 
 
 class Connector(models.Model):

@@ -7,6 +7,7 @@ turns them into what the database driver expects, the same representation Django
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring_ascii
@@ -273,3 +274,46 @@ def insert_instance(instance) -> None:
         instance.pk = cursor.fetchone()[0]
     instance._state.adding = False
     instance._state.db = using
+
+
+#: By database connection (each thread has its own): what :func:`get_unique` prepared for a (model, field).
+_UNIQUE_READS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unique_read(connection, model, field_name: str) -> tuple[str, list[str], list[tuple]]:
+    """The SELECT of every column by one unique field, the columns' attnames, and (position, converters,
+    column) for each column whose database value Django converts, as its compiler would."""
+    prepared = _UNIQUE_READS.setdefault(connection, {})
+    if (found := prepared.get((model, field_name))) is None:
+        quote, meta = connection.ops.quote_name, model._meta
+        fields = meta.concrete_fields
+        columns = [field.get_col(meta.db_table) for field in fields]
+        converters = []
+        for position, column in enumerate(columns):
+            if found_converters := connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+                converters.append((position, found_converters, column))
+        sql = (
+            f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(meta.db_table)} "
+            f"WHERE {quote(meta.get_field(field_name).column)} = %s"
+        )
+        found = prepared[(model, field_name)] = (sql, [field.attname for field in fields], converters)
+    return found
+
+
+def get_unique(model, field_name: str, value):
+    """The instance whose unique field ``field_name`` is ``value``, or None: ``filter(…).first()`` for one row
+    read on every request (the intake's connector), with its statement and converters prepared once per
+    connection. Building the ORM query of a model's every column costs more than the database work."""
+    using = router.db_for_read(model)
+    connection = connections[using]
+    sql, attnames, converters = _unique_read(connection, model, field_name)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.get_field(field_name).get_db_prep_value(value, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position, found_converters, column in converters:
+        for convert in found_converters:
+            values[position] = convert(values[position], column, connection)
+    return model.from_db(using, attnames, values)
