@@ -248,10 +248,9 @@ def _insert_statement(model, connection) -> tuple[str, tuple]:
         fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
         names = ", ".join(quote(field.column) for field in fields)
         placeholders = ", ".join(["%s"] * len(fields))
-        sql = (
-            f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({placeholders}) "
-            f"RETURNING {quote(model._meta.pk.column)}"
-        )
+        sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({placeholders})"
+        if connection.vendor != "sqlite":
+            sql += f" RETURNING {quote(model._meta.pk.column)}"
         found = _INSERTS[key] = (sql, fields)
     return found
 
@@ -263,6 +262,10 @@ def insert_instance(instance) -> None:
     For one hot row, the intake's delivery: ``save()`` rebuilds the INSERT statement of every column on every
     call, which costs more than the database work. Each value is prepared as ``save()`` prepares it (the field's
     ``pre_save`` and ``get_db_prep_save``); no signals are sent, so only for models without receivers.
+
+    On SQLite the new id is the cursor's ``lastrowid``, not a ``RETURNING`` row: in autocommit a statement with
+    ``RETURNING`` commits only when its row has been fetched, so the database's write lock would be held while the
+    thread waits for the GIL to fetch it; a plain INSERT runs and commits within one call that releases the GIL.
     """
     model = type(instance)
     using = router.db_for_write(model, instance=instance)
@@ -271,7 +274,7 @@ def insert_instance(instance) -> None:
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        instance.pk = cursor.fetchone()[0]
+        instance.pk = cursor.lastrowid if connection.vendor == "sqlite" else cursor.fetchone()[0]
     instance._state.adding = False
     instance._state.db = using
 
