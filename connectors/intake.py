@@ -27,9 +27,11 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connectors_site.common.api import JsonReplies
 from connectors_site.common.db import get_unique
 
 from . import dry_run, gateway, ratelimit, refused, signatures
@@ -148,6 +150,8 @@ class _IntakeView(APIView):
     permission_classes: list = []
     parser_classes: list = []
     throttle_classes: list = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonReplies
     #: Format used to parse bodies on this endpoint; None means the connector's own.
     payload_format: str | None = None
     #: Status of a newly stored delivery.
