@@ -116,9 +116,9 @@ def store_delivery(
                 sync_final=part_of is not None and sync.final,
             )
             insert_instance(delivery)
-            _note_received(connector, delivery, now)
             if not rejected_reason:
-                enqueue(delivery, stamped=True)
+                enqueue(delivery, stamped=True)  # outside a transaction: at once, before anything else can fail
+            _note_received(connector, delivery, now)
     except IntegrityError:
         # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
         # so the common case costs no extra lookup.
