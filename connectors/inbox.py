@@ -1,4 +1,4 @@
-"""The delivery inbox: what senders push is stored verbatim and its processing enqueued in the same transaction.
+"""The delivery inbox: what senders push is stored verbatim and its processing enqueued once it is committed.
 
 An acknowledged delivery is never lost: the Delivery row is the durable record of the work, the task queue only
 its trigger (see connectors.tasks), and the worker (connectors.worker) processes the row.
