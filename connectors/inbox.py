@@ -1,4 +1,4 @@
-"""The delivery inbox: what senders push is stored verbatim and its processing enqueued in the same transaction.
+"""The delivery inbox: what senders push is stored verbatim and its processing enqueued once it is committed.
 
 An acknowledged delivery is never lost: the Delivery row is the durable record of the work, the task queue only
 its trigger (see connectors.tasks), and the worker (connectors.worker) processes the row.
@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from connectors_site.common.db import insert_instance
 
 from . import tally
 from .choices import ConnectorAction, ConnectorStatus, DeliveryStatus, PayloadFormat
@@ -66,6 +69,7 @@ def store_delivery(
     reply_status: int | None = None,
     reply_ms: int | None = None,
     sync: SyncMark | None = None,
+    sent_by=None,
 ) -> Received:
     """Store a delivery verbatim and enqueue it; a rejected one is stored for the admin but not processed.
 
@@ -73,16 +77,21 @@ def store_delivery(
     the repeats race each other: the unique constraint decides. A key over 255 characters is stored as its hash
     (:func:`stored_idempotency_key`), so the whole key counts. ``records_received`` is the count the reply
     states (a queued row shows it); ``reply_status`` and ``reply_ms`` what the sender got and how long it took.
-    A part of a full ``sync`` joins it (unless rejected).
+    A part of a full ``sync`` joins it (unless rejected). ``sent_by``: the user whose gateway token pushed it.
+
+    An accepted delivery outside a transaction, not part of a sync, is one INSERT on its own: its processing is
+    enqueued after it commits (as ``transaction.on_commit`` always did), so nothing else needs to commit with it,
+    and on SQLite the database's write lock is held only while that statement runs, not while Python builds it.
 
     Long because it names every column of the stored row in the one INSERT that stores it.
     """
     idempotency_key = stored_idempotency_key(idempotency_key)
     now = timezone.now()
+    together = sync is not None or bool(rejected_reason) or transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic():
+        with transaction.atomic() if together else nullcontext():
             part_of = open_part(connector, sync, now=now) if sync is not None and not rejected_reason else None
-            delivery = Delivery.objects.create(
+            delivery = Delivery(
                 connector=connector,
                 idempotency_key=idempotency_key,
                 body=body,
@@ -92,6 +101,7 @@ def store_delivery(
                 mapping=connector.mapping if fmt == PayloadFormat.MAPPED else None,  # the mapping in force now
                 headers={key: value[:500] for key, value in (headers or {}).items() if key in KEPT_HEADERS},
                 authenticated_by=authenticated_by,
+                sent_by=sent_by,
                 status=DeliveryStatus.REJECTED if rejected_reason else DeliveryStatus.QUEUED,
                 last_error=rejected_reason,
                 errors=errors or [],
@@ -105,9 +115,10 @@ def store_delivery(
                 sync=part_of,
                 sync_final=part_of is not None and sync.final,
             )
-            _note_received(connector, delivery, now)
+            insert_instance(delivery)
             if not rejected_reason:
-                enqueue(delivery, stamped=True)
+                enqueue(delivery, stamped=True)  # outside a transaction: at once, before anything else can fail
+            _note_received(connector, delivery, now)
     except IntegrityError:
         # The idempotency key was seen before (perhaps by a concurrent request): the unique constraint decides,
         # so the common case costs no extra lookup.
@@ -124,14 +135,13 @@ def _first_with_key(connector: Connector, idempotency_key: str) -> Delivery | No
 def _note_received(connector: Connector, delivery: Delivery, now) -> None:
     """The connector's last delivery time (and, for a rejected one, its error status and the metrics totals: a
     delivery rejected at intake is finished at once)."""
-    connector_row = Connector.objects.filter(pk=connector.pk)
     if delivery.status == DeliveryStatus.REJECTED:
-        connector_row.update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
+        Connector.objects.filter(pk=connector.pk).update(last_delivery_at=now, last_result=ConnectorStatus.ERROR)
         counters = {"records_received": delivery.records_received, "records_errors": delivery.records_errors}
         tally.finished(DeliveryStatus.REJECTED, counters)
     # At most one write a second per connector: concurrent senders don't queue on its row lock.
     elif connector.last_delivery_at is None or connector.last_delivery_at < now - timedelta(seconds=1):
-        connector_row.update(last_delivery_at=now)
+        Connector.objects.filter(pk=connector.pk).update(last_delivery_at=now)
 
 
 def send_test_delivery(connector: Connector, *, actor=None) -> Delivery:

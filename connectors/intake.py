@@ -23,13 +23,16 @@ from __future__ import annotations
 import time
 import uuid
 
-from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from connectors_site.common.api import JsonReplies
+from connectors_site.common.db import get_unique
 
 from . import dry_run, gateway, ratelimit, refused, signatures
 from .bodies import IntakeRejected, decoded, read_body
@@ -147,6 +150,8 @@ class _IntakeView(APIView):
     permission_classes: list = []
     parser_classes: list = []
     throttle_classes: list = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonReplies
     #: Format used to parse bodies on this endpoint; None means the connector's own.
     payload_format: str | None = None
     #: Status of a newly stored delivery.
@@ -198,11 +203,7 @@ class _IntakeView(APIView):
         sender = getattr(self, "sender", None)
         self.stored = True
         reply_ms = round((time.monotonic() - self.started) * 1000)
-        with transaction.atomic():
-            received = store_delivery(connector, body, reply_status=reply_status, reply_ms=reply_ms, **kwargs)
-            if sender is not None and received.created:
-                Delivery.objects.filter(pk=received.delivery.pk).update(sent_by=sender)
-        return received
+        return store_delivery(connector, body, reply_status=reply_status, reply_ms=reply_ms, sent_by=sender, **kwargs)
 
     def accept(self, request, connector: Connector, body: bytes, headers: dict, auth: str, data, batch) -> Response:
         if not connector.enabled:
@@ -372,7 +373,7 @@ class WebhookView(_IntakeView):
 
     def receive(self, request, connector_uuid: uuid.UUID):
         raw = read_body(request)
-        connector = Connector.objects.filter(uuid=connector_uuid).first()
+        connector = get_unique(Connector, "uuid", connector_uuid)
         if connector is None:
             raise _unauthorized("Missing or invalid credentials for this endpoint.")
         headers = _headers(request)
@@ -493,4 +494,4 @@ def _connector_from_body(data) -> Connector | None:
         connector_uuid = uuid.UUID(raw) if raw else None
     except ValueError:
         connector_uuid = None
-    return Connector.objects.filter(uuid=connector_uuid).first() if connector_uuid else None
+    return get_unique(Connector, "uuid", connector_uuid) if connector_uuid else None

@@ -1,9 +1,14 @@
-"""The bulk SQL helpers of the identification hot path, on the database the suite runs against."""
+"""The SQL helpers of the hot paths (identification, intake), on the database the suite runs against."""
+
+import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from assets.models import Identifier
-from connectors_site.common.db import MAX_PARAMETERS, select_by_keys
+from connectors.models import Connector, Delivery
+from connectors_site.common.db import MAX_PARAMETERS, get_unique, insert_instance, select_by_keys
 from tests.assets.factories import make_asset
 
 pytestmark = pytest.mark.django_db
@@ -24,3 +29,32 @@ def test_select_by_keys_takes_more_keys_than_one_statement_may_bind(make_connect
     asset = make_asset(connector, "web", hostname="web-01")
     keys = [(f"host-{index}", "hostname") for index in range(MAX_PARAMETERS)] + [("web-01", "hostname")]
     assert select_by_keys(Identifier, ("value", "kind"), keys, ("asset_id",)) == [(asset.pk,)]
+
+
+def test_get_unique_reads_the_row_as_the_orm_does(make_connector):
+    connector = make_connector("CMDB")
+    Connector.objects.filter(pk=connector.pk).update(
+        mapping={"hostname": "name", "tags": ["a"]},
+        last_delivery_at=timezone.now(),
+        previous_signing_secret="whsec_previous",
+        previous_secret_expires_at=timezone.now() + timedelta(hours=1),
+    )
+    expected = Connector.objects.get(uuid=connector.uuid)
+    found = get_unique(Connector, "uuid", connector.uuid)
+    for field in Connector._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+        assert type(getattr(found, field.attname)) is type(getattr(expected, field.attname)), field.name
+    assert found.previous_signing_secret == "whsec_previous"  # decrypted, like every encrypted column
+    assert not found._state.adding
+    assert get_unique(Connector, "uuid", uuid.uuid4()) is None
+
+
+def test_insert_instance_stores_what_save_would(make_connector):
+    connector = make_connector("CMDB")
+    delivery = Delivery(connector=connector, body=b'{"assets": []}', headers={"webhook-id": "msg_1"}, errors=[{"a": 1}])
+    insert_instance(delivery)
+    assert delivery.pk is not None and not delivery._state.adding
+    stored = Delivery.objects.get(pk=delivery.pk)
+    assert (stored.uuid, stored.connector_id, bytes(stored.body)) == (delivery.uuid, connector.pk, b'{"assets": []}')
+    assert (stored.headers, stored.errors, stored.status) == ({"webhook-id": "msg_1"}, [{"a": 1}], "queued")
+    assert stored.received_at == delivery.received_at is not None  # auto_now_add, set as save() sets it

@@ -17,6 +17,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -242,3 +243,14 @@ class StrictFilterBackend(DjangoFilterBackend):
             if errors:
                 raise ValidationError(errors)
         return filterset
+
+
+class JsonReplies(BaseContentNegotiation):
+    """Content negotiation for endpoints that answer only JSON (the intake: problem+json for errors) whatever
+    ``Accept`` a client sends: no 406, no HTML page, and no Accept header parsed on every request."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type

@@ -7,6 +7,7 @@ turns them into what the database driver expects, the same representation Django
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring_ascii
@@ -234,3 +235,88 @@ def select_by_keys(model, key_columns: Sequence[str], keys: Iterable[Sequence], 
             cursor.execute(f"WITH k ({names}) AS ({values}) SELECT {selected} FROM k JOIN {table} t ON {on}", flat)
             rows.extend(cursor.fetchall())
     return rows
+
+
+#: The INSERT statement and its fields, by (model, database vendor): see :func:`insert_instance`.
+_INSERTS: dict[tuple, tuple[str, tuple]] = {}
+
+
+def _insert_statement(model, connection) -> tuple[str, tuple]:
+    key = (model, connection.vendor)
+    if (found := _INSERTS.get(key)) is None:
+        quote = connection.ops.quote_name
+        fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
+        names = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({placeholders})"
+        if connection.vendor != "sqlite":
+            sql += f" RETURNING {quote(model._meta.pk.column)}"
+        found = _INSERTS[key] = (sql, fields)
+    return found
+
+
+def insert_instance(instance) -> None:
+    """INSERT one new model instance (with an auto primary key) and set its primary key, like ``save()`` of a new
+    instance, with a statement built once per model and database vendor.
+
+    For one hot row, the intake's delivery: ``save()`` rebuilds the INSERT statement of every column on every
+    call, which costs more than the database work. Each value is prepared as ``save()`` prepares it (the field's
+    ``pre_save`` and ``get_db_prep_save``); no signals are sent, so only for models without receivers.
+
+    On SQLite the new id is the cursor's ``lastrowid``, not a ``RETURNING`` row: in autocommit a statement with
+    ``RETURNING`` commits only when its row has been fetched, so the database's write lock would be held while the
+    thread waits for the GIL to fetch it; a plain INSERT runs and commits within one call that releases the GIL.
+    """
+    model = type(instance)
+    using = router.db_for_write(model, instance=instance)
+    connection = connections[using]
+    sql, fields = _insert_statement(model, connection)
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        instance.pk = cursor.lastrowid if connection.vendor == "sqlite" else cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = using
+
+
+#: By database connection (each thread has its own): what :func:`get_unique` prepared for a (model, field).
+_UNIQUE_READS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unique_read(connection, model, field_name: str) -> tuple[str, list[str], list[tuple]]:
+    """The SELECT of every column by one unique field, the columns' attnames, and (position, converters,
+    column) for each column whose database value Django converts, as its compiler would."""
+    prepared = _UNIQUE_READS.setdefault(connection, {})
+    if (found := prepared.get((model, field_name))) is None:
+        quote, meta = connection.ops.quote_name, model._meta
+        fields = meta.concrete_fields
+        columns = [field.get_col(meta.db_table) for field in fields]
+        converters = []
+        for position, column in enumerate(columns):
+            if found_converters := connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+                converters.append((position, found_converters, column))
+        sql = (
+            f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(meta.db_table)} "
+            f"WHERE {quote(meta.get_field(field_name).column)} = %s"
+        )
+        found = prepared[(model, field_name)] = (sql, [field.attname for field in fields], converters)
+    return found
+
+
+def get_unique(model, field_name: str, value):
+    """The instance whose unique field ``field_name`` is ``value``, or None: ``filter(…).first()`` for one row
+    read on every request (the intake's connector), with its statement and converters prepared once per
+    connection. Building the ORM query of a model's every column costs more than the database work."""
+    using = router.db_for_read(model)
+    connection = connections[using]
+    sql, attnames, converters = _unique_read(connection, model, field_name)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.get_field(field_name).get_db_prep_value(value, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position, found_converters, column in converters:
+        for convert in found_converters:
+            values[position] = convert(values[position], column, connection)
+    return model.from_db(using, attnames, values)

@@ -56,6 +56,15 @@ def test_trailing_slash_is_served_not_redirected(client, connector):
     assert response.status_code == 202
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*"])
+def test_replies_are_json_whatever_the_sender_accepts(client, connector, accept):
+    response = post_bearer(client, connector, {"assets": [asset(1)]}, HTTP_ACCEPT=accept)
+    assert response.status_code == 202 and response["Content-Type"] == "application/json"
+    assert response.json()["accepted"] == 1
+    refused = post_bearer(client, connector, {"assets": [asset(2)]}, token="hub_wrong", HTTP_ACCEPT=accept)
+    assert refused.status_code == 401 and problem(refused)["title"] == "Unauthorized"
+
+
 def test_signed_delivery_is_accepted(client, connector):
     response = post_signed(client, connector, {"assets": [asset(1)]})
     assert response.status_code == 202
