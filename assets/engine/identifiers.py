@@ -31,6 +31,7 @@ _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}(?:(?::[0-9a-f]{2}){
 _HEX12 = re.compile(r"[0-9a-f]{12}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_CANONICAL_UUID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
 
 
 def clean_text(value: object) -> str:
@@ -130,6 +131,8 @@ def normalize_uuid(value: object) -> str:
     """Canonical upper-case ``8-4-4-4-12`` when the value is a UUID (braces, ``urn:uuid:`` and missing hyphens
     accepted); otherwise trimmed and upper-cased like a serial, so an odd format still matches itself."""
     text = normalize_serial(value)
+    if _CANONICAL_UUID.fullmatch(text):  # stored values are read back canonical (reconciliation, conflicts)
+        return text
     digits = text.lower()
     if digits.startswith("urn:uuid:"):
         digits = digits[len("urn:uuid:") :]
