@@ -6,8 +6,7 @@ identity run at once. Row locks live in the rows themselves, not in the server's
 thousands of records can hold one per identity: exact keys, not a few hundred buckets that every big chunk would
 fill (which made all chunks take turns). A row is inserted the first time its identity is seen and only ever locked
 after that; the table holds nothing else. It is emptied hourly (assets.identity_locks.prune_identity_locks)
-under its ACCESS EXCLUSIVE lock, never row by row: a row deleted between a chunk's INSERT and its SELECT … FOR
-UPDATE would leave that chunk without the lock.
+under its ACCESS EXCLUSIVE lock, which waits for the chunks holding rows; the next chunks insert theirs anew.
 """
 
 from __future__ import annotations

@@ -121,20 +121,24 @@ def load_index(
     normalized: Sequence[engine.NormalizedRecord],
     source_rows: dict[str, tuple] | None = None,
     shared_limit: int | None = None,
+    keys: set[tuple[str, str]] | None = None,
 ) -> engine.IdentityIndex:
     """The slice of the inventory these records can match, in four queries whatever their number: this
     connector's source records, the assets holding each (kind, value) of the records, and for every asset those
     reach (:func:`engine.inputs.reached_assets`) its best live trust rank and last update (the default rule) and
     its strong identifiers and host names (vetoes). Ranks are loaded for every reached asset, not only those one
-    record sees together: an asset can become a candidate later in the same chunk."""
+    record sees together: an asset can become a candidate later in the same chunk. ``keys``: the records'
+    :func:`engine.index_keys`, when the caller has them already."""
     if source_rows is None:
         source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
     if shared_limit is None:
         shared_limit = settings.IDENTIFIER_SHARED_LIMIT
     sources = {key: engine.ExistingSource(row[1], row[3]) for key, row in source_rows.items()}
     identifiers: dict[tuple[str, str], set[int]] = defaultdict(set)
-    keys = ((value, kind) for kind, value in engine.index_keys(normalized))
-    for value, kind, asset_id in select_by_keys(Identifier, ("value", "kind"), keys, ("value", "kind", "asset_id")):
+    if keys is None:
+        keys = engine.index_keys(normalized)
+    by_value = ((value, kind) for kind, value in keys)
+    for value, kind, asset_id in select_by_keys(Identifier, ("value", "kind"), by_value, ("value", "kind", "asset_id")):
         identifiers[(kind, value)].add(asset_id)
     reached = sorted(reached_assets(identifiers, sources.values(), shared_limit))
     ranks: dict[int, engine.AssetRank] = {}
@@ -215,10 +219,12 @@ def identify_chunk(
         ]
     records = list(records)
     normalized = [engine.normalize_record(record) for record in records]
+    keys = engine.index_keys(normalized)
+    source_keys = {item.record.source_key for item in normalized}
     if lock:
-        _lock_identities(connector.pk, (item.record.source_key for item in normalized), engine.index_keys(normalized))
-    source_rows = _source_rows(connector, {item.record.source_key for item in normalized})
-    index = load_index(connector, normalized, source_rows)
+        _lock_identities(connector.pk, source_keys, keys)
+    source_rows = _source_rows(connector, source_keys)
+    index = load_index(connector, normalized, source_rows, keys=keys)
     decisions = engine.identify_records(records, index, config, normalized)
     return Identified(records, normalized, source_rows, index, decisions)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import socket
 
 # Identifier kinds: the attribute names identification rules may use.
 SERIAL = "serial_number"
@@ -26,9 +27,11 @@ SOURCE_NATIVE_KEY = "source_native_key"
 _TRAILING_DOTS_AND_SPACE = re.compile(r"[\s.]+$")
 _MAC_GROUP_SPLIT = re.compile(r"[:\-\s]")
 _MAC_SEPARATORS = re.compile(r"[:\-.\s]")
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}(?:(?::[0-9a-f]{2}){2})?")
 _HEX12 = re.compile(r"[0-9a-f]{12}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_CANONICAL_UUID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
 
 
 def clean_text(value: object) -> str:
@@ -65,8 +68,8 @@ def normalize_mac(value: object) -> str:
     EUI-64 addresses (FireWire, IPv6 interface identifiers, some IoT radios) are 8 octets in the same spellings.
     """
     text = clean_text(value).lower()
-    if not text:
-        return ""
+    if not text or _CANONICAL_MAC.fullmatch(text):  # stored values are read back canonical (reconciliation)
+        return text
     groups = _MAC_GROUP_SPLIT.split(text)
     if len(groups) in (6, 8) and all(1 <= len(group) <= 2 for group in groups):
         digits = "".join(group.zfill(2) for group in groups)
@@ -88,6 +91,10 @@ def normalize_ip(value: object) -> str:
 
 
 _IPV4_SHAPE = re.compile(r"[0-9./]+")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: A dotted quad exactly as ``ipaddress`` accepts one (no leading zeros, no octet over 255), which ``inet_aton``
+#: then reads the same way.
+_DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -99,6 +106,8 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     # Cheap shape test first: most values checked here are host names, and ipaddress is slow to say "no".
     if not text or (":" not in text and not _IPV4_SHAPE.fullmatch(text)):
         return None
+    if _DOTTED_QUAD.fullmatch(text):  # the common case: the C parser, 3x faster than ipaddress's own
+        return ipaddress.IPv4Address(socket.inet_aton(text))
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -122,6 +131,8 @@ def normalize_uuid(value: object) -> str:
     """Canonical upper-case ``8-4-4-4-12`` when the value is a UUID (braces, ``urn:uuid:`` and missing hyphens
     accepted); otherwise trimmed and upper-cased like a serial, so an odd format still matches itself."""
     text = normalize_serial(value)
+    if _CANONICAL_UUID.fullmatch(text):  # stored values are read back canonical (reconciliation, conflicts)
+        return text
     digits = text.lower()
     if digits.startswith("urn:uuid:"):
         digits = digits[len("urn:uuid:") :]

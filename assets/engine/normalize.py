@@ -45,9 +45,13 @@ class NormalizedRecord:
 
 def _dedupe(values: list[str]) -> tuple[str, ...]:
     """Distinct non-empty values in first-seen order (a source listing an IP twice is still one IP)."""
-    if len(values) < 2:
-        return tuple(value for value in values if value)
+    if len(values) < 2:  # most lists: no generator needed
+        return (values[0],) if values and values[0] else ()
     return tuple(dict.fromkeys(value for value in values if value))
+
+
+#: What a normalized record stores, in this order (the order of its JSON, hence of its digest).
+_STORED = (*REPORTED_ATTRIBUTES, "attributes")
 
 
 def normalize_record(record: AssetRecord) -> NormalizedRecord:
@@ -66,7 +70,7 @@ def normalize_record(record: AssetRecord) -> NormalizedRecord:
     _descriptive_attributes(record, attributes)
     return NormalizedRecord(
         record=record,
-        attributes={name: attributes[name] for name in (*REPORTED_ATTRIBUTES, "attributes")},
+        attributes={name: attributes[name] for name in _STORED},
         identifiers=identifiers,
         ignored=tuple(dict.fromkeys(ignored)),
     )

@@ -206,10 +206,12 @@ def delete_rows(model, pks: Sequence[int]) -> None:
 def select_by_keys(model, key_columns: Sequence[str], keys: Iterable[Sequence], columns: Sequence[str]) -> list[tuple]:
     """``columns`` of the rows whose ``key_columns`` equal one of ``keys`` (tuples), as raw tuples.
 
-    One index probe per key. PostgreSQL: a LATERAL subquery per element of ``unnest`` arrays, kept from being
+    PostgreSQL: one index probe per key, a LATERAL subquery per element of ``unnest`` arrays, kept from being
     flattened into a join by ``OFFSET 0`` (as a join, or as ``(a = … AND b IN (…)) OR …``, the planner hashes the
-    whole table: six times slower for a chunk's few thousand keys). SQLite: a join on a VALUES list. Only for
-    columns whose database values need no conversion (text, integers).
+    whole table: six times slower for a chunk's few thousand keys). SQLite: one probe per distinct value of the
+    first key column (``IN (…)``; an index must lead with that column), the other columns compared here: a
+    fifth to a third faster than joining a VALUES list of the keys. Only for columns whose database values need no
+    conversion (text, integers).
     """
     keys = list(dict.fromkeys(tuple(key) for key in keys))
     if not keys:
@@ -218,22 +220,30 @@ def select_by_keys(model, key_columns: Sequence[str], keys: Iterable[Sequence], 
     quote = connection.ops.quote_name
     meta = model._meta
     key_fields = [meta.get_field(name) for name in key_columns]
-    names = ", ".join(f"k{i}" for i in range(len(key_fields)))
-    on = " AND ".join(f"t.{quote(field.column)} = k.k{i}" for i, field in enumerate(key_fields))
     selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in columns)
     table = quote(meta.db_table)
     rows: list[tuple] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            names = ", ".join(f"k{i}" for i in range(len(key_fields)))
+            on = " AND ".join(f"t.{quote(field.column)} = k.k{i}" for i, field in enumerate(key_fields))
             cursor.execute(
                 f"SELECT {selected} FROM {_unnest(connection, key_fields)} AS k ({names}) "
                 f"CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE {on} OFFSET 0) AS t",
                 _columns(keys),
             )
             return cursor.fetchall()
-        for values, flat in _values_lists(keys, len(key_fields)):
-            cursor.execute(f"WITH k ({names}) AS ({values}) SELECT {selected} FROM k JOIN {table} t ON {on}", flat)
-            rows.extend(cursor.fetchall())
+        wanted, width = set(keys), len(key_fields)
+        firsts = list(dict.fromkeys(key[0] for key in keys))
+        with_keys = ", ".join(f"t.{quote(field.column)}" for field in key_fields) + ", " + selected
+        for start in range(0, len(firsts), MAX_PARAMETERS):
+            part = firsts[start : start + MAX_PARAMETERS]
+            cursor.execute(
+                f"SELECT {with_keys} FROM {table} t WHERE t.{quote(key_fields[0].column)} IN "
+                f"({', '.join(['%s'] * len(part))})",
+                part,
+            )
+            rows.extend(row[width:] for row in cursor.fetchall() if row[:width] in wanted)
     return rows
 
 
