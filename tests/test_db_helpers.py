@@ -2,8 +2,11 @@
 
 import pytest
 
-from assets.models import Identifier
-from connectors_site.common.db import MAX_PARAMETERS, select_by_keys
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assets.models import Asset, Identifier, SourceRecord
+from connectors_site.common.db import MAX_PARAMETERS, indexed_fields, select_by_keys, update_rows_sparing_indexes
 from tests.assets.factories import make_asset
 
 pytestmark = pytest.mark.django_db
@@ -24,3 +27,23 @@ def test_select_by_keys_takes_more_keys_than_one_statement_may_bind(make_connect
     asset = make_asset(connector, "web", hostname="web-01")
     keys = [(f"host-{index}", "hostname") for index in range(MAX_PARAMETERS)] + [("web-01", "hostname")]
     assert select_by_keys(Identifier, ("value", "kind"), keys, ("asset_id",)) == [(asset.pk,)]
+
+
+def test_indexed_fields_names_every_column_an_index_covers():
+    assert {"id", "uuid", "hostname", "serial_number", "os", "retired", "merged_into", "stale"} <= indexed_fields(Asset)
+    assert {"fqdn", "provenance", "last_seen"}.isdisjoint(indexed_fields(Asset))
+    assert {"connector", "source_key", "asset", "deleted", "reported_at"} <= indexed_fields(SourceRecord)
+
+
+def test_update_rows_sparing_indexes_writes_indexed_columns_only_where_they_change(make_connector):
+    connector = make_connector("CMDB")
+    kept = make_asset(connector, "kept", hostname="web-01", fqdn="web-01.old")
+    moved = make_asset(connector, "moved", hostname="db-01", fqdn="db-01.old")
+    stored = {kept.pk: ("web-01",), moved.pk: ("db-01",)}
+    rows = [(kept.pk, "web-01", "web-01.new"), (moved.pk, "db-02", "db-02.new")]
+    with CaptureQueriesContext(connection) as queries:
+        update_rows_sparing_indexes(Asset, ("hostname", "fqdn"), rows, stored)
+    assert dict(Asset.objects.values_list("pk", "fqdn")) == {kept.pk: "web-01.new", moved.pk: "db-02.new"}
+    assert dict(Asset.objects.values_list("pk", "hostname")) == {kept.pk: "web-01", moved.pk: "db-02"}
+    hostname = connection.ops.quote_name("hostname")
+    assert [f"{hostname} = " in query["sql"] for query in queries.captured_queries] == [True, False]
