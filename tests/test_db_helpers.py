@@ -1,7 +1,6 @@
 """The bulk SQL helpers of the identification hot path, on the database the suite runs against."""
 
 import pytest
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
