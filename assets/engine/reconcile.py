@@ -143,6 +143,8 @@ def strong_conflicts(sources: Sequence[SourceValues]) -> dict[str, list[tuple[st
         return {}
     found: dict[str, list[tuple[str, int]]] = {}
     for attribute, normalizer, junk_test in STRONG_ATTRIBUTES:
+        if len({source.attributes.get(attribute) for source in sources} - {None, ""}) < 2:
+            continue  # one value at most, however spelled: nothing to disagree on (and nothing to normalize)
         reported = []
         for source in sources:
             value = normalizer(source.attributes.get(attribute))
