@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from connectors_site.common.db import select_by_keys, update_rows
+from connectors_site.common.db import indexed_fields, select_by_keys, update_rows_sparing_indexes
 from connectors_site.common.gc_pause import collect_between_chunks
 
 from . import engine
@@ -354,6 +354,22 @@ def delete_source_records(
     return result
 
 
+#: The asset columns ``reconcile_assets`` derives, and those of them an index covers.
+_RECONCILED_COLUMNS = (
+    *REPORTED_ATTRIBUTES,
+    "provenance",
+    "first_seen",
+    "last_seen",
+    "retired",
+    "retired_at",
+    "updated_at",
+    "identifier_conflict",
+    "identifier_conflicts",
+    "stale",
+)
+_RECONCILED_INDEXED = tuple(name for name in _RECONCILED_COLUMNS if name in indexed_fields(Asset))
+
+
 @transaction.atomic
 def reconcile_assets(asset_ids: Iterable[int]) -> None:
     """Re-derive each asset's shown attributes, provenance, first/last seen, retired and stale flags and identifier
@@ -363,11 +379,16 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
     if not asset_ids:
         return
     # Row locks in id order: two chunks reconciling the same asset take turns and read each other's sources.
-    locked = list(
-        Asset.objects.filter(pk__in=asset_ids).select_for_update().order_by("pk").values_list("pk", flat=True)
-    )
+    # Read with them: the stored values of the indexed columns, so rows that keep them do not rewrite the indexes.
+    locked = {
+        pk: tuple(stored)
+        for pk, *stored in Asset.objects.filter(pk__in=asset_ids)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", *_RECONCILED_INDEXED)
+    }
     by_asset: dict[int, list] = defaultdict(list)
-    for row in SourceRecord.objects.filter(asset_id__in=locked, deleted=False).values_list(
+    for row in SourceRecord.objects.filter(asset_id__in=list(locked), deleted=False).values_list(
         "id", "asset_id", "attributes", "source_updated_at", "first_seen", "last_seen", "connector__trust_rank", "stale"
     ):
         by_asset[row[1]].append(row)
@@ -392,22 +413,7 @@ def reconcile_assets(asset_ids: Iterable[int]) -> None:
                 all(row[7] for row in sources),
             )
         )
-    update_rows(
-        Asset,
-        (
-            *REPORTED_ATTRIBUTES,
-            "provenance",
-            "first_seen",
-            "last_seen",
-            "retired",
-            "retired_at",
-            "updated_at",
-            "identifier_conflict",
-            "identifier_conflicts",
-            "stale",
-        ),
-        rows,
-    )
+    update_rows_sparing_indexes(Asset, _RECONCILED_COLUMNS, rows, locked)
     # Assets no live source reports keep their last known values, retired.
     retire_assets_without_live_sources(set(locked) - set(by_asset))
 

@@ -4,11 +4,20 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from assets.models import Identifier
+from assets.models import Asset, Identifier, SourceRecord
 from connectors.models import Connector, Delivery
-from connectors_site.common.db import MAX_PARAMETERS, get_unique, insert_instance, select_by_keys
+from connectors_site.common.db import (
+    MAX_PARAMETERS,
+    get_unique,
+    indexed_fields,
+    insert_instance,
+    select_by_keys,
+    update_rows_sparing_indexes,
+)
 from tests.assets.factories import make_asset
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +67,23 @@ def test_insert_instance_stores_what_save_would(make_connector):
     assert (stored.uuid, stored.connector_id, bytes(stored.body)) == (delivery.uuid, connector.pk, b'{"assets": []}')
     assert (stored.headers, stored.errors, stored.status) == ({"webhook-id": "msg_1"}, [{"a": 1}], "queued")
     assert stored.received_at == delivery.received_at is not None  # auto_now_add, set as save() sets it
+
+
+def test_indexed_fields_names_every_column_an_index_covers():
+    assert {"id", "uuid", "hostname", "serial_number", "os", "retired", "merged_into", "stale"} <= indexed_fields(Asset)
+    assert {"fqdn", "provenance", "last_seen"}.isdisjoint(indexed_fields(Asset))
+    assert {"connector", "source_key", "asset", "deleted", "reported_at"} <= indexed_fields(SourceRecord)
+
+
+def test_update_rows_sparing_indexes_writes_indexed_columns_only_where_they_change(make_connector):
+    connector = make_connector("CMDB")
+    kept = make_asset(connector, "kept", hostname="web-01", fqdn="web-01.old")
+    moved = make_asset(connector, "moved", hostname="db-01", fqdn="db-01.old")
+    stored = {kept.pk: ("web-01",), moved.pk: ("db-01",)}
+    rows = [(kept.pk, "web-01", "web-01.new"), (moved.pk, "db-02", "db-02.new")]
+    with CaptureQueriesContext(connection) as queries:
+        update_rows_sparing_indexes(Asset, ("hostname", "fqdn"), rows, stored)
+    assert dict(Asset.objects.values_list("pk", "fqdn")) == {kept.pk: "web-01.new", moved.pk: "db-02.new"}
+    assert dict(Asset.objects.values_list("pk", "hostname")) == {kept.pk: "web-01", moved.pk: "db-02"}
+    hostname = connection.ops.quote_name("hostname")
+    assert [f"{hostname} = " in query["sql"] for query in queries.captured_queries] == [True, False]

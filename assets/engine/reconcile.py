@@ -77,6 +77,8 @@ def _real_items(attribute: str, value: object) -> object:
     if attribute not in _LIST_JUNK:
         return value
     items = as_values(value)
+    if len(items) < 2:  # one item is shown as it is, junk or not: no need to test it
+        return value
     real = [item for item in items if value_junk(attribute, item) is None]
     if not real or len(real) == len(items):
         return value
@@ -99,26 +101,25 @@ def reconcile(sources: Sequence[SourceValues]) -> dict[str, tuple[object, int]]:
             for attribute in REPORTED_ATTRIBUTES
             if not _is_empty(value := only.attributes.get(attribute))
         }
+    # Most trusted, then most recent, then highest id first: the order every attribute is decided in.
+    ordered = sorted(
+        sources, key=lambda source: (source.trust_rank, time_key(source.updated_at), source.source_id), reverse=True
+    )
     shown: dict[str, tuple[object, int]] = {}
     for attribute in REPORTED_ATTRIBUTES:
-        reported = [(source, value) for source in sources if not _is_empty(value := source.attributes.get(attribute))]
-        if len(reported) > 1:
-            first = reported[0][1]
-            if any(value != first for _, value in reported):
-                # Only sources that disagree need the (costly) placeholder test.
-                reported.sort(
-                    key=lambda item: (
-                        not _is_placeholder(attribute, item[1]),
-                        item[0].trust_rank,
-                        time_key(item[0].updated_at),
-                        item[0].source_id,
-                    )
-                )
-            else:
-                reported.sort(key=lambda item: (item[0].trust_rank, time_key(item[0].updated_at), item[0].source_id))
-        if reported:
-            source, value = reported[-1]
-            shown[attribute] = (_real_items(attribute, value), source.source_id)
+        reported = [(source, value) for source in ordered if not _is_empty(value := source.attributes.get(attribute))]
+        if not reported:
+            continue
+        winner = reported[0]
+        # Only sources that disagree need the (costly) placeholder test, and only when the first one is junk.
+        if (
+            len(reported) > 1
+            and any(value != winner[1] for _, value in reported)
+            and _is_placeholder(attribute, winner[1])
+        ):
+            winner = next((item for item in reported[1:] if not _is_placeholder(attribute, item[1])), winner)
+        source, value = winner
+        shown[attribute] = (_real_items(attribute, value), source.source_id)
     return shown
 
 
@@ -142,6 +143,8 @@ def strong_conflicts(sources: Sequence[SourceValues]) -> dict[str, list[tuple[st
         return {}
     found: dict[str, list[tuple[str, int]]] = {}
     for attribute, normalizer, junk_test in STRONG_ATTRIBUTES:
+        if len({source.attributes.get(attribute) for source in sources} - {None, ""}) < 2:
+            continue  # one value at most, however spelled: nothing to disagree on (and nothing to normalize)
         reported = []
         for source in sources:
             value = normalizer(source.attributes.get(attribute))
