@@ -54,8 +54,8 @@ def prune_identity_locks(*, wait_seconds: float = 5.0) -> int | None:
     removed, or None when it had to give up.
 
     A row may not vanish while a chunk holds it, so the table is truncated under its ACCESS EXCLUSIVE lock: that
-    waits for the chunks in flight and holds new ones back for the moment it takes (they insert their rows anew). Waiting longer than ``wait_seconds`` (a long rule-change Apply)
-    gives up; the next housekeeping pass tries again.
+    waits for the chunks in flight and holds new ones back for the moment it takes (they insert their rows anew).
+    Waiting longer than ``wait_seconds`` (a long rule-change Apply) gives up; the next housekeeping pass tries again.
     """
     if connection.vendor != "postgresql":
         return 0
