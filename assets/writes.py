@@ -198,7 +198,7 @@ def _plan_source_rows(
         asset_id = decision.asset_id or target_to_asset[decision.new_asset_key]
         normalized = decision.normalized
         record = normalized.record
-        attributes = {name: _jsonable(normalized.attributes.get(name)) for name in REPORTED_ATTRIBUTES}
+        attributes = {name: jsonable(normalized.attributes.get(name)) for name in REPORTED_ATTRIBUTES}
         extra = normalized.attributes.get("attributes") or {}
         seen = record.last_seen or now
         updated = record.updated_at or record.last_seen
@@ -351,7 +351,7 @@ def shown_values(shown: dict[str, tuple[object, int]]) -> list:
         if found is None:
             values.append([] if name in LIST_ATTRIBUTES else "")
         else:
-            values.append(_jsonable(found[0]))
+            values.append(jsonable(found[0]))
     return values
 
 
@@ -364,7 +364,8 @@ def conflict_values(sources) -> tuple[bool, dict]:
     }
 
 
-def _jsonable(value):
+def jsonable(value):
+    """A normalized value as its JSON column holds it: the engine's tuples become lists."""
     return list(value) if isinstance(value, tuple) else value
 
 

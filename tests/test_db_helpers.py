@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -67,6 +68,22 @@ def test_insert_instance_stores_what_save_would(make_connector):
     assert (stored.uuid, stored.connector_id, bytes(stored.body)) == (delivery.uuid, connector.pk, b'{"assets": []}')
     assert (stored.headers, stored.errors, stored.status) == ({"webhook-id": "msg_1"}, [{"a": 1}], "queued")
     assert stored.received_at == delivery.received_at is not None  # auto_now_add, set as save() sets it
+
+
+def test_insert_instance_saves_a_model_with_receivers_so_they_run(make_connector):
+    connector = make_connector("CMDB")
+    seen = []
+
+    def note(sender, instance, created, **kwargs):
+        seen.append((instance.pk, created))
+
+    post_save.connect(note, sender=Delivery)
+    try:
+        delivery = Delivery(connector=connector, body=b"{}", headers={}, errors=[])
+        insert_instance(delivery)
+    finally:
+        post_save.disconnect(note, sender=Delivery)
+    assert seen == [(delivery.pk, True)] and Delivery.objects.filter(pk=delivery.pk).exists()
 
 
 def test_indexed_fields_names_every_column_an_index_covers():

@@ -18,7 +18,7 @@ from django.utils import timezone
 from assets.engine import normalize_record
 from assets.engine.records import LIST_ATTRIBUTES, REPORTED_ATTRIBUTES
 from assets.models import Asset, Identifier, SourceRecord
-from assets.writes import ASSET_INSERT_COLUMNS
+from assets.writes import ASSET_INSERT_COLUMNS, jsonable
 from connectors_site.common.db import insert_rows
 
 from .database import analyze, reset_sequences
@@ -49,10 +49,6 @@ def _with_defaults(model, given: tuple[str, ...]) -> tuple[list[str], tuple]:
         names.append(model_field.attname)
         extra_values.append(model_field.get_default())
     return names, tuple(extra_values)
-
-
-def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def load_inventory(inventory: Inventory, connector, *, batch: int = 20_000, progress: Callable | None = None) -> dict:
@@ -100,7 +96,7 @@ def _asset_row(inventory: Inventory, i: int, shown: dict, asset_id: int, source_
     values = []
     for name in REPORTED_ATTRIBUTES:
         value = shown[name]
-        values.append(_jsonable(value) or [] if name in LIST_ATTRIBUTES else value or "")
+        values.append(jsonable(value) or [] if name in LIST_ATTRIBUTES else value or "")
     provenance = {name: source_id for name in REPORTED_ATTRIBUTES if shown[name]}
     kind = "managed" if i % 7 == 0 else "unmanaged"
     return (asset_id, inventory.uuids[i], kind, *values, provenance, seen, seen, False, False, now, now)
@@ -114,7 +110,7 @@ def _source_row(record, shown: dict, connector, asset_id: int, source_id: int) -
         connector.pk,
         record.source_key,
         asset_id,
-        {name: _jsonable(shown[name]) for name in REPORTED_ATTRIBUTES},
+        {name: jsonable(shown[name]) for name in REPORTED_ATTRIBUTES},
         shown.get("attributes") or {},
         record.updated_at,
         seen,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from connectors.choices import DeliveryStatus
@@ -64,7 +65,8 @@ def measure_scaling(
                 db._maintenance(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
             log(
                 f"[9/9] {workers} worker(s), run {attempt + 1}: {run['records_per_second']:,.0f} records/s "
-                f"({run['seconds']:.1f} s, {run['chunks']} chunks, load average {run['load_average']:.2f})"
+                f"({run['seconds']:.1f} s: split {run['split_seconds']:.1f} s, finalize {run['finalize_seconds']:.1f} s; "
+                f"{run['chunks']} chunks, load average {run['load_average']:.2f})"
             )
             best = runs.get(str(workers))
             times = [*(best or {}).get("all_seconds", []), run["seconds"]]
@@ -147,11 +149,16 @@ def _run(db: BenchDatabase, copy: str, delivery_pk: int, count: int, workers: in
         raise RuntimeError(f"the delivery ended {finished.status}: {finished.last_error}")
     seconds = (finished.finished_at - finished.started_at).total_seconds()
     claimants = set(finished.chunks.values_list("claimed_by", flat=True))
+    # The serial parts around the chunks: splitting (claim to the chunks' enqueuing) and finalizing (the last
+    # chunk's end to the delivery's).
+    span = finished.chunks.aggregate(split=Min("enqueued_at"), last=Max("finished_at"))
     return {
         "workers": workers,
         "seconds": round(seconds, 2),
         "records_per_second": round(count / seconds, 1),
         "chunks": finished.chunks.count(),
+        "split_seconds": round((span["split"] - finished.started_at).total_seconds(), 2),
+        "finalize_seconds": round((finished.finished_at - span["last"]).total_seconds(), 2),
         "workers_that_took_chunks": len(claimants),
         "status": finished.status,
         "worker_cpu_seconds": round(cpu_seconds, 1),

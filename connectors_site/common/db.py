@@ -15,6 +15,7 @@ from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, router
+from django.db.models import signals
 
 #: SQLite's default limit on bound parameters per statement is 32,766; stay clear of it.
 MAX_PARAMETERS = 30_000
@@ -304,13 +305,17 @@ def insert_instance(instance) -> None:
 
     For one hot row, the intake's delivery: ``save()`` rebuilds the INSERT statement of every column on every
     call, which costs more than the database work. Each value is prepared as ``save()`` prepares it (the field's
-    ``pre_save`` and ``get_db_prep_save``); no signals are sent, so only for models without receivers.
+    ``pre_save`` and ``get_db_prep_save``). A model with ``pre_save`` or ``post_save`` receivers is saved with
+    ``save()`` instead, so a receiver added later is never skipped.
 
     On SQLite the new id is the cursor's ``lastrowid``, not a ``RETURNING`` row: in autocommit a statement with
     ``RETURNING`` commits only when its row has been fetched, so the database's write lock would be held while the
     thread waits for the GIL to fetch it; a plain INSERT runs and commits within one call that releases the GIL.
     """
     model = type(instance)
+    if signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model):
+        instance.save(force_insert=True)
+        return
     using = router.db_for_write(model, instance=instance)
     connection = connections[using]
     sql, fields = _insert_statement(model, connection)

@@ -21,6 +21,7 @@ from connectors.chunk_payload import pack_records, unpack_records
 from connectors.chunks import (
     CHUNKED,
     assign_chunks,
+    grouping_keys,
     finish_chunked,
     lost_chunks,
     process_delivery_chunk,
@@ -108,6 +109,25 @@ def test_records_sharing_a_source_key_or_an_identity_are_in_one_chunk():
     assert all(chunks[i] == chunks[i - i % 3] for i in range(300))  # the three reports of one serial
     common = [AssetRecord(source_key=f"c-{i}", ip_addresses=("10.0.0.1",)) for i in range(200)]
     assert max(assign_chunks(common, 20)) + 1 > 1  # a value in many records does not glue them into one chunk
+
+
+def test_grouping_sees_one_machine_through_common_spellings():
+    same = [
+        AssetRecord(source_key="a", mac_addresses=("00-1A-2B-3C-4D-5E",)),
+        AssetRecord(source_key="b", mac_addresses=("001a.2b3c.4d5e",)),
+        AssetRecord(source_key="c", hostname="WEB-01.", hardware_uuid="{4C4C4544-0042-1010-8048-B2C04F4A3132}"),
+        AssetRecord(source_key="d", fqdn="web-01.corp.example.com"),
+        AssetRecord(source_key="e", hardware_uuid="4c4c4544-0042-1010-8048-b2c04f4a3132", serial_number=" SN-9 "),
+        AssetRecord(source_key="f", serial_number="sn-9"),
+    ]
+    assert grouping_keys(same[0]) & grouping_keys(same[1])
+    for left, right in ((2, 3), (2, 4), (4, 5)):  # host name and FQDN, UUID spellings, serial case and spaces
+        assert grouping_keys(same[left]) & grouping_keys(same[right]), (left, right)
+    # An address given as a host name is one value, not a first label shared by a whole subnet.
+    assert ("host", "10") not in grouping_keys(AssetRecord(source_key="g", hostname="10.0.0.5"))
+    padding = [AssetRecord(source_key=f"p-{i}", hostname=f"other-{i}") for i in range(40)]
+    chunks = assign_chunks([same[0], *padding, same[1], *padding[:0], same[2], same[3], same[4], same[5]], 10)
+    assert chunks[0] == chunks[41] and len({chunks[42], chunks[43], chunks[44], chunks[45]}) == 1
 
 
 def test_a_chunk_carries_its_records_exactly():
