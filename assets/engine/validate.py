@@ -43,6 +43,8 @@ MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 
 _ASCII_LABEL = re.compile(r"[a-z0-9_-]+")
+#: A whole name of valid ASCII labels (1-63 characters, no hyphen at either end): most names, answered in one test.
+_VALID_ASCII_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
 _NAME_CHARACTERS = "a host name holds letters, digits, hyphens, underscores and dots"
 
 
@@ -130,8 +132,10 @@ def mac_problem(value: object) -> str | None:
 def hostname_problem(value: object) -> str | None:
     """Why a host name or FQDN breaks the DNS name rules (see the module docstring), or ``None``."""
     name = normalize_hostname(value)
-    if not name or host_junk(name) is not None:
-        return None  # absent, or a placeholder (junk is kept, not dropped)
+    if not name or (len(name) <= MAX_NAME_LENGTH and _VALID_ASCII_NAME.fullmatch(name)):
+        return None
+    if host_junk(name) is not None:
+        return None  # a placeholder (junk is kept, not dropped)
     if len(name) > MAX_NAME_LENGTH:
         return f"is longer than {MAX_NAME_LENGTH} characters, the most a DNS name has"
     for label in name.split("."):

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from assets.engine import EngineConfig, IdentityIndex, Outcome, RuleSpec, identify_records, normalize_record
-from assets.engine.identifiers import HOSTNAME, IP, MAC, normalize_mac
+from assets.engine import EngineConfig, IdentityIndex, Outcome, RuleSpec, identify_records, normalize_record, validate
+from assets.engine.identifiers import HOSTNAME, IP, MAC, normalize_hostname, normalize_mac
+from assets.engine.junk import host_junk
 from assets.engine.normalize import junk_only
 from assets.engine.reconcile import SourceValues, reconcile, value_junk
 from assets.engine.records import AssetRecord, ParsedBatch, RecordError
@@ -260,3 +261,48 @@ def test_a_placeholder_serial_only_wins_when_no_source_has_a_real_one():
 )
 def test_value_junk_names_why(attribute, value, note):
     assert value_junk(attribute, value) == note
+
+
+def _hostname_problem_label_by_label(value):
+    """The rule as the module docstring states it, checked label by label (what the one-pattern test shortcuts)."""
+    name = normalize_hostname(value)
+    if not name or host_junk(name) is not None:
+        return None
+    if len(name) > 253:
+        return "too long"
+    return next((problem for label in name.split(".") if (problem := validate._label_problem(label))), None)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a",
+        "A",
+        "-a",
+        "a-",
+        "a-b",
+        "_a_",
+        "a" * 63,
+        "a" * 64,
+        "a..b",
+        ".a",
+        "a.",
+        "a.-b",
+        "a.b-",
+        "web-01.corp",
+        "1.2.3.4",
+        "web 01",
+        "web!01",
+        "localhost",
+        "(none)",
+        "n/a",
+        "bücher.example",
+        "xn--bcher-kva.example",
+        ".".join(["a" * 63] * 4)[:253],
+        ".".join(["a" * 63] * 4)[:254],
+        "web-01." + "b" * 63,
+        "WEB-01.CORP.",
+    ],
+)
+def test_the_one_pattern_shortcut_gives_the_label_by_label_answer(name):
+    assert (validate.hostname_problem(name) is None) == (_hostname_problem_label_by_label(name) is None)
