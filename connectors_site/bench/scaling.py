@@ -65,8 +65,9 @@ def measure_scaling(
                 db._maintenance(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
             log(
                 f"[9/9] {workers} worker(s), run {attempt + 1}: {run['records_per_second']:,.0f} records/s "
-                f"({run['seconds']:.1f} s: split {run['split_seconds']:.1f} s, finalize {run['finalize_seconds']:.1f} s; "
-                f"{run['chunks']} chunks, load average {run['load_average']:.2f})"
+                f"({run['seconds']:.1f} s: split {run['split_seconds']:.1f} s, "
+                f"finalize {run['finalize_seconds']:.1f} s; {run['chunks']} chunks, "
+                f"load average {run['load_average']:.2f})"
             )
             best = runs.get(str(workers))
             times = [*(best or {}).get("all_seconds", []), run["seconds"]]

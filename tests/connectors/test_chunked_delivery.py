@@ -21,8 +21,8 @@ from connectors.chunk_payload import pack_records, unpack_records
 from connectors.chunks import (
     CHUNKED,
     assign_chunks,
-    grouping_keys,
     finish_chunked,
+    grouping_keys,
     lost_chunks,
     process_delivery_chunk,
     split_delivery,
