@@ -13,6 +13,11 @@ handler404 = "connectors_site.common.api.not_found"
 handler500 = "connectors_site.common.api.server_error"
 
 urlpatterns = [
+    # The intake first: the resolver tries patterns in order, and these take nearly every request.
+    path("webhooks/<uuid:connector_uuid>", intake.WebhookView.as_view(), name="webhook"),
+    path("webhooks/<uuid:connector_uuid>/", intake.WebhookView.as_view(schema=None)),  # documented once
+    path("rest/2.0/am/connector/asset/data/sync", intake.CsamSyncView.as_view(), name="csam_sync"),
+    path("rest/2.0/am/connector/asset/data/sync/", intake.CsamSyncView.as_view(schema=None)),
     path("", RedirectView.as_view(pattern_name="overview"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -21,10 +26,6 @@ urlpatterns = [
     path("", include("connectors.urls")),
     path("csam/", include("assets.urls")),
     # Intake: both spellings answer directly; a redirect would make senders drop the body.
-    path("webhooks/<uuid:connector_uuid>", intake.WebhookView.as_view(), name="webhook"),
-    path("webhooks/<uuid:connector_uuid>/", intake.WebhookView.as_view(schema=None)),  # documented once
-    path("rest/2.0/am/connector/asset/data/sync", intake.CsamSyncView.as_view(), name="csam_sync"),
-    path("rest/2.0/am/connector/asset/data/sync/", intake.CsamSyncView.as_view(schema=None)),
     # Qualys API gateway style token for scripts written for CSAM (POST <gateway>/auth).
     path("auth", gateway.GatewayAuthView.as_view(), name="gateway_auth"),
     path("auth/", gateway.GatewayAuthView.as_view(schema=None)),
