@@ -81,6 +81,7 @@ class ConnectorAdminForm(forms.ModelForm):
             "apply_default_rule",
             "stale_after_days",
             "purge_after_days",
+            "sync_delete_limit",
         ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -145,7 +146,10 @@ class ConnectorAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Connector | None = None):
         basics = (None, {"fields": ["name", "description", "modules", "enabled"]})
         identification = ("Identification", {"fields": ["trust_rank", "create_unmanaged", "apply_default_rule"]})
-        lifecycle = ("Stale and purge", {"fields": ["stale_after_days", "purge_after_days"]})
+        lifecycle = (
+            "Stale, purge and full syncs",
+            {"fields": ["stale_after_days", "purge_after_days", "sync_delete_limit"]},
+        )
         if obj is None:
             intake = ("Intake", {"fields": ["payload_format", "require_signature"]})
             return [basics, intake, identification, lifecycle]

@@ -36,6 +36,7 @@ def form_data(connector: Connector | None = None, **overrides) -> dict:
         "apply_default_rule": "on",
         "stale_after_days": connector.stale_after_days if connector else 30,
         "purge_after_days": connector.purge_after_days if connector else 0,
+        "sync_delete_limit": connector.sync_delete_limit if connector else 30,
         "rule_selection-TOTAL_FORMS": rules,
         "rule_selection-INITIAL_FORMS": rules,
         "rule_selection-MIN_NUM_FORMS": 0,
@@ -171,6 +172,17 @@ def test_editing_goes_through_the_service(admin_client, connector):
     event = ConnectorEvent.objects.get(connector=connector, action=ConnectorAction.EDITED)
     assert event.details["changes"]["trust_rank"] == [50, 90]
     assert event.actor.username == "admin"
+
+
+def test_the_full_sync_deletion_limit_is_edited_through_the_service(admin_client, connector):
+    response = admin_client.post(change_url(connector), form_data(connector, sync_delete_limit=101))
+    assert response.context["adminform"].form.errors["sync_delete_limit"]  # a share of the records: at most 100
+    response = admin_client.post(change_url(connector), form_data(connector, sync_delete_limit=5))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    connector.refresh_from_db()
+    assert connector.sync_delete_limit == 5
+    event = ConnectorEvent.objects.get(connector=connector, action=ConnectorAction.EDITED)
+    assert event.details["changes"]["sync_delete_limit"] == [30, 5]
 
 
 def test_unticking_enabled_disables_through_the_service(admin_client, connector):
