@@ -51,6 +51,9 @@ class PreviewBase(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    #: The worker running it: a preview still running when that worker's heartbeat goes stale is failed by the
+    #: worker sweep (:func:`assets.impact_previews.fail_orphaned_previews`) instead of showing progress forever.
+    claimed_by = models.CharField(max_length=100, blank=True, editable=False)
 
     class Meta:
         abstract = True

@@ -10,11 +10,14 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from connectors_site.common.worker_id import WORKER_ID
+
 from .impact import Plan, plan_reidentification
 from .impact_apply import apply_proposal
 from .impact_models import ImpactPreview, ImpactStatus
 from .impact_proposal import ProposalError, engine_config_for, parse_proposal
 from .models import Asset, AssetEvent, Decision, SourceRecord
+from .ruledef_models import RuleImpactPreview
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +41,14 @@ def inventory_mark() -> str:
     return ":".join(map(str, marks))
 
 
-def run_preview(preview_id: int, *, batch_size: int | None = None) -> str:
+def run_preview(preview_id: int, *, batch_size: int | None = None, worker_id: str = WORKER_ID) -> str:
     """Compute a queued preview, storing progress as it reads the connector's records, then the summary. A
     preview cancelled meanwhile stops at its next batch. Returns the final status."""
     claimed = ImpactPreview.objects.filter(pk=preview_id, status=ImpactStatus.QUEUED).update(
-        status=ImpactStatus.RUNNING, started_at=timezone.now(), inventory_mark=inventory_mark()
+        status=ImpactStatus.RUNNING,
+        started_at=timezone.now(),
+        inventory_mark=inventory_mark(),
+        claimed_by=worker_id[:100],
     )
     if not claimed:
         return ImpactPreview.objects.filter(pk=preview_id).values_list("status", flat=True).first() or "missing"
@@ -71,6 +77,21 @@ def run_preview(preview_id: int, *, batch_size: int | None = None) -> str:
         logger.exception("impact preview %s failed", preview_id)
         return _finish(preview_id, ImpactStatus.FAILED, error=f"{type(error).__name__}: {error}")
     return _finish(preview_id, ImpactStatus.READY, result=result)
+
+
+#: What a preview whose worker died says (the task is not retried: the run may be what stopped the worker).
+ORPHANED = "The worker computing this preview stopped before it finished; start a new preview."
+
+
+def fail_orphaned_previews(dead_workers) -> int:
+    """Fail the previews (of connector rules and of rule definitions) still running under a worker in
+    ``dead_workers`` (worker ids, or a subquery of them); returns how many."""
+    failed = 0
+    for model in (ImpactPreview, RuleImpactPreview):
+        failed += model.objects.filter(status=ImpactStatus.RUNNING, claimed_by__in=dead_workers).update(
+            status=ImpactStatus.FAILED, finished_at=timezone.now(), error=ORPHANED
+        )
+    return failed
 
 
 def _finish(preview_id: int, status: str, **fields) -> str:

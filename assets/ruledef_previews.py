@@ -22,6 +22,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from connectors.models import ConnectorEvent
+from connectors_site.common.worker_id import WORKER_ID
 
 from .choices import IdentifierKind
 from .impact_models import ImpactStatus
@@ -172,11 +173,11 @@ def run_rule_impact_preview_task(preview_id: int) -> str:
     return run_rule_preview(preview_id)
 
 
-def run_rule_preview(preview_id: int) -> str:
+def run_rule_preview(preview_id: int, *, worker_id: str = WORKER_ID) -> str:
     """Compute a queued preview: the Apply run, rolled back (:func:`assets.ruledef_impact.preview_definition_change`).
     Returns the final status."""
     claimed = RuleImpactPreview.objects.filter(pk=preview_id, status=ImpactStatus.QUEUED).update(
-        status=ImpactStatus.RUNNING, started_at=timezone.now()
+        status=ImpactStatus.RUNNING, started_at=timezone.now(), claimed_by=worker_id[:100]
     )
     if not claimed:
         return RuleImpactPreview.objects.filter(pk=preview_id).values_list("status", flat=True).first() or "missing"

@@ -16,9 +16,6 @@ recovery sweep there re-enqueues what ``lost_deliveries`` reports. So imports ru
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -30,6 +27,7 @@ from django.utils.module_loading import import_string
 
 from assets.models import Decision
 from assets.services import ProcessResult, process_records
+from connectors_site.common.worker_id import WORKER_ID
 
 from .choices import ConnectorStatus, DeliveryStatus
 from .formats import PayloadError, decode_json, parse
@@ -40,7 +38,6 @@ from .value_checks import MAX_STORED_WARNINGS, value_checks, warning_dicts
 
 logger = logging.getLogger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 #: Puts a delivery back on the task queue, due at ``run_after`` (connectors.tasks.enqueue).
 Requeue = Callable[..., None]

@@ -1,11 +1,12 @@
 """Rule-change impact: the preview re-identifies a connector's records under proposed rules without writing, and
 Apply then does exactly what the preview counted."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from assets import impact_previews, inventory
 from assets.engine.records import AssetRecord
@@ -16,7 +17,10 @@ from assets.impact_previews import apply_preview, run_preview
 from assets.impact_proposal import ProposalError, current_proposal, engine_config_for, parse_proposal
 from assets.impact_tasks import start_preview
 from assets.models import Asset, AssetEvent, Decision, IdentificationRule, Identifier, SourceRecord
+from assets.ruledef_models import RuleImpactPreview
 from assets.services import process_deletions, process_records
+from connectors.models import WorkerHeartbeat
+from connectors.worker import dead_workers
 
 pytestmark = pytest.mark.django_db
 
@@ -202,6 +206,34 @@ def test_progress_is_stored_batch_by_batch_for_a_big_connector(mdm, connector_ad
     assert seen == [("running", 0, 25), ("running", 10, 25), ("running", 20, 25), ("running", 25, 25)]
     preview.refresh_from_db()
     assert (preview.processed, preview.total, preview.percent) == (25, 25, 100)
+
+
+def _heartbeat(worker_id: str, seconds_ago: float) -> None:
+    when = timezone.now() - timedelta(seconds=seconds_ago)
+    WorkerHeartbeat.objects.create(worker_id=worker_id, hostname="h", pid=1, started_at=when, last_beat=when)
+
+
+def test_a_preview_whose_worker_died_is_failed_by_the_sweep(mdm, connector_admin, settings):
+    process_records(mdm, [rec(f"k{i}", hostname=f"h-{i}") for i in range(5)])
+    _heartbeat("dead", settings.HEARTBEAT_STALE_SECONDS + 60)
+    _heartbeat("alive", 1)
+    ran = start_preview(mdm, current_proposal(mdm), actor=connector_admin)
+    assert run_preview(ran.pk, worker_id="dead") == ImpactStatus.READY  # finished before its worker died: kept
+    orphaned = start_preview(mdm, current_proposal(mdm), actor=connector_admin)
+    running = start_preview(mdm, current_proposal(mdm), actor=connector_admin)
+    ImpactPreview.objects.filter(pk=orphaned.pk).update(status=ImpactStatus.RUNNING, claimed_by="dead")
+    ImpactPreview.objects.filter(pk=running.pk).update(status=ImpactStatus.RUNNING, claimed_by="alive")
+    rule = IdentificationRule.objects.first()
+    rule_preview = RuleImpactPreview.objects.create(rule=rule, status=ImpactStatus.RUNNING, claimed_by="dead")
+
+    assert impact_previews.fail_orphaned_previews(dead_workers()) == 2
+    statuses = dict(ImpactPreview.objects.values_list("pk", "status"))
+    assert statuses == {ran.pk: ImpactStatus.READY, orphaned.pk: ImpactStatus.FAILED, running.pk: ImpactStatus.RUNNING}
+    orphaned.refresh_from_db()
+    rule_preview.refresh_from_db()
+    assert orphaned.error == rule_preview.error == impact_previews.ORPHANED
+    assert rule_preview.status == ImpactStatus.FAILED and orphaned.finished_at is not None
+    assert ImpactPreview.objects.get(pk=ran.pk).claimed_by == "dead"
 
 
 def test_a_cancelled_preview_stops_at_its_next_batch(mdm, connector_admin):

@@ -29,11 +29,12 @@ from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands import db_worker
 
 from assets.identity_locks import prune_identity_locks
+from assets.impact_previews import fail_orphaned_previews
 from assets.lifecycle import apply_lifecycle
 from connectors.models import WorkerHeartbeat
 from connectors.refused import prune_refused_attempts
 from connectors.tasks import recover_chunks, recover_deliveries, recover_syncs
-from connectors.worker import WORKER_ID, prune_deliveries
+from connectors.worker import WORKER_ID, dead_workers, prune_deliveries
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def _housekeeping(stop: threading.Event, sweep_interval: float) -> None:
                 recover_deliveries()
                 recover_chunks()
                 recover_syncs()
+                fail_orphaned_previews(dead_workers())
                 next_sweep = time.monotonic() + sweep_interval
             if time.monotonic() >= next_prune:
                 prune_deliveries()
