@@ -1,4 +1,4 @@
-"""Migrations that move models between the apps keep the rows they hold."""
+"""Migrations: those that move models between the apps keep the rows they hold; storage settings take effect."""
 
 import pytest
 from django.db import connection
@@ -36,3 +36,24 @@ def test_a_rule_selection_made_in_the_connectors_app_is_still_there_in_the_asset
         False,
     )
     assert list(new.get_model("connectors", "Connector").objects.get().rule_selection.all()) == [selection]
+
+
+@pytest.mark.django_db
+def test_bodies_and_chunk_payloads_are_compressed_with_lz4_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL server has no LZ4")
+        cursor.execute(
+            "SELECT attrelid::regclass::text, attname, attcompression FROM pg_attribute "
+            "WHERE (attrelid = 'connectors_delivery'::regclass AND attname = 'body') "
+            "OR (attrelid = 'connectors_deliverychunk'::regclass AND attname IN ('payload', 'rest'))"
+        )
+        found = {(table, column): method for table, column, method in cursor.fetchall()}
+    assert found == {
+        ("connectors_delivery", "body"): "l",
+        ("connectors_deliverychunk", "payload"): "l",
+        ("connectors_deliverychunk", "rest"): "l",
+    }
