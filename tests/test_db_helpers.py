@@ -1,7 +1,7 @@
 """The SQL helpers of the hot paths (identification, intake), on the database the suite runs against."""
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -17,6 +17,7 @@ from connectors_site.common.db import (
     indexed_fields,
     insert_instance,
     select_by_keys,
+    update_rows,
     update_rows_sparing_indexes,
 )
 from tests.assets.factories import make_asset
@@ -90,6 +91,22 @@ def test_indexed_fields_names_every_column_an_index_covers():
     assert {"id", "uuid", "hostname", "serial_number", "os", "retired", "merged_into", "stale"} <= indexed_fields(Asset)
     assert {"fqdn", "provenance", "last_seen"}.isdisjoint(indexed_fields(Asset))
     assert {"connector", "source_key", "asset", "deleted", "reported_at"} <= indexed_fields(SourceRecord)
+
+
+def test_update_rows_writes_every_kind_of_value_exactly(make_connector):
+    connector = make_connector("CMDB")
+    first, second = make_asset(connector, "a", hostname="a"), make_asset(connector, "b", hostname="b")
+    moment = datetime(2026, 12, 1, 10, 30, 15, 123456, tzinfo=UTC)
+    rows = [
+        (first.pk, "hôte-ünï", ["10.0.0.1", "fe80::1"], {"hostname": 7, "nested": {"a": [1, None]}}, moment, True),
+        (second.pk, "", [], {}, None, False),
+    ]
+    update_rows(Asset, ("hostname", "ip_addresses", "provenance", "last_seen", "retired"), rows)
+    stored = {
+        row[0]: row[1:]
+        for row in Asset.objects.values_list("pk", "hostname", "ip_addresses", "provenance", "last_seen", "retired")
+    }
+    assert stored == {first.pk: rows[0][1:], second.pk: rows[1][1:]}
 
 
 def test_update_rows_sparing_indexes_writes_indexed_columns_only_where_they_change(make_connector):

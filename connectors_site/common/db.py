@@ -143,6 +143,27 @@ def insert_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(fields))})", params)
 
 
+def _iso_datetime(value: datetime | None) -> str | None:
+    # In full: DjangoJSONEncoder would cut the microseconds.
+    return None if value is None else value.isoformat()
+
+
+def _recordset(fields: Sequence, rows: Sequence[Sequence], connection) -> tuple[str, str]:
+    """PostgreSQL: the rows as one JSON array of objects, and ``json_to_recordset`` reading them back as typed
+    columns (named as the table's).
+
+    One JSON text, encoded in C, instead of one array parameter per column: psycopg adapts a list element by
+    element in Python (about 5 µs a value), which cost more than the UPDATE itself (7,000 rows of 6 columns:
+    210 ms of client CPU and 320 ms in all with arrays, 55 ms and 190 ms this way).
+    """
+    names = [field.column for field in fields]
+    adapters = [_iso_datetime if field.get_internal_type() == "DateTimeField" else None for field in fields]
+    text = _encode_json([dict(zip(names, row, strict=True)) for row in _prepared(rows, adapters)])
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"{quote(field.column)} {field.db_type(connection)}" for field in fields)
+    return text, f"json_to_recordset(%s::json) AS v ({columns})"
+
+
 def _unnest(connection, fields: Sequence) -> str:
     return "unnest(" + ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields) + ")"
 
@@ -154,8 +175,8 @@ def _columns(params: list[tuple]) -> list[list]:
 def update_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
     """UPDATE rows by primary key: each row is ``(pk, *values in columns order)``.
 
-    One statement joining the new values (PostgreSQL: ``unnest`` of one array per column; SQLite ≥ 3.33: a
-    VALUES list per batch): linear in the number of rows, where Django's ``bulk_update`` builds a
+    One statement joining the new values (PostgreSQL: one JSON array of rows, see :func:`_recordset`; SQLite
+    ≥ 3.33: a VALUES list per batch): linear in the number of rows, where Django's ``bulk_update`` builds a
     ``CASE WHEN pk=…`` per field and row and grows quadratically.
     """
     if not rows:
@@ -167,15 +188,12 @@ def update_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None
     names = ", ".join(quote(field.column) for field in fields)
     assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields[1:])
     table, pk = quote(meta.db_table), quote(meta.pk.column)
-    params = _prepared(rows, _adapters(model, fields, connection.vendor))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM {_unnest(connection, fields)} AS v ({names}) "
-                f"WHERE {table}.{pk} = v.{pk}",
-                _columns(params),
-            )
+            text, values = _recordset(fields, rows, connection)
+            cursor.execute(f"UPDATE {table} SET {assignments} FROM {values} WHERE {table}.{pk} = v.{pk}", [text])
             return
+        params = _prepared(rows, _adapters(model, fields, connection.vendor))
         for values, flat in _values_lists(params, len(fields)):
             cursor.execute(
                 f"WITH v ({names}) AS ({values}) UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk} = v.{pk}",
