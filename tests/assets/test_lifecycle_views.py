@@ -139,7 +139,7 @@ def test_the_api_sets_and_checks_the_connector_rules(api, defaults):
 def test_django_admin_edits_the_rules_through_the_service_and_checks_them(admin_client, connector):
     change = reverse("admin:connectors_connector_change", args=[connector.pk])
     form = page(admin_client.get(change))
-    assert 'name="stale_after_days"' in form and "Stale and purge" in form
+    assert 'name="stale_after_days"' in form and "Stale, purge and full syncs" in form
 
     refused = admin_client.post(change, form_data(connector, purge_after_days=5))
     assert "Purge after at least the stale period" in page(refused)
