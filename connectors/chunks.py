@@ -72,9 +72,9 @@ def grouping_keys(record: AssetRecord) -> set[tuple[str, str]]:
     look at the raw values instead of normalizing the record (75 µs a record, the split's largest cost): values
     trimmed and lower-cased, host names by their first label (a hostname given as an FQDN matches as its short
     name), MACs and hardware UUIDs by their hex digits. Two reports of one machine spelled differently in one
-    delivery (``00-1A-…`` and ``001a.…``) may then land in different chunks; that costs those two chunks a wait on
-    the identity lock, never a wrong result. Placeholders are not left out: a value in more than
-    ``COMMON_VALUE_RECORDS`` records stops grouping them anyway.
+    delivery (an IPv6 address as ``fe80::1`` and as ``FE80:0:0:0:0:0:0:1``) may then land in different chunks;
+    that costs those two chunks a wait on the identity lock, never a wrong result. Placeholders are not left out:
+    a value in more than ``COMMON_VALUE_RECORDS`` records stops grouping them anyway.
     """
     keys = {("src", record.source_key)}
     for kind, value in (("serial", record.serial_number), ("cloud", record.cloud_instance_id)):
@@ -233,7 +233,7 @@ def process_delivery_chunk(
 def _chunk_records(chunk: DeliveryChunk) -> list:
     """The chunk's records, in the delivery's order, as the split packed them."""
     records = unpack_records(chunk.payload)
-    if len(records) != chunk.records:  # never seen: the same body and chunk size always give the same chunks
+    if len(records) != chunk.records:  # never seen: the split packs exactly the records it counts
         raise RuntimeError(f"{chunk}: {len(records)} records where the split found {chunk.records}")
     return records
 

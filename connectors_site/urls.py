@@ -13,7 +13,8 @@ handler404 = "connectors_site.common.api.not_found"
 handler500 = "connectors_site.common.api.server_error"
 
 urlpatterns = [
-    # The intake first: the resolver tries patterns in order, and these take nearly every request.
+    # The intake first: the resolver tries patterns in order, and these take nearly every request. Both spellings
+    # answer directly; a redirect would make senders drop the body.
     path("webhooks/<uuid:connector_uuid>", intake.WebhookView.as_view(), name="webhook"),
     path("webhooks/<uuid:connector_uuid>/", intake.WebhookView.as_view(schema=None)),  # documented once
     path("rest/2.0/am/connector/asset/data/sync", intake.CsamSyncView.as_view(), name="csam_sync"),
@@ -25,7 +26,6 @@ urlpatterns = [
     path("", include("assets.overview.urls")),
     path("", include("connectors.urls")),
     path("csam/", include("assets.urls")),
-    # Intake: both spellings answer directly; a redirect would make senders drop the body.
     # Qualys API gateway style token for scripts written for CSAM (POST <gateway>/auth).
     path("auth", gateway.GatewayAuthView.as_view(), name="gateway_auth"),
     path("auth/", gateway.GatewayAuthView.as_view(schema=None)),
